@@ -1,0 +1,313 @@
+"""The database handle: a ``DatabaseProxy`` bound by ``init_db``, pooling, SQL logging, transactions.
+
+Nothing connects at import time. Scripts and workers call ``init_db()`` once; the
+URL comes from the argument, else ``DATABASE_URL``, else the embedded SQLite default
+(``datalayer.sqlite3`` in the working directory).
+
+PostgreSQL goes through psycopg2, which never uses server-side prepared statements,
+so the library is safe behind transaction-mode poolers (PgBouncer, Supabase's pooler)
+as long as nothing relies on session state — which is what ``pooler="transaction"``
+enforces (see ``PoolerSafetyError``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlparse
+
+import peewee
+from playhouse import db_url
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from datalayer.errors import (
+    ConnectionLostError,
+    DataLayerError,
+    PoolerSafetyError,
+    is_connection_error,
+    sqlstate,
+    translate,
+)
+
+__all__ = [
+    "DEFAULT_SQLITE_PATH",
+    "atomic",
+    "connection_context",
+    "db",
+    "init_db",
+    "is_postgres",
+    "is_sqlite",
+    "retrying",
+]
+
+T = TypeVar("T")
+
+DEFAULT_SQLITE_PATH = "datalayer.sqlite3"
+
+db = peewee.DatabaseProxy()
+
+sql_logger = logging.getLogger("datalayer.sql")
+
+# Options init_db understands that are not psycopg2/sqlite3 connect parameters; they may
+# also be given in the URL's query string (``?pooler=transaction&statement_timeout=5000``).
+_LIBRARY_OPTIONS = ("pooler", "statement_timeout", "lock_timeout", "log_sql", "pool")
+
+# Statements that only make sense on a session the client keeps: behind a transaction-mode
+# pooler each transaction may run on another server connection, so they silently misbehave.
+_SESSION_SET = re.compile(r"^\s*(SET|RESET)\s+(?!LOCAL\b|TRANSACTION\b|CONSTRAINTS\b)", re.I)
+_LISTEN = re.compile(r"^\s*(LISTEN|UNLISTEN)\b", re.I)
+_SESSION_LOCK = re.compile(r"\bpg_(try_)?advisory_(un)?lock(_shared)?(_all)?\s*\(", re.I)
+_DECLARE = re.compile(r"^\s*DECLARE\b", re.I)
+
+
+class _DataLayerMixin:
+    """Behaviour shared by every database class the library builds."""
+
+    pooler_mode: str | None = None
+    statement_timeout: int | None = None
+    lock_timeout: int | None = None
+    is_pg = False
+
+    def _guard_pooler(self, sql: str) -> None:
+        if _SESSION_SET.match(sql) or _LISTEN.match(sql):
+            raise PoolerSafetyError(
+                "refused behind a transaction-mode pooler: session-level "
+                f"{sql.split()[0].upper()} would leak to other clients or be lost; "
+                "use SET LOCAL / set_config(..., true) inside a transaction"
+            )
+        if _SESSION_LOCK.search(sql):
+            raise PoolerSafetyError(
+                "refused behind a transaction-mode pooler: session advisory locks are not "
+                "held across transactions; use pg_advisory_xact_lock inside a transaction"
+            )
+        if _DECLARE.match(sql) and self.in_transaction() is False:  # type: ignore[attr-defined]
+            raise PoolerSafetyError(
+                "refused behind a transaction-mode pooler: cursors outside a transaction"
+            )
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        if self.pooler_mode == "transaction":
+            self._guard_pooler(sql)
+        return super().execute_sql(sql, params)  # type: ignore[misc]
+
+    def begin(self, *args: Any, **kwargs: Any) -> None:
+        super().begin(*args, **kwargs)  # type: ignore[misc]
+        if self.is_pg and (self.statement_timeout or self.lock_timeout):
+            # Transaction-local, so they never leak through a pooler to another client.
+            cursor = self.cursor()  # type: ignore[attr-defined]
+            if self.statement_timeout:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)",
+                               (str(self.statement_timeout),))
+            if self.lock_timeout:
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)",
+                               (str(self.lock_timeout),))
+
+    def named_cursor(self, name: str) -> Any:
+        """Open a server-side cursor; refused outside a transaction behind a pooler."""
+        if self.pooler_mode == "transaction" and not self.in_transaction():  # type: ignore[attr-defined]
+            raise PoolerSafetyError(
+                "refused behind a transaction-mode pooler: named (server-side) cursors "
+                "only work inside a transaction"
+            )
+        return self.connection().cursor(name)  # type: ignore[attr-defined]
+
+
+class PostgresDB(_DataLayerMixin, peewee.PostgresqlDatabase):
+    is_pg = True
+
+
+class PooledPostgresDB(_DataLayerMixin, PooledPostgresqlDatabase):
+    is_pg = True
+
+
+class SqliteDB(_DataLayerMixin, peewee.SqliteDatabase):
+    pass
+
+
+class PooledSqliteDB(_DataLayerMixin, PooledSqliteDatabase):
+    pass
+
+
+_SCHEMES: dict[str, type[peewee.Database]] = {
+    "postgres": PostgresDB,
+    "postgresql": PostgresDB,
+    "postgres+pool": PooledPostgresDB,
+    "postgresql+pool": PooledPostgresDB,
+    "sqlite": SqliteDB,
+    "sqlite+pool": PooledSqliteDB,
+}
+
+SQLITE_PRAGMAS = (
+    ("foreign_keys", 1),
+    ("journal_mode", "wal"),
+    ("busy_timeout", 30000),
+    ("synchronous", "normal"),
+)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _log_hook(event: Any) -> None:
+    status = "" if event.exc is None else f" failed: {type(event.exc).__name__}"
+    sql_logger.debug("(%.2f ms) %s %r%s", event.duration * 1000, event.sql, event.params, status)
+
+
+def _split_url(url: str) -> tuple[str, dict[str, str]]:
+    """Separate the library's own options from a URL's query string."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, {}
+    kept, ours = [], {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key in _LIBRARY_OPTIONS:
+            ours[key] = value
+        else:
+            kept.append((key, value))
+    return (base + "?" + urlencode(kept) if kept else base), ours
+
+
+def build_database(url: str | None = None, **options: Any) -> peewee.Database:
+    """Build (without connecting) the peewee database a URL describes."""
+    url = url or os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    url, url_options = _split_url(url)
+    merged: dict[str, Any] = {**url_options, **options}
+    scheme = urlparse(url).scheme
+    if merged.pop("pool", None) in (True, "1", "true") and "+pool" not in scheme:
+        scheme += "+pool"
+        url = scheme + url[url.index(":"):]
+    cls = _SCHEMES.get(scheme)
+    if cls is None:
+        raise DataLayerError(
+            f"unsupported database URL scheme {scheme!r}: use postgresql://, "
+            "postgresql+pool://, sqlite:/// or sqlite+pool:///"
+        )
+    pooler = merged.pop("pooler", None) or None
+    statement_timeout = merged.pop("statement_timeout", None)
+    lock_timeout = merged.pop("lock_timeout", None)
+    log_sql = merged.pop("log_sql", None)
+    kwargs = db_url.parseresult_to_dict(urlparse(url), unquote_password=True, unquote_user=True)
+    kwargs.update(merged)
+    if not kwargs.get("database"):
+        raise DataLayerError(f"database URL {url!r} names no database")
+    if cls.is_pg:  # type: ignore[attr-defined]
+        kwargs.setdefault("connect_timeout", 10)
+        kwargs.setdefault("application_name", "datalayer")
+    else:
+        kwargs.setdefault("pragmas", SQLITE_PRAGMAS)
+        # IMMEDIATE: a write transaction takes the write lock up front, so two writers
+        # queue on busy_timeout instead of failing on a lock upgrade.
+        kwargs.setdefault("lock_type", "IMMEDIATE")
+    if "+pool" in scheme:
+        kwargs.setdefault("max_connections", 20)
+        kwargs.setdefault("stale_timeout", 300)
+        kwargs.setdefault("timeout", 30)
+    database = cls(**kwargs)
+    database.pooler_mode = pooler  # type: ignore[attr-defined]
+    database.statement_timeout = int(statement_timeout) if statement_timeout else None  # type: ignore[attr-defined]
+    database.lock_timeout = int(lock_timeout) if lock_timeout else None  # type: ignore[attr-defined]
+    if log_sql is None:
+        log_sql = _env_flag("DATALAYER_LOG_SQL") or os.environ.get("DATALAYER_ENV") == "development"
+    if log_sql in (True, "1", "true"):
+        database.query_hooks.append(_log_hook)
+    return database
+
+
+def init_db(url: str | None = None, **options: Any) -> peewee.Database:
+    """Bind ``db`` to the database at ``url`` (else ``DATABASE_URL``, else the SQLite default).
+
+    Options: ``pool`` (bool), ``max_connections``, ``stale_timeout``, ``timeout`` (pool),
+    ``pooler`` ("transaction" when behind PgBouncer/Supabase transaction mode),
+    ``statement_timeout`` / ``lock_timeout`` (ms, set per transaction with SET LOCAL),
+    ``connect_timeout`` (s), ``log_sql`` (bool); anything else goes to the driver.
+    """
+    if db.obj is not None and not db.obj.is_closed():
+        db.obj.close()
+    database = build_database(url, **options)
+    db.initialize(database)
+    return database
+
+
+def is_postgres() -> bool:
+    """Tell whether ``db`` is bound to PostgreSQL."""
+    return bool(getattr(db.obj, "is_pg", False))
+
+
+def is_sqlite() -> bool:
+    """Tell whether ``db`` is bound to SQLite."""
+    return isinstance(db.obj, peewee.SqliteDatabase)
+
+
+def atomic() -> Any:
+    """Open a transaction, or a savepoint when one is already open."""
+    return db.atomic()
+
+
+@contextmanager
+def connection_context() -> Iterator[None]:
+    """Hold a connection for one unit of work and give it back (to the pool) afterwards."""
+    with db.connection_context():
+        yield
+
+
+def _backoff(attempt: int, base: float, cap: float) -> float:
+    return random.uniform(0, min(cap, base * (2 ** attempt)))
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return sqlstate(exc) in ("40001", "40P01") or is_connection_error(exc)
+
+
+def retrying(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 5,
+    base_delay: float = 0.05,
+    max_delay: float = 2.0,
+) -> T:
+    """Run ``fn`` in a transaction, retrying on lost connections, serialization failures
+    and deadlocks with jittered exponential backoff, at most ``attempts`` times.
+
+    A retried unit of work may have committed before the failure was seen (the
+    connection dropped after COMMIT): make it idempotent — an idempotency key with
+    ``INSERT ... ON CONFLICT DO NOTHING``, or a fencing check such as the delivery
+    queue's ``locked_by``/``attempts`` — so running it twice changes nothing.
+    Must be called outside any transaction.
+    """
+    if db.in_transaction():
+        raise DataLayerError("retrying() must be called outside a transaction")
+    for attempt in range(attempts):
+        try:
+            with db.atomic():
+                return fn()
+        except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc, DataLayerError) else exc
+            retryable = isinstance(exc, ConnectionLostError) or (
+                cause is not None and _is_retryable(cause)
+            )
+            if not retryable or attempt == attempts - 1:
+                if isinstance(exc, DataLayerError) or not isinstance(exc, peewee.PeeweeException):
+                    raise
+                raise translate(exc) from exc
+            _discard_connection()
+            time.sleep(_backoff(attempt, base_delay, max_delay))
+    raise AssertionError("unreachable")
+
+
+def _discard_connection() -> None:
+    """Drop this thread's connection so the next use opens a fresh one."""
+    database = db.obj
+    try:
+        if hasattr(database, "manual_close"):
+            database.manual_close()  # pooled: close for real, do not return it to the pool
+        else:
+            database.close()
+    except Exception:  # the connection is already broken; forget it
+        database._state.reset()

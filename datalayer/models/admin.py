@@ -1,0 +1,139 @@
+"""admin: back-office users, their roles and the append-only audit trail."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import peewee as pw
+
+from datalayer.errors import PermissionDeniedError
+from datalayer.models.base import (
+    EMPTY_JSON_LIST,
+    NOW,
+    BaseModel,
+    TimestampTZField,
+    check,
+    created_at,
+    id_field,
+    one_of,
+    text_default,
+    updated_at,
+    utcnow,
+)
+
+ADMIN_STATUSES = ("active", "suspended", "pending")
+AUDIT_TARGET_TYPES = ("user", "tenant", "subscription", "admin_user", "webhook_event", "system")
+
+# Installed by migration 001 (and by create_all for the schema-equality test). "%%" because
+# psycopg2 interpolates even an empty parameter tuple.
+AUDIT_APPEND_ONLY_SQL = (
+    """CREATE OR REPLACE FUNCTION admin_audit_log_append_only() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'admin_audit_log is append-only: %% is not allowed', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END;
+    $$""",
+    """CREATE TRIGGER admin_audit_log_append_only
+    BEFORE UPDATE OR DELETE ON admin_audit_log
+    FOR EACH ROW EXECUTE FUNCTION admin_audit_log_append_only()""",
+)
+
+
+class AdminUser(BaseModel):
+    id = id_field()
+    email = pw.TextField(unique=True)
+    name = pw.TextField(null=True)
+    password_hash = pw.TextField(null=True)
+    company = pw.TextField(default="", constraints=[text_default("")])
+    status = pw.TextField(default="pending", constraints=[text_default("pending")], index=True)
+    avatar_url = pw.TextField(null=True)
+    created_at = created_at()
+    updated_at = updated_at()
+    last_login_at = TimestampTZField(null=True)
+    invited_by = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "admin_users"
+        constraints = [check("admin_users_status_check", one_of("status", ADMIN_STATUSES))]
+
+
+class AdminRole(BaseModel):
+    key = pw.TextField(primary_key=True)
+    name = pw.TextField()
+    description = pw.TextField(null=True)
+    permissions = pw.JSONField(default=list, constraints=[EMPTY_JSON_LIST])
+    created_at = created_at()
+
+    class Meta:
+        table_name = "admin_roles"
+
+
+class AdminUserRole(BaseModel):
+    admin_user = pw.ForeignKeyField(AdminUser, column_name="admin_user_id",
+                                    on_delete="CASCADE", backref="role_grants", index=False)
+    role_key = pw.ForeignKeyField(AdminRole, column_name="role_key", on_delete="CASCADE",
+                                  backref="grants", object_id_name="role_key_id")
+    granted_by = pw.ForeignKeyField(AdminUser, column_name="granted_by", null=True,
+                                    backref="granted_roles", object_id_name="granted_by_id")
+    granted_at = TimestampTZField(default=utcnow, constraints=[NOW])
+
+    class Meta:
+        table_name = "admin_user_roles"
+        primary_key = pw.CompositeKey("admin_user", "role_key")
+
+
+class AdminAuditLog(BaseModel):
+    """Append-only: rows are inserted, never updated or deleted."""
+
+    id = id_field()
+    admin_user = pw.ForeignKeyField(AdminUser, column_name="admin_user_id",
+                                    backref="audit_entries", index=False)
+    action = pw.TextField()
+    target_type = pw.TextField()
+    target_id = pw.TextField(null=True)
+    reason = pw.TextField(null=True)
+    metadata = pw.JSONField(null=True)
+    ip = pw.TextField(null=True)
+    user_agent = pw.TextField(null=True)
+    impersonation_session_id = pw.TextField(null=True)
+    created_at = TimestampTZField(default=utcnow, constraints=[NOW])
+
+    class Meta:
+        table_name = "admin_audit_log"
+        indexes = (
+            (("admin_user", "created_at"), False),
+            (("target_type", "target_id", "created_at"), False),
+            (("action", "created_at"), False),
+        )
+        constraints = [
+            check("admin_audit_log_target_type_check", one_of("target_type", AUDIT_TARGET_TYPES)),
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # peewee builds rows read from the database with __no_default__ set.
+        self._persisted = bool(kwargs.get("__no_default__"))
+        super().__init__(*args, **kwargs)
+
+    def save(self, *args: Any, **kwargs: Any) -> Any:
+        if self._persisted:
+            _refuse("update")
+        kwargs["force_insert"] = True
+        result = super().save(*args, **kwargs)
+        self._persisted = True
+        return result
+
+    @classmethod
+    def update(cls, __data: Any = None, **update: Any) -> NoReturn:
+        _refuse("update")
+
+    @classmethod
+    def delete(cls) -> NoReturn:
+        _refuse("delete")
+
+    def delete_instance(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse("delete")
+
+
+def _refuse(operation: str) -> NoReturn:
+    raise PermissionDeniedError(f"admin_audit_log is append-only: {operation} is not allowed")

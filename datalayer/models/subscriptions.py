@@ -1,0 +1,89 @@
+"""subscriptions: a tenant's plan, kept in step by billing webhooks, and the events seen."""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from datalayer.models.auth import User
+from datalayer.models.base import (
+    FALSE,
+    NOW,
+    BaseModel,
+    TimestampTZField,
+    check,
+    created_at,
+    id_field,
+    one_of,
+    text_default,
+    updated_at,
+    utcnow,
+)
+from datalayer.models.tenant import Tenant
+
+SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "canceled", "expired", "paused")
+PROVIDERS = ("polar", "revenuecat")
+EVENT_OUTCOMES = ("applied", "duplicate_ignored", "stale_ignored", "ignored_type", "not_linked")
+
+
+class Subscription(BaseModel):
+    id = id_field()
+    tenant = pw.ForeignKeyField(Tenant, column_name="tenant_id", on_delete="CASCADE",
+                                backref="subscriptions", index=False)
+    purchased_by_user = pw.ForeignKeyField(User, column_name="purchased_by_user_id", null=True,
+                                           on_delete="SET NULL", backref="purchases")
+    status = pw.TextField(default="active", constraints=[text_default("active")])
+    plan_id = pw.TextField()
+    plan_name = pw.TextField(null=True)
+    current_period_start = TimestampTZField(null=True)
+    current_period_end = TimestampTZField(null=True)
+    cancel_at_period_end = pw.BooleanField(null=True, default=False, constraints=[FALSE])
+    trial_start = TimestampTZField(null=True)
+    trial_end = TimestampTZField(null=True)
+    provider = pw.TextField()
+    polar_subscription_id = pw.TextField(null=True)
+    polar_customer_id = pw.TextField(null=True)
+    revenuecat_app_user_id = pw.TextField(null=True, index=True)
+    revenuecat_original_transaction_id = pw.TextField(null=True)
+    last_event_at = TimestampTZField(null=True)
+    created_at = created_at()
+    updated_at = updated_at()
+
+    class Meta:
+        table_name = "subscriptions"
+        indexes = ((("tenant", "status"), False),)
+        constraints = [
+            check("subscriptions_status_check", one_of("status", SUBSCRIPTION_STATUSES)),
+            check("subscriptions_provider_check", one_of("provider", PROVIDERS)),
+        ]
+
+
+Subscription.add_index(
+    Subscription.index(Subscription.polar_subscription_id, unique=True,
+                       where=pw.SQL("polar_subscription_id IS NOT NULL"),
+                       name="subscriptions_polar_subscription_id_uniq")
+)
+Subscription.add_index(
+    Subscription.index(Subscription.revenuecat_original_transaction_id, unique=True,
+                       where=pw.SQL("revenuecat_original_transaction_id IS NOT NULL"),
+                       name="subscriptions_revenuecat_original_transaction_id_uniq")
+)
+
+
+class SubscriptionEvent(BaseModel):
+    id = id_field()
+    provider = pw.TextField()
+    event_id = pw.TextField()
+    event_type = pw.TextField()
+    payload = pw.JSONField(null=True)
+    subscription = pw.ForeignKeyField(Subscription, column_name="subscription_id", null=True,
+                                      on_delete="SET NULL", backref="events")
+    outcome = pw.TextField()
+    occurred_at = TimestampTZField(null=True)
+    processed_at = TimestampTZField(default=utcnow, constraints=[NOW])
+
+    class Meta:
+        table_name = "subscription_events"
+        indexes = ((("provider", "event_id"), True),)
+        constraints = [
+            check("subscription_events_outcome_check", one_of("outcome", EVENT_OUTCOMES)),
+        ]

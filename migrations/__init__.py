@@ -1,0 +1,1 @@
+"""Migrations of the datalayer schema, run by peewee-migrate (shipped as datalayer.migrations)."""
