@@ -64,8 +64,9 @@ def drop_all(database: peewee.Database | None = None) -> None:
     """Drop every table the models declare."""
     database = database or BaseModel._meta.database
     with database.bind_ctx(ALL_MODELS):
-        database.drop_tables(list(reversed(ALL_MODELS)), cascade=not isinstance(
-            database, peewee.SqliteDatabase))
+        database.drop_tables(
+            list(reversed(ALL_MODELS)), cascade=not isinstance(database, peewee.SqliteDatabase)
+        )
 
 
 __all__ = [

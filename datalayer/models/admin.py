@@ -46,7 +46,9 @@ class AdminUser(BaseModel):
     name = pw.TextField(null=True)
     password_hash = pw.TextField(null=True)
     company = pw.TextField(default="", constraints=[text_default("")])
-    status = pw.TextField(default="pending", constraints=[text_default("pending")], index=True)
+    status = pw.TextField(
+        choices=ADMIN_STATUSES, default="pending", constraints=[text_default("pending")], index=True
+    )
     avatar_url = pw.TextField(null=True)
     created_at = created_at()
     updated_at = updated_at()
@@ -70,12 +72,27 @@ class AdminRole(BaseModel):
 
 
 class AdminUserRole(BaseModel):
-    admin_user = pw.ForeignKeyField(AdminUser, column_name="admin_user_id",
-                                    on_delete="CASCADE", backref="role_grants", index=False)
-    role_key = pw.ForeignKeyField(AdminRole, column_name="role_key", on_delete="CASCADE",
-                                  backref="grants", object_id_name="role_key_id")
-    granted_by = pw.ForeignKeyField(AdminUser, column_name="granted_by", null=True,
-                                    backref="granted_roles", object_id_name="granted_by_id")
+    admin_user = pw.ForeignKeyField(
+        AdminUser,
+        column_name="admin_user_id",
+        on_delete="CASCADE",
+        backref="role_grants",
+        index=False,
+    )
+    role_key = pw.ForeignKeyField(
+        AdminRole,
+        column_name="role_key",
+        on_delete="CASCADE",
+        backref="grants",
+        object_id_name="role_key_id",
+    )
+    granted_by = pw.ForeignKeyField(
+        AdminUser,
+        column_name="granted_by",
+        null=True,
+        backref="granted_roles",
+        object_id_name="granted_by_id",
+    )
     granted_at = TimestampTZField(default=utcnow, constraints=[NOW])
 
     class Meta:
@@ -87,10 +104,11 @@ class AdminAuditLog(BaseModel):
     """Append-only: rows are inserted, never updated or deleted."""
 
     id = id_field()
-    admin_user = pw.ForeignKeyField(AdminUser, column_name="admin_user_id",
-                                    backref="audit_entries", index=False)
+    admin_user = pw.ForeignKeyField(
+        AdminUser, column_name="admin_user_id", backref="audit_entries", index=False
+    )
     action = pw.TextField()
-    target_type = pw.TextField()
+    target_type = pw.TextField(choices=AUDIT_TARGET_TYPES)
     target_id = pw.TextField(null=True)
     reason = pw.TextField(null=True)
     metadata = pw.JSONField(null=True)

@@ -33,19 +33,26 @@ class User(BaseModel):
     # Deferred: tenants (tenant module) references user. PostgreSQL gets the constraint
     # by ALTER TABLE once both tables exist; SQLite, which cannot add one later, inline.
     active_tenant = pw.DeferredForeignKey(
-        "Tenant", column_name="active_tenant_id", null=True, on_delete="SET NULL",
+        "Tenant",
+        column_name="active_tenant_id",
+        null=True,
+        on_delete="SET NULL",
         backref="active_users",
         constraints=[Dialect("", 'REFERENCES "tenants" ("id") ON DELETE SET NULL')],
     )
     created_at = created_at()
     updated_at = updated_at()
-    analytics_consent = pw.TextField(default="anonymous", constraints=[text_default("anonymous")])
+    analytics_consent = pw.TextField(
+        choices=ANALYTICS_CONSENT, default="anonymous", constraints=[text_default("anonymous")]
+    )
     first_seen_at = TimestampTZField(null=True)
     last_active_at = TimestampTZField(null=True)
-    lifecycle_stage = pw.TextField(default="new", constraints=[text_default("new")])
+    lifecycle_stage = pw.TextField(
+        choices=LIFECYCLE_STAGES, default="new", constraints=[text_default("new")]
+    )
     churn_risk_score = pw.IntegerField(null=True, default=0, constraints=[int_default(0)])
     is_power_user = pw.BooleanField(null=True, default=False, constraints=[FALSE])
-    admin_role = pw.TextField(null=True)
+    admin_role = pw.TextField(choices=USER_ADMIN_ROLES, null=True)
     preferred_language = pw.TextField(null=True, default="en", constraints=[text_default("en")])
 
     class Meta:

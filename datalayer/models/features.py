@@ -21,10 +21,12 @@ from datalayer.models.tenant import Tenant
 
 class Todo(BaseModel):
     id = id_field()
-    user = pw.ForeignKeyField(User, column_name="user_id", on_delete="CASCADE",
-                              backref="todos", index=False)
-    tenant = pw.ForeignKeyField(Tenant, column_name="tenant_id", null=True,
-                                on_delete="CASCADE", backref="todos")
+    user = pw.ForeignKeyField(
+        User, column_name="user_id", on_delete="CASCADE", backref="todos", index=False
+    )
+    tenant = pw.ForeignKeyField(
+        Tenant, column_name="tenant_id", null=True, on_delete="CASCADE", backref="todos"
+    )
     title = pw.TextField()
     description = pw.TextField(null=True)
     completed = pw.BooleanField(default=False, constraints=[FALSE])
@@ -36,8 +38,10 @@ class Todo(BaseModel):
         table_name = "todos"
         constraints = [
             check("todos_title_length_check", "length(title) BETWEEN 1 AND 255"),
-            check("todos_description_length_check",
-                  "description IS NULL OR length(description) <= 1000"),
+            check(
+                "todos_description_length_check",
+                "description IS NULL OR length(description) <= 1000",
+            ),
         ]
 
 
@@ -58,8 +62,9 @@ class Waitlist(BaseModel):
 
 class UserActivityDaily(BaseModel):
     id = id_field()
-    user = pw.ForeignKeyField(User, column_name="user_id", on_delete="CASCADE",
-                              backref="activity", index=False)
+    user = pw.ForeignKeyField(
+        User, column_name="user_id", on_delete="CASCADE", backref="activity", index=False
+    )
     date = pw.DateField()
     event_count = pw.IntegerField(default=0, constraints=[ZERO])
     session_count = pw.IntegerField(default=0, constraints=[ZERO])

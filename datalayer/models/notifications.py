@@ -23,10 +23,21 @@ from datalayer.models.base import (
 from datalayer.models.tenant import Tenant
 
 NOTIFICATION_TYPES = (
-    "member_joined", "member_left", "member_removed", "role_changed", "invite_received",
-    "invite_accepted", "todo_assigned", "todo_completed", "todo_due_soon",
-    "subscription_started", "subscription_renewed", "subscription_canceled",
-    "payment_failed", "system_announcement", "mention",
+    "member_joined",
+    "member_left",
+    "member_removed",
+    "role_changed",
+    "invite_received",
+    "invite_accepted",
+    "todo_assigned",
+    "todo_completed",
+    "todo_due_soon",
+    "subscription_started",
+    "subscription_renewed",
+    "subscription_canceled",
+    "payment_failed",
+    "system_announcement",
+    "mention",
 )
 CHANNELS = ("in_app", "push", "email")
 DELIVERY_STATUSES = ("pending", "processing", "sent", "failed", "skipped")
@@ -34,14 +45,24 @@ DELIVERY_STATUSES = ("pending", "processing", "sent", "failed", "skipped")
 
 class Notification(BaseModel):
     id = id_field()
-    tenant = pw.ForeignKeyField(Tenant, column_name="tenant_id", null=True,
-                                on_delete="CASCADE", backref="notifications")
-    recipient_user = pw.ForeignKeyField(User, column_name="recipient_user_id",
-                                        on_delete="CASCADE", backref="notifications",
-                                        index=False)
-    actor_user = pw.ForeignKeyField(User, column_name="actor_user_id", null=True,
-                                    on_delete="SET NULL", backref="acted_notifications")
-    type = pw.TextField()
+    tenant = pw.ForeignKeyField(
+        Tenant, column_name="tenant_id", null=True, on_delete="CASCADE", backref="notifications"
+    )
+    recipient_user = pw.ForeignKeyField(
+        User,
+        column_name="recipient_user_id",
+        on_delete="CASCADE",
+        backref="notifications",
+        index=False,
+    )
+    actor_user = pw.ForeignKeyField(
+        User,
+        column_name="actor_user_id",
+        null=True,
+        on_delete="SET NULL",
+        backref="acted_notifications",
+    )
+    type = pw.TextField(choices=NOTIFICATION_TYPES)
     title = pw.TextField()
     body = pw.TextField()
     deep_link = pw.TextField(null=True)
@@ -56,29 +77,44 @@ class Notification(BaseModel):
         constraints = [
             check("notifications_type_check", one_of("type", NOTIFICATION_TYPES)),
             check("notifications_title_length_check", "length(title) <= 255"),
-            check("notifications_deep_link_length_check",
-                  "deep_link IS NULL OR length(deep_link) <= 500"),
+            check(
+                "notifications_deep_link_length_check",
+                "deep_link IS NULL OR length(deep_link) <= 500",
+            ),
         ]
 
 
 Notification.add_index(
-    Notification.index(Notification.recipient_user, Notification.tenant,
-                       Notification.created_at, Notification.id,
-                       name="notifications_inbox_idx")
+    Notification.index(
+        Notification.recipient_user,
+        Notification.tenant,
+        Notification.created_at,
+        Notification.id,
+        name="notifications_inbox_idx",
+    )
 )
 Notification.add_index(
-    Notification.index(Notification.recipient_user,
-                       where=pw.SQL("read_at IS NULL AND archived_at IS NULL"),
-                       name="notifications_unread_idx")
+    Notification.index(
+        Notification.recipient_user,
+        where=pw.SQL("read_at IS NULL AND archived_at IS NULL"),
+        name="notifications_unread_idx",
+    )
 )
 
 
 class NotificationDelivery(BaseModel):
     id = id_field()
-    notification = pw.ForeignKeyField(Notification, column_name="notification_id",
-                                      on_delete="CASCADE", backref="deliveries", index=False)
-    channel = pw.TextField()
-    status = pw.TextField(default="pending", constraints=[pw.SQL("DEFAULT 'pending'")])
+    notification = pw.ForeignKeyField(
+        Notification,
+        column_name="notification_id",
+        on_delete="CASCADE",
+        backref="deliveries",
+        index=False,
+    )
+    channel = pw.TextField(choices=CHANNELS)
+    status = pw.TextField(
+        choices=DELIVERY_STATUSES, default="pending", constraints=[pw.SQL("DEFAULT 'pending'")]
+    )
     attempts = pw.IntegerField(default=0, constraints=[ZERO])
     max_attempts = pw.IntegerField(default=5, constraints=[int_default(5)])
     next_attempt_at = TimestampTZField(default=utcnow, constraints=[NOW])
@@ -100,24 +136,38 @@ class NotificationDelivery(BaseModel):
 
 
 NotificationDelivery.add_index(
-    NotificationDelivery.index(NotificationDelivery.next_attempt_at,
-                               where=pw.SQL("status = 'pending'"),
-                               name="notification_deliveries_due_idx")
+    NotificationDelivery.index(
+        NotificationDelivery.next_attempt_at,
+        where=pw.SQL("status = 'pending'"),
+        name="notification_deliveries_due_idx",
+    )
 )
 # Leases that ran out are found by locked_at among the rows being processed.
 NotificationDelivery.add_index(
-    NotificationDelivery.index(NotificationDelivery.locked_at,
-                               where=pw.SQL("status = 'processing'"),
-                               name="notification_deliveries_lease_idx")
+    NotificationDelivery.index(
+        NotificationDelivery.locked_at,
+        where=pw.SQL("status = 'processing'"),
+        name="notification_deliveries_lease_idx",
+    )
 )
 
 
 class NotificationPreference(BaseModel):
     id = id_field()
-    user = pw.ForeignKeyField(User, column_name="user_id", on_delete="CASCADE",
-                              backref="notification_preferences", index=False)
-    tenant = pw.ForeignKeyField(Tenant, column_name="tenant_id", null=True,
-                                on_delete="CASCADE", backref="notification_preferences")
+    user = pw.ForeignKeyField(
+        User,
+        column_name="user_id",
+        on_delete="CASCADE",
+        backref="notification_preferences",
+        index=False,
+    )
+    tenant = pw.ForeignKeyField(
+        Tenant,
+        column_name="tenant_id",
+        null=True,
+        on_delete="CASCADE",
+        backref="notification_preferences",
+    )
     in_app_enabled = pw.BooleanField(default=True, constraints=[TRUE])
     push_enabled = pw.BooleanField(default=False, constraints=[FALSE])
     email_enabled = pw.BooleanField(default=True, constraints=[TRUE])
@@ -130,21 +180,33 @@ class NotificationPreference(BaseModel):
 
 
 NotificationPreference.add_index(
-    NotificationPreference.index(NotificationPreference.user, unique=True,
-                                 where=pw.SQL("tenant_id IS NULL"),
-                                 name="notification_preferences_global_uniq")
+    NotificationPreference.index(
+        NotificationPreference.user,
+        unique=True,
+        where=pw.SQL("tenant_id IS NULL"),
+        name="notification_preferences_global_uniq",
+    )
 )
 NotificationPreference.add_index(
-    NotificationPreference.index(NotificationPreference.user, NotificationPreference.tenant,
-                                 unique=True, where=pw.SQL("tenant_id IS NOT NULL"),
-                                 name="notification_preferences_tenant_uniq")
+    NotificationPreference.index(
+        NotificationPreference.user,
+        NotificationPreference.tenant,
+        unique=True,
+        where=pw.SQL("tenant_id IS NOT NULL"),
+        name="notification_preferences_tenant_uniq",
+    )
 )
 
 
 class NotificationTarget(BaseModel):
     id = id_field()
-    user = pw.ForeignKeyField(User, column_name="user_id", on_delete="CASCADE",
-                              backref="notification_targets", unique=True)
+    user = pw.ForeignKeyField(
+        User,
+        column_name="user_id",
+        on_delete="CASCADE",
+        backref="notification_targets",
+        unique=True,
+    )
     novu_subscriber_id = pw.TextField(null=True)
     expo_push_token = pw.TextField(null=True)
     last_active_at = TimestampTZField(null=True)

@@ -27,11 +27,19 @@ EVENT_OUTCOMES = ("applied", "duplicate_ignored", "stale_ignored", "ignored_type
 
 class Subscription(BaseModel):
     id = id_field()
-    tenant = pw.ForeignKeyField(Tenant, column_name="tenant_id", on_delete="CASCADE",
-                                backref="subscriptions", index=False)
-    purchased_by_user = pw.ForeignKeyField(User, column_name="purchased_by_user_id", null=True,
-                                           on_delete="SET NULL", backref="purchases")
-    status = pw.TextField(default="active", constraints=[text_default("active")])
+    tenant = pw.ForeignKeyField(
+        Tenant, column_name="tenant_id", on_delete="CASCADE", backref="subscriptions", index=False
+    )
+    purchased_by_user = pw.ForeignKeyField(
+        User,
+        column_name="purchased_by_user_id",
+        null=True,
+        on_delete="SET NULL",
+        backref="purchases",
+    )
+    status = pw.TextField(
+        choices=SUBSCRIPTION_STATUSES, default="active", constraints=[text_default("active")]
+    )
     plan_id = pw.TextField()
     plan_name = pw.TextField(null=True)
     current_period_start = TimestampTZField(null=True)
@@ -39,7 +47,7 @@ class Subscription(BaseModel):
     cancel_at_period_end = pw.BooleanField(null=True, default=False, constraints=[FALSE])
     trial_start = TimestampTZField(null=True)
     trial_end = TimestampTZField(null=True)
-    provider = pw.TextField()
+    provider = pw.TextField(choices=PROVIDERS)
     polar_subscription_id = pw.TextField(null=True)
     polar_customer_id = pw.TextField(null=True)
     revenuecat_app_user_id = pw.TextField(null=True, index=True)
@@ -58,14 +66,20 @@ class Subscription(BaseModel):
 
 
 Subscription.add_index(
-    Subscription.index(Subscription.polar_subscription_id, unique=True,
-                       where=pw.SQL("polar_subscription_id IS NOT NULL"),
-                       name="subscriptions_polar_subscription_id_uniq")
+    Subscription.index(
+        Subscription.polar_subscription_id,
+        unique=True,
+        where=pw.SQL("polar_subscription_id IS NOT NULL"),
+        name="subscriptions_polar_subscription_id_uniq",
+    )
 )
 Subscription.add_index(
-    Subscription.index(Subscription.revenuecat_original_transaction_id, unique=True,
-                       where=pw.SQL("revenuecat_original_transaction_id IS NOT NULL"),
-                       name="subscriptions_revenuecat_original_transaction_id_uniq")
+    Subscription.index(
+        Subscription.revenuecat_original_transaction_id,
+        unique=True,
+        where=pw.SQL("revenuecat_original_transaction_id IS NOT NULL"),
+        name="subscriptions_revenuecat_original_transaction_id_uniq",
+    )
 )
 
 
@@ -75,9 +89,14 @@ class SubscriptionEvent(BaseModel):
     event_id = pw.TextField()
     event_type = pw.TextField()
     payload = pw.JSONField(null=True)
-    subscription = pw.ForeignKeyField(Subscription, column_name="subscription_id", null=True,
-                                      on_delete="SET NULL", backref="events")
-    outcome = pw.TextField()
+    subscription = pw.ForeignKeyField(
+        Subscription,
+        column_name="subscription_id",
+        null=True,
+        on_delete="SET NULL",
+        backref="events",
+    )
+    outcome = pw.TextField(choices=EVENT_OUTCOMES)
     occurred_at = TimestampTZField(null=True)
     processed_at = TimestampTZField(default=utcnow, constraints=[NOW])
 

@@ -37,7 +37,7 @@ def _invite_expiry() -> dt.datetime:
 class Tenant(BaseModel):
     id = id_field()
     name = pw.TextField()
-    type = pw.TextField(default="group", constraints=[text_default("group")])
+    type = pw.TextField(choices=TENANT_TYPES, default="group", constraints=[text_default("group")])
     created_at = created_at()
     updated_at = updated_at()
 
@@ -51,13 +51,21 @@ class Tenant(BaseModel):
 
 class TenantMember(BaseModel):
     id = id_field()
-    tenant = pw.ForeignKeyField(Tenant, column_name="tenant_id", on_delete="CASCADE",
-                                backref="members", index=False)
-    user = pw.ForeignKeyField(User, column_name="user_id", on_delete="CASCADE",
-                              backref="memberships")
-    role = pw.TextField(default="member", constraints=[text_default("member")])
-    member_role = pw.TextField(null=True, default="contributor",
-                               constraints=[text_default("contributor")])
+    tenant = pw.ForeignKeyField(
+        Tenant, column_name="tenant_id", on_delete="CASCADE", backref="members", index=False
+    )
+    user = pw.ForeignKeyField(
+        User, column_name="user_id", on_delete="CASCADE", backref="memberships"
+    )
+    role = pw.TextField(
+        choices=MEMBER_ROLES, default="member", constraints=[text_default("member")]
+    )
+    member_role = pw.TextField(
+        choices=MEMBER_SUB_ROLES,
+        null=True,
+        default="contributor",
+        constraints=[text_default("contributor")],
+    )
     joined_at = TimestampTZField(default=utcnow, constraints=[NOW])
     updated_at = updated_at()
 
@@ -66,25 +74,42 @@ class TenantMember(BaseModel):
         indexes = ((("tenant", "user"), True),)
         constraints = [
             check("tenant_members_role_check", one_of("role", MEMBER_ROLES)),
-            check("tenant_members_member_role_check",
-                  one_of("member_role", MEMBER_SUB_ROLES, nullable=True)),
+            check(
+                "tenant_members_member_role_check",
+                one_of("member_role", MEMBER_SUB_ROLES, nullable=True),
+            ),
         ]
 
 
 class TenantInvite(BaseModel):
     id = id_field()
-    tenant = pw.ForeignKeyField(Tenant, column_name="tenant_id", on_delete="CASCADE",
-                                backref="invites")
-    invited_by = pw.ForeignKeyField(User, column_name="invited_by", on_delete="CASCADE",
-                                    backref="sent_invites", object_id_name="invited_by_id")
+    tenant = pw.ForeignKeyField(
+        Tenant, column_name="tenant_id", on_delete="CASCADE", backref="invites"
+    )
+    invited_by = pw.ForeignKeyField(
+        User,
+        column_name="invited_by",
+        on_delete="CASCADE",
+        backref="sent_invites",
+        object_id_name="invited_by_id",
+    )
     email = pw.TextField()
-    role = pw.TextField(default="member", constraints=[text_default("member")])
+    role = pw.TextField(
+        choices=INVITE_ROLES, default="member", constraints=[text_default("member")]
+    )
     token_hash = pw.TextField(unique=True)
-    status = pw.TextField(default="pending", constraints=[text_default("pending")])
-    expires_at = TimestampTZField(default=_invite_expiry, constraints=[ServerDefault(
-        "(now() + interval '7 days')",
-        "(strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now', '+7 days'))",
-    )])
+    status = pw.TextField(
+        choices=INVITE_STATUSES, default="pending", constraints=[text_default("pending")]
+    )
+    expires_at = TimestampTZField(
+        default=_invite_expiry,
+        constraints=[
+            ServerDefault(
+                "(now() + interval '7 days')",
+                "(strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now', '+7 days'))",
+            )
+        ],
+    )
     accepted_at = TimestampTZField(null=True)
     created_at = created_at()
     updated_at = updated_at()
@@ -98,16 +123,21 @@ class TenantInvite(BaseModel):
 
 
 TenantInvite.add_index(
-    TenantInvite.index(TenantInvite.tenant, TenantInvite.email, unique=True,
-                       where=pw.SQL("status = 'pending'"),
-                       name="tenant_invites_pending_email_uniq")
+    TenantInvite.index(
+        TenantInvite.tenant,
+        TenantInvite.email,
+        unique=True,
+        where=pw.SQL("status = 'pending'"),
+        name="tenant_invites_pending_email_uniq",
+    )
 )
 
 
 class TenantActivityDaily(BaseModel):
     id = id_field()
-    tenant = pw.ForeignKeyField(Tenant, column_name="tenant_id", on_delete="CASCADE",
-                                backref="activity", index=False)
+    tenant = pw.ForeignKeyField(
+        Tenant, column_name="tenant_id", on_delete="CASCADE", backref="activity", index=False
+    )
     date = pw.DateField()
     active_users = pw.IntegerField(default=0, constraints=[ZERO])
     event_count = pw.IntegerField(default=0, constraints=[ZERO])
