@@ -205,6 +205,8 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
         # IMMEDIATE: a write transaction takes the write lock up front, so two writers
         # queue on busy_timeout instead of failing on a lock upgrade.
         kwargs.setdefault("lock_type", "IMMEDIATE")
+        # SQLite 3.35+ has RETURNING: writes return their row in one statement, as on PG.
+        kwargs.setdefault("returning_clause", True)
     if "+pool" in scheme:
         kwargs.setdefault("max_connections", 20)
         kwargs.setdefault("stale_timeout", 300)

@@ -1,0 +1,5 @@
+"""Queries of the admin domain."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

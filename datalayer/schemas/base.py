@@ -1,0 +1,365 @@
+"""Model → marshmallow schema converter, strict field types, and compiled dumpers.
+
+``model_schema`` derives a schema from a peewee model so that a column added to a
+table can never be missing from its DTO (the drizzle-zod property). DTO keys are the
+database column names (``user_id``, not peewee's ``user``).
+
+Every input PostgreSQL would refuse, or store differently from what was given, is
+refused here first: NUL characters in text, integers outside int4, naive datetimes,
+non-JSON values, overlong strings, values outside an enumeration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import marshmallow
+import peewee
+from marshmallow import fields, validate
+
+from datalayer.errors import ValidationError
+from datalayer.models.base import TimestampTZField, to_utc
+
+INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
+EMAIL_MAX = 255
+
+
+class Text(fields.String):
+    """A string PostgreSQL can store: no NUL characters."""
+
+    default_error_messages = {"nul": "Must not contain NUL (\\x00) characters."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in result:
+            raise self.make_error("nul")
+        return result
+
+
+class Email(Text):
+    """An email address, trimmed and lower-cased."""
+
+    default_error_messages = {"invalid": "Not a valid email address."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.insert(0, validate.Length(max=EMAIL_MAX))
+        self.validators.insert(0, validate.Email(error=self.error_messages["invalid"]))
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip().lower()
+
+
+class Url(Text):
+    """An absolute http(s) URL."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.insert(0, validate.URL(schemes={"http", "https"}, require_tld=False))
+
+
+class Int4(fields.Integer):
+    """An integer that fits PostgreSQL's ``integer`` (no bools, no floats)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+        self.validators.insert(0, validate.Range(min=INT4_MIN, max=INT4_MAX))
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """A boolean: ``True`` or ``False`` only (no 0/1/"yes")."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class AwareDateTime(fields.AwareDateTime):
+    """A timezone-aware datetime (naive ones are refused), stored and dumped in UTC."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        return result.astimezone(dt.UTC)
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else to_utc(value).isoformat()  # type: ignore[union-attr]
+
+
+class Date(fields.Date):
+    """A calendar date (a datetime is refused: its time would be silently dropped)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.date:
+        if isinstance(value, dt.datetime):
+            raise self.make_error("invalid", input=value, obj_type="date")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Json(fields.Raw):
+    """A JSON value PostgreSQL's ``jsonb`` stores as given (no NaN, no ``\\u0000``)."""
+
+    default_error_messages = {"invalid": "Not a valid JSON value."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise self.make_error("invalid") from exc
+        if "\\u0000" in text:
+            raise self.make_error("invalid")
+        return value
+
+
+class StringList(fields.List):
+    """A JSON list of strings."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(Text(validate=validate.Length(min=1, max=200)), **kwargs)
+
+
+def _choices(field: peewee.Field) -> tuple[str, ...] | None:
+    if not field.choices:
+        return None
+    return tuple(c[0] if isinstance(c, tuple) else c for c in field.choices)
+
+
+def field_for(field: peewee.Field, **kwargs: Any) -> fields.Field:
+    """Return the marshmallow field matching a peewee field's type and constraints."""
+    validators = list(kwargs.pop("validate", None) or ())
+    choices = _choices(field)
+    if choices:
+        validators.append(validate.OneOf(choices))
+    if isinstance(field, peewee.ForeignKeyField):
+        return field_for(field.rel_field, validate=validators, **kwargs)
+    if isinstance(field, TimestampTZField):
+        return AwareDateTime(validate=validators, **kwargs)
+    if isinstance(field, peewee.DateField):
+        return Date(validate=validators, **kwargs)
+    if isinstance(field, peewee.BooleanField):
+        return StrictBoolean(validate=validators, **kwargs)
+    if isinstance(field, peewee.IntegerField):
+        return Int4(validate=validators, **kwargs)
+    if isinstance(field, peewee.JSONField):
+        return Json(validate=validators, **kwargs)
+    if isinstance(field, peewee.CharField):
+        validators.append(validate.Length(max=field.max_length))
+    return Text(validate=validators, **kwargs)
+
+
+# Columns the database or the library fills: never taken from a caller.
+SYSTEM_COLUMNS = frozenset({"id", "created_at", "updated_at"})
+
+
+def model_schema(
+    model: type[peewee.Model],
+    *,
+    name: str | None = None,
+    exclude: Iterable[str] = (),
+    load_only: Iterable[str] = (),
+    dump_only: Iterable[str] = (),
+    overrides: Mapping[str, fields.Field] | None = None,
+) -> type[marshmallow.Schema]:
+    """Derive a select schema (every column, keyed by column name) from a model.
+
+    ``exclude`` drops columns (secrets that must never leave), ``load_only`` keeps a
+    column for loading but never dumps it, ``overrides`` replaces derived fields.
+    """
+    exclude, load_only = set(exclude), set(load_only)
+    dump_only = set(dump_only) | (SYSTEM_COLUMNS & set(model._meta.columns))
+    overrides = dict(overrides or {})
+    attrs: dict[str, Any] = {}
+    for pw_field in model._meta.sorted_fields:
+        column = pw_field.column_name
+        if column in exclude:
+            continue
+        if column in overrides:
+            attrs[column] = overrides.pop(column)
+            continue
+        required = not pw_field.null and pw_field.default is None and column not in dump_only
+        attrs[column] = field_for(
+            pw_field,
+            required=required,
+            allow_none=pw_field.null,
+            dump_only=column in dump_only,
+            load_only=column in load_only,
+        )
+    attrs.update(overrides)  # extra fields that are not columns
+    return marshmallow.Schema.from_dict(attrs, name=name or f"{model.__name__}Schema")
+
+
+def writable_schema(
+    select: type[marshmallow.Schema] | marshmallow.Schema,
+    *,
+    name: str,
+    only: Sequence[str],
+    required: Iterable[str] = (),
+    overrides: Mapping[str, fields.Field] | None = None,
+) -> type[marshmallow.Schema]:
+    """Build a create/update schema from chosen fields of a select schema.
+
+    Fields are copied from the select schema (same types and validation); only the
+    fields in ``required`` are required; ``overrides`` adds or replaces fields.
+    """
+    declared = select._declared_fields  # type: ignore[attr-defined]
+    required = set(required)
+    attrs: dict[str, Any] = {}
+    for column in only:
+        base = declared[column]
+        clone = _clone(base, required=column in required)
+        attrs[column] = clone
+    attrs.update(overrides or {})
+    return marshmallow.Schema.from_dict(attrs, name=name)
+
+
+def _clone(field: fields.Field, *, required: bool) -> fields.Field:
+    """Copy a field with a new ``required`` flag and no dump/load restriction."""
+    import copy
+
+    clone = copy.deepcopy(field)
+    clone.required = required
+    clone.dump_only = False
+    clone.load_only = False
+    if not required:
+        clone.load_default = marshmallow.missing
+    return clone
+
+
+def load(schema: marshmallow.Schema, data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """Validate ``data`` with ``schema``; raise ``datalayer.ValidationError`` naming the fields."""
+    if not isinstance(data, Mapping):
+        raise ValidationError({"_schema": ["Expected a mapping of field names to values."]})
+    try:
+        return schema.load(data, partial=partial)  # type: ignore[no-any-return]
+    except marshmallow.ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise ValidationError(messages) from None
+
+
+def require(name: str, value: Any, check: Callable[[Any], bool], message: str) -> Any:
+    """Validate one scalar argument (an id, a limit); raise ValidationError naming it."""
+    if not check(value):
+        raise ValidationError({name: [message]})
+    return value
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 255 and "\x00" not in value
+
+
+def check_id(name: str, value: Any) -> str:
+    """Validate an id argument."""
+    return require(name, value, _is_id, "Must be a non-empty id string.")  # type: ignore[no-any-return]
+
+
+def check_limit(limit: Any, *, maximum: int = 1000) -> int:
+    """Validate a page size."""
+    return require(  # type: ignore[no-any-return]
+        "limit", limit,
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= maximum,
+        f"Must be an integer between 1 and {maximum}.",
+    )
+
+
+def check_aware(name: str, value: Any) -> dt.datetime:
+    """Validate a timezone-aware datetime argument; return it in UTC."""
+    require(
+        name, value,
+        lambda v: isinstance(v, dt.datetime) and v.utcoffset() is not None,
+        "Must be a timezone-aware datetime.",
+    )
+    return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- compiled dumpers -------------------------------------------------------------------
+
+
+def _iso(value: Any) -> Any:
+    return None if value is None else value.isoformat()
+
+
+def _iso_utc(value: Any) -> Any:
+    return None if value is None else to_utc(value).isoformat()  # type: ignore[union-attr]
+
+
+def _bool(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
+    """How one value is dumped; ``None`` where it is passed through unchanged."""
+    if isinstance(field, fields.DateTime):
+        return _iso_utc
+    if isinstance(field, fields.Date):
+        return _iso
+    if isinstance(field, fields.Boolean):
+        return _bool
+    return None
+
+
+class Dumper:
+    """Produce exactly what ``schema.dump`` would, from rows selected in column order.
+
+    Built once per schema; ``columns`` lists the column names to select, in order.
+    The equality with ``schema.dump`` is proven by property-based tests.
+    """
+
+    def __init__(self, schema: marshmallow.Schema, model: type[peewee.Model]) -> None:
+        self.schema = schema
+        self.model = model
+        dumped = [(name, f) for name, f in schema.dump_fields.items()]
+        self.columns: tuple[str, ...] = tuple(name for name, _ in dumped)
+        self.fields: tuple[peewee.Field, ...] = tuple(
+            model._meta.columns[name] for name in self.columns
+        )
+        converters = [_converter(f) for _, f in dumped]
+        self._plan = tuple(zip(self.columns, converters, strict=True))
+        self._plain = all(c is None for c in converters)
+
+    def row(self, values: Sequence[Any]) -> dict[str, Any]:
+        """Dump one row given as a tuple of values in ``columns`` order."""
+        if self._plain:
+            return dict(zip(self.columns, values, strict=True))
+        return {
+            name: (value if conv is None else conv(value))
+            for (name, conv), value in zip(self._plan, values, strict=True)
+        }
+
+    def rows(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Dump many rows."""
+        row = self.row
+        return [row(values) for values in rows]
+
+    def instance(self, obj: peewee.Model) -> dict[str, Any]:
+        """Dump a model instance."""
+        return self.row([getattr(obj, f.name if not isinstance(f, peewee.ForeignKeyField)
+                                 else f.object_id_name) for f in self.fields])
+
+    def select(self, *extra: Any) -> peewee.ModelSelect:
+        """Select this DTO's columns (plus ``extra`` expressions) from the model."""
+        return self.model.select(*self.fields, *extra)
+
+    def one(self, query: peewee.ModelSelect) -> dict[str, Any] | None:
+        """Run ``query`` (made by ``select``) and dump its first row, or return None."""
+        for values in query.limit(1).tuples():
+            return self.row(values)
+        return None
+
+    def many(self, query: peewee.ModelSelect) -> list[dict[str, Any]]:
+        """Run ``query`` (made by ``select``) and dump every row."""
+        return self.rows(query.tuples())

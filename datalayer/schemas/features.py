@@ -1,0 +1,91 @@
+"""DTOs of the features domain: todos, the waitlist, per-user daily activity."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from marshmallow import validate
+
+from datalayer.models import Todo, UserActivityDaily, Waitlist
+from datalayer.schemas.base import Dumper, Email, Text, model_schema, writable_schema
+
+TodoSchema = model_schema(
+    Todo,
+    name="TodoSchema",
+    dump_only=("user_id", "tenant_id"),
+    overrides={
+        "title": Text(required=True, validate=validate.Length(min=1, max=255)),
+        "description": Text(allow_none=True, validate=validate.Length(max=1000)),
+    },
+)
+CreateTodoSchema = writable_schema(
+    TodoSchema, name="CreateTodoSchema",
+    only=("title", "description", "completed", "due_date"), required=("title",),
+)
+UpdateTodoSchema = writable_schema(
+    TodoSchema, name="UpdateTodoSchema", only=("title", "description", "completed", "due_date"),
+)
+
+WaitlistSchema = model_schema(Waitlist, name="WaitlistSchema", overrides={"email": Email(required=True)})
+CreateWaitlistSchema = writable_schema(
+    WaitlistSchema, name="CreateWaitlistSchema", only=("email",), required=("email",),
+)
+
+UserActivityDailySchema = model_schema(
+    UserActivityDaily, name="UserActivityDailySchema", dump_only=("user_id",),
+)
+
+
+class TodoDTO(TypedDict):
+    id: str
+    user_id: str
+    tenant_id: str | None
+    title: str
+    description: str | None
+    completed: bool
+    due_date: str | None
+    created_at: str
+    updated_at: str
+
+
+class WaitlistDTO(TypedDict):
+    id: str
+    email: str
+    created_at: str
+
+
+class UserActivityDailyDTO(TypedDict):
+    id: str
+    user_id: str
+    date: str
+    event_count: int
+    session_count: int
+    active_minutes: int
+    features_used: list[str]
+    created_at: str
+    updated_at: str
+
+
+# Built once, at import (marshmallow's habit): the instances the query modules use.
+todo_schema = TodoSchema()
+create_todo_schema = CreateTodoSchema()
+update_todo_schema = UpdateTodoSchema()
+waitlist_schema = WaitlistSchema()
+create_waitlist_schema = CreateWaitlistSchema()
+user_activity_daily_schema = UserActivityDailySchema()
+
+todo_dumper = Dumper(todo_schema, Todo)
+waitlist_dumper = Dumper(waitlist_schema, Waitlist)
+user_activity_daily_dumper = Dumper(user_activity_daily_schema, UserActivityDaily)
+
+__all__ = [
+    "CreateTodoSchema",
+    "CreateWaitlistSchema",
+    "TodoDTO",
+    "TodoSchema",
+    "UpdateTodoSchema",
+    "UserActivityDailyDTO",
+    "UserActivityDailySchema",
+    "WaitlistDTO",
+    "WaitlistSchema",
+]
