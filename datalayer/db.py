@@ -156,7 +156,7 @@ def _env_flag(name: str) -> bool:
 
 
 def _log_hook(event: Any) -> None:
-    status = "" if event.exc is None else f" failed: {type(event.exc).__name__}"
+    status = "" if event.exception is None else f" failed: {type(event.exception).__name__}"
     sql_logger.debug("(%.2f ms) %s %r%s", event.duration * 1000, event.sql, event.params, status)
 
 

@@ -56,6 +56,11 @@ def drop_pg_database(name: str) -> None:
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _disconnect() -> None:
+    if db.obj is not None:
+        db.close()
+
+
 def build_schema(url: str) -> None:
     """Build the schema the way users do: by running the migrations."""
     try:
@@ -76,14 +81,14 @@ def template_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         name = create_pg_database()
         try:
             build_schema(pg_url(name))
-            db.close()
+            _disconnect()
             yield pg_url(name)
         finally:
             drop_pg_database(name)
     else:
         path = tmp_path_factory.mktemp("template") / "template.sqlite3"
         build_schema(f"sqlite:///{path}")
-        db.close()
+        _disconnect()
         yield f"sqlite:///{path}"
 
 
