@@ -1,0 +1,75 @@
+"""The seed generator, bulk loads and the schema diagram."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from factories import make_user
+
+from datalayer import ConflictError, db
+from datalayer.bulk import copy_rows
+from datalayer.commands import diagram_command
+from datalayer.diagram import mermaid
+from datalayer.models import ALL_MODELS, Notification, Tenant, TenantMember, Todo, User
+from datalayer.seed import SeedPlan, seed
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_embeds_the_current_diagram() -> None:
+    text = README.read_text()
+    match = re.search(r"<!-- diagram:start -->\n```mermaid\n(.*?)```\n<!-- diagram:end -->",
+                      text, re.S)
+    assert match, "README.md lost its diagram markers"
+    assert match.group(1) == mermaid(), "README diagram is stale: run `datalayer diagram`"
+
+
+def test_diagram_lists_every_table_column_and_relation() -> None:
+    text = CliRunner().invoke(diagram_command).output
+    assert text.startswith("erDiagram\n")
+    for model in ALL_MODELS:
+        assert f"    {model._meta.table_name} {{" in text
+        for field in model._meta.sorted_fields:
+            assert re.search(rf"^        \S+ {field.column_name}\b", text, re.M), field
+    assert 'tenants |o--o{ user : "active_tenant_id set null"' in text
+    assert 'user ||--o| notification_targets : "user_id cascade"' in text
+
+
+def test_seed_is_deterministic_and_complete(fresh_db) -> None:
+    plan = SeedPlan(tenants=3, users_per_tenant=4, todos_per_user=5,
+                    notifications_per_user=2, waitlist=7, seed=7)
+    ticks: list[int] = []
+    written = seed(plan, progress=ticks.append)
+    assert written == plan.counts()
+    assert sum(ticks) == sum(plan.counts().values())
+    assert User.select().count() == 12 and Tenant.select().count() == 3
+    assert TenantMember.select().where(TenantMember.role == "owner").count() == 3
+    assert Todo.select().count() == 60 and Notification.select().count() == 24
+    first = [t.id for t in Todo.select(Todo.id).order_by(Todo.id)]
+    with pytest.raises(ConflictError, match="already loaded"):
+        seed(plan)
+    assert Todo.select().count() == 60  # nothing half-written
+    # The same seed in another database gives the same rows, ids included.
+    db.execute_sql("DELETE FROM todos")
+    db.execute_sql("DELETE FROM notifications")
+    db.execute_sql("DELETE FROM tenant_members")
+    db.execute_sql("DELETE FROM waitlist")
+    db.execute_sql('DELETE FROM "user"')
+    db.execute_sql("DELETE FROM tenants")
+    seed(plan)
+    assert [t.id for t in Todo.select(Todo.id).order_by(Todo.id)] == first
+
+
+def test_copy_rows_round_trips_awkward_values(txn) -> None:
+    user = make_user()
+    rows = [
+        (f"bulk-{n}", user.id, None, title, None, n % 2 == 0, None)
+        for n, title in enumerate(["tab\there", "new\nline", "back\\slash", "ünïcødé", "\\N"])
+    ]
+    columns = ("id", "user_id", "tenant_id", "title", "description", "completed", "due_date")
+    assert copy_rows(Todo, columns, rows) == 5
+    stored = {t.id: (t.title, t.completed) for t in Todo.select().where(Todo.user == user.id)}
+    assert stored == {r[0]: (r[3], r[5]) for r in rows}
