@@ -290,7 +290,9 @@ def _is_finite_number(value: Any) -> bool:
 
 
 def _iso(value: Any) -> Any:
-    return None if value is None else value.isoformat()
+    if value is None or isinstance(value, str):  # SQLite hands dates back as text
+        return value
+    return value.isoformat()
 
 
 def _iso_utc(value: Any) -> Any:
@@ -301,8 +303,17 @@ def _bool(value: Any) -> Any:
     return None if value is None else bool(value)
 
 
-def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
-    """How one value is dumped; ``None`` where it is passed through unchanged."""
+def _json_text(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _converter(field: fields.Field, *, raw_sqlite: bool = False) -> Callable[[Any], Any] | None:
+    """How one value is dumped; ``None`` where it is passed through unchanged.
+
+    ``raw_sqlite``: the value comes straight from the sqlite3 driver (JSON still text).
+    """
+    if raw_sqlite and isinstance(field, Json | fields.List):
+        return _json_text
     if isinstance(field, fields.DateTime):
         return _iso_utc
     if isinstance(field, fields.Date):
@@ -327,22 +338,33 @@ class Dumper:
         self.fields: tuple[peewee.Field, ...] = tuple(
             model._meta.columns[name] for name in self.columns
         )
-        converters = [_converter(f) for _, f in dumped]
-        self._plan = tuple(zip(self.columns, converters, strict=True))
-        self._plain = all(c is None for c in converters)
+        self.row = self._compile([_converter(f) for _, f in dumped])
+        self.raw_sqlite_row = self._compile([_converter(f, raw_sqlite=True) for _, f in dumped])
 
-    def row(self, values: Sequence[Any]) -> dict[str, Any]:
-        """Dump one row given as a tuple of values in ``columns`` order."""
-        if self._plain:
-            return dict(zip(self.columns, values, strict=True))
-        return {
-            name: (value if conv is None else conv(value))
-            for (name, conv), value in zip(self._plan, values, strict=True)
-        }
+    def _compile(self, converters: list[Callable[[Any], Any] | None]
+                 ) -> Callable[[Sequence[Any]], dict[str, Any]]:
+        """Build the function that dumps one row given in ``columns`` order."""
+        columns = self.columns
+        if all(c is None for c in converters):
+            return lambda values: dict(zip(columns, values, strict=True))
+        plan = tuple(zip(columns, converters, strict=True))
+
+        def row(values: Sequence[Any]) -> dict[str, Any]:
+            return {
+                name: (value if conv is None else conv(value))
+                for (name, conv), value in zip(plan, values, strict=True)
+            }
+
+        return row
 
     def rows(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-        """Dump many rows."""
+        """Dump many rows (values converted by peewee, e.g. from ``.tuples()``)."""
         row = self.row
+        return [row(values) for values in rows]
+
+    def raw_rows(self, rows: Iterable[Sequence[Any]], *, sqlite: bool) -> list[dict[str, Any]]:
+        """Dump rows as the driver returned them (a cached statement's cursor)."""
+        row = self.raw_sqlite_row if sqlite else self.row
         return [row(values) for values in rows]
 
     def instance(self, obj: peewee.Model) -> dict[str, Any]:
