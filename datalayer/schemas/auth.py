@@ -1,5 +1,236 @@
-"""DTOs of the auth domain."""
+"""DTOs of the auth domain: users, sessions, accounts, verifications, signing keys.
+
+Secrets are ``load_only``: a write may take them, a dump never shows them
+(``session.token``, ``verification.value``, ``account.password`` and its OAuth
+tokens, ``jwks.private_key``).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import TypedDict
+
+from marshmallow import validate
+
+from datalayer.models import Account, Jwks, Session, User, Verification
+from datalayer.schemas.base import (
+    Dumper,
+    Email,
+    Text,
+    Url,
+    model_schema,
+    writable_schema,
+)
+
+SECRET_MAX = 8192  # tokens, hashes and PEM/JWK keys: generous, but bounded
+
+UserSchema = model_schema(
+    User,
+    name="UserSchema",
+    # Set only through their own queries: set_active_tenant, touch_last_active, set_admin_role.
+    dump_only=("active_tenant_id", "first_seen_at", "last_active_at", "admin_role"),
+    overrides={
+        "name": Text(required=True, validate=validate.Length(min=1, max=255)),
+        "email": Email(required=True),
+        "image": Url(allow_none=True, validate=validate.Length(max=2048)),
+        "preferred_language": Text(allow_none=True, validate=validate.Length(min=2, max=35)),
+    },
+)
+_USER_PROFILE = (
+    "name",
+    "email",
+    "email_verified",
+    "image",
+    "analytics_consent",
+    "preferred_language",
+)
+CreateUserSchema = writable_schema(
+    UserSchema,
+    name="CreateUserSchema",
+    only=_USER_PROFILE,
+    required=("name", "email"),
+)
+UpdateUserSchema = writable_schema(
+    UserSchema,
+    name="UpdateUserSchema",
+    only=(*_USER_PROFILE, "lifecycle_stage", "churn_risk_score", "is_power_user"),
+)
+
+SessionSchema = model_schema(
+    Session,
+    name="SessionSchema",
+    load_only=("token",),
+    dump_only=("user_id",),
+    overrides={
+        "token": Text(
+            required=True, load_only=True, validate=validate.Length(min=1, max=SECRET_MAX)
+        ),
+        "ip_address": Text(allow_none=True, validate=validate.Length(max=64)),
+        "user_agent": Text(allow_none=True, validate=validate.Length(max=2048)),
+    },
+)
+CreateSessionSchema = writable_schema(
+    SessionSchema,
+    name="CreateSessionSchema",
+    only=("token", "expires_at", "ip_address", "user_agent"),
+    required=("token", "expires_at"),
+)
+
+_ACCOUNT_SECRETS = ("password", "access_token", "refresh_token", "id_token")
+AccountSchema = model_schema(
+    Account,
+    name="AccountSchema",
+    load_only=_ACCOUNT_SECRETS,
+    dump_only=("user_id",),
+    overrides={
+        "account_id": Text(required=True, validate=validate.Length(min=1, max=255)),
+        "provider_id": Text(required=True, validate=validate.Length(min=1, max=255)),
+        **{
+            name: Text(allow_none=True, load_only=True, validate=validate.Length(max=SECRET_MAX))
+            for name in _ACCOUNT_SECRETS
+        },
+    },
+)
+CreateAccountSchema = writable_schema(
+    AccountSchema,
+    name="CreateAccountSchema",
+    only=(
+        "account_id",
+        "provider_id",
+        *_ACCOUNT_SECRETS,
+        "access_token_expires_at",
+        "refresh_token_expires_at",
+        "scope",
+    ),
+    required=("account_id", "provider_id"),
+)
+
+VerificationSchema = model_schema(
+    Verification,
+    name="VerificationSchema",
+    load_only=("value",),
+    overrides={
+        "identifier": Text(required=True, validate=validate.Length(min=1, max=255)),
+        "value": Text(
+            required=True, load_only=True, validate=validate.Length(min=1, max=SECRET_MAX)
+        ),
+    },
+)
+CreateVerificationSchema = writable_schema(
+    VerificationSchema,
+    name="CreateVerificationSchema",
+    only=("identifier", "value", "expires_at"),
+    required=("identifier", "value", "expires_at"),
+)
+
+JwksSchema = model_schema(
+    Jwks,
+    name="JwksSchema",
+    load_only=("private_key",),
+    overrides={
+        "public_key": Text(required=True, validate=validate.Length(min=1, max=SECRET_MAX)),
+        "private_key": Text(
+            required=True, load_only=True, validate=validate.Length(min=1, max=SECRET_MAX)
+        ),
+    },
+)
+CreateJwksSchema = writable_schema(
+    JwksSchema,
+    name="CreateJwksSchema",
+    only=("public_key", "private_key", "expires_at"),
+    required=("public_key", "private_key"),
+)
+
+
+class UserDTO(TypedDict):
+    id: str
+    name: str
+    email: str
+    email_verified: bool
+    image: str | None
+    created_at: str
+    updated_at: str
+    analytics_consent: str
+    first_seen_at: str | None
+    last_active_at: str | None
+    lifecycle_stage: str
+    churn_risk_score: int | None
+    is_power_user: bool | None
+    admin_role: str | None
+    preferred_language: str | None
+    active_tenant_id: str | None
+
+
+class SessionDTO(TypedDict):
+    id: str
+    expires_at: str
+    created_at: str
+    updated_at: str
+    ip_address: str | None
+    user_agent: str | None
+    user_id: str
+
+
+class AccountDTO(TypedDict):
+    id: str
+    account_id: str
+    provider_id: str
+    user_id: str
+    access_token_expires_at: str | None
+    refresh_token_expires_at: str | None
+    scope: str | None
+    created_at: str
+    updated_at: str
+
+
+class VerificationDTO(TypedDict):
+    id: str
+    identifier: str
+    expires_at: str
+    created_at: str
+    updated_at: str
+
+
+class JwksDTO(TypedDict):
+    id: str
+    public_key: str
+    created_at: str
+    expires_at: str | None
+
+
+# Built once, at import: the instances the query modules use.
+user_schema = UserSchema()
+create_user_schema = CreateUserSchema()
+update_user_schema = UpdateUserSchema()
+session_schema = SessionSchema()
+create_session_schema = CreateSessionSchema()
+account_schema = AccountSchema()
+create_account_schema = CreateAccountSchema()
+verification_schema = VerificationSchema()
+create_verification_schema = CreateVerificationSchema()
+jwks_schema = JwksSchema()
+create_jwks_schema = CreateJwksSchema()
+
+user_dumper = Dumper(user_schema, User)
+session_dumper = Dumper(session_schema, Session)
+account_dumper = Dumper(account_schema, Account)
+verification_dumper = Dumper(verification_schema, Verification)
+jwks_dumper = Dumper(jwks_schema, Jwks)
+
+__all__ = [
+    "AccountDTO",
+    "AccountSchema",
+    "CreateAccountSchema",
+    "CreateJwksSchema",
+    "CreateSessionSchema",
+    "CreateUserSchema",
+    "CreateVerificationSchema",
+    "JwksDTO",
+    "JwksSchema",
+    "SessionDTO",
+    "SessionSchema",
+    "UpdateUserSchema",
+    "UserDTO",
+    "UserSchema",
+    "VerificationDTO",
+    "VerificationSchema",
+]

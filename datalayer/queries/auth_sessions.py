@@ -1,0 +1,121 @@
+"""Queries of the auth domain: sessions and one-time verifications."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import cast
+
+from datalayer.models import Session, Verification
+from datalayer.queries.auth_common import check_text, resolve_now, returning_row
+from datalayer.queries.base import read, write
+from datalayer.schemas.auth import (
+    SessionDTO,
+    VerificationDTO,
+    create_session_schema,
+    create_verification_schema,
+    session_dumper,
+    verification_dumper,
+)
+from datalayer.schemas.base import check_id, load
+
+
+class SessionQueries:
+    """Sessions: looked up by their token, which is never dumped."""
+
+    @staticmethod
+    def create(
+        user_id: str,
+        token: str,
+        expires_at: dt.datetime,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+    ) -> SessionDTO:
+        """Open a session for the user; ConflictError when the token is already in use."""
+        check_id("user_id", user_id)
+        values = load(
+            create_session_schema,
+            {
+                "token": token,
+                "expires_at": expires_at,
+                "ip_address": ip_address,
+                "user_agent": user_agent,
+            },
+        )
+        with write():
+            row = returning_row(Session.insert(user=user_id, **values), session_dumper)
+        return cast(SessionDTO, row)
+
+    @staticmethod
+    def find_valid(token: str, now: dt.datetime | None = None) -> SessionDTO | None:
+        """Return the session with this token unless it has expired, else None."""
+        check_text("token", token)
+        now = resolve_now(now)
+        query = session_dumper.select().where((Session.token == token) & (Session.expires_at > now))
+        with read():
+            return cast(SessionDTO | None, session_dumper.one(query))
+
+    @staticmethod
+    def revoke(token: str) -> bool:
+        """End the session with this token; False when there was none."""
+        check_text("token", token)
+        with write():
+            return bool(Session.delete().where(Session.token == token).execute() > 0)
+
+    @staticmethod
+    def revoke_all_for_user(user_id: str) -> int:
+        """End every session of the user; return how many there were."""
+        check_id("user_id", user_id)
+        with write():
+            return int(Session.delete().where(Session.user == user_id).execute())
+
+    @staticmethod
+    def delete_expired(now: dt.datetime | None = None) -> int:
+        """Delete sessions that have expired; return how many."""
+        now = resolve_now(now)
+        with write():
+            return int(Session.delete().where(Session.expires_at <= now).execute())
+
+
+class VerificationQueries:
+    """One-time verification values (email links, OTPs): each can be consumed once."""
+
+    @staticmethod
+    def create(identifier: str, value: str, expires_at: dt.datetime) -> VerificationDTO:
+        """Store a verification value for an identifier until ``expires_at``."""
+        values = load(
+            create_verification_schema,
+            {
+                "identifier": identifier,
+                "value": value,
+                "expires_at": expires_at,
+            },
+        )
+        with write():
+            row = returning_row(Verification.insert(**values), verification_dumper)
+        return cast(VerificationDTO, row)
+
+    @staticmethod
+    def consume(identifier: str, value: str, now: dt.datetime | None = None) -> bool:
+        """Use up a matching, unexpired verification; True once, False ever after."""
+        check_text("identifier", identifier)
+        check_text("value", value)
+        now = resolve_now(now)
+        # One DELETE, no SELECT first: of concurrent callers only the one whose DELETE
+        # removes the row sees a count of 1; the others find it gone.
+        query = Verification.delete().where(
+            (Verification.identifier == identifier)
+            & (Verification.value == value)
+            & (Verification.expires_at > now)
+        )
+        with write():
+            return bool(query.execute() > 0)
+
+    @staticmethod
+    def delete_expired(now: dt.datetime | None = None) -> int:
+        """Delete verifications that have expired; return how many."""
+        now = resolve_now(now)
+        with write():
+            return int(Verification.delete().where(Verification.expires_at <= now).execute())
+
+
+__all__ = ["SessionQueries", "VerificationQueries"]

@@ -1,0 +1,126 @@
+"""Queries of the auth domain: users."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, cast
+
+from peewee import fn
+
+from datalayer.errors import NotFoundError, PermissionDeniedError
+from datalayer.models import TenantMember, User
+from datalayer.models.auth import USER_ADMIN_ROLES
+from datalayer.queries.auth_common import check_text, resolve_now, returning_row, stamp
+from datalayer.queries.base import read, write
+from datalayer.schemas.auth import (
+    UserDTO,
+    create_user_schema,
+    update_user_schema,
+    user_dumper,
+)
+from datalayer.schemas.base import check_id, load, require
+
+# touch_last_active writes at most once per interval per user.
+TOUCH_INTERVAL = dt.timedelta(seconds=60)
+
+
+def _changed(query: Any, user_id: str) -> UserDTO:
+    row = returning_row(query, user_dumper)
+    if row is None:
+        raise NotFoundError(f"user {user_id} not found")
+    return cast(UserDTO, row)
+
+
+class UserQueries:
+    """Users: profiles, the active tenant, and activity stamps."""
+
+    @staticmethod
+    def find_by_id(id: str) -> UserDTO | None:  # noqa: A002 - the spec's name
+        """Return the user with this id, or None."""
+        check_id("id", id)
+        with read():
+            return cast(UserDTO | None, user_dumper.one(user_dumper.select().where(User.id == id)))
+
+    @staticmethod
+    def find_by_email(email: str) -> UserDTO | None:
+        """Return the user with this email, whatever its case, or None."""
+        # Emails are stored trimmed and lower-cased (the Email field), so an equality
+        # on the normalized argument is case-insensitive and uses the unique index.
+        email = check_text("email", email).strip().lower()
+        with read():
+            query = user_dumper.select().where(User.email == email)
+            return cast(UserDTO | None, user_dumper.one(query))
+
+    @staticmethod
+    def create(data: Mapping[str, Any]) -> UserDTO:
+        """Create a user; ConflictError when the email is taken."""
+        values = load(create_user_schema, data)
+        with write():
+            return cast(UserDTO, returning_row(User.insert(**values), user_dumper))
+
+    @staticmethod
+    def update(id: str, data: Mapping[str, Any]) -> UserDTO:  # noqa: A002
+        """Change a user's profile; ConflictError when the new email is taken."""
+        check_id("id", id)
+        values = load(update_user_schema, data)
+        with write():
+            return _changed(User.update(values).where(User.id == id), id)
+
+    @staticmethod
+    def delete(id: str) -> bool:  # noqa: A002
+        """Delete a user (their sessions and accounts go too); False when there was none."""
+        check_id("id", id)
+        with write():
+            return bool(User.delete().where(User.id == id).execute() > 0)
+
+    @staticmethod
+    def set_active_tenant(user_id: str, tenant_id: str | None) -> UserDTO:
+        """Make a tenant the user's active one (None clears it); the user must be a member."""
+        check_id("user_id", user_id)
+        query = User.update(active_tenant=tenant_id).where(User.id == user_id)
+        if tenant_id is not None:
+            check_id("tenant_id", tenant_id)
+            member = TenantMember.select(TenantMember.id).where(
+                (TenantMember.tenant == tenant_id) & (TenantMember.user == user_id)
+            )
+            # One statement: the membership is checked where the row is written.
+            query = query.where(fn.EXISTS(member))
+        with write():
+            row = returning_row(query, user_dumper)
+            if row is None:
+                if not User.select(User.id).where(User.id == user_id).exists():
+                    raise NotFoundError(f"user {user_id} not found")
+                raise PermissionDeniedError("the user is not a member of this tenant")
+        return cast(UserDTO, row)
+
+    @staticmethod
+    def set_admin_role(user_id: str, role: str | None) -> UserDTO:
+        """Set (or clear, with None) the user's admin role; kept out of ``update`` on purpose."""
+        check_id("user_id", user_id)
+        require(
+            "role",
+            role,
+            lambda v: v is None or v in USER_ADMIN_ROLES,
+            f"Must be one of: {', '.join(USER_ADMIN_ROLES)}; or None.",
+        )
+        with write():
+            return _changed(User.update(admin_role=role).where(User.id == user_id), user_id)
+
+    @staticmethod
+    def touch_last_active(user_id: str, now: dt.datetime | None = None) -> bool:
+        """Stamp the user's activity at most once a minute; tell whether it wrote."""
+        check_id("user_id", user_id)
+        now = resolve_now(now)
+        last = User.last_active_at
+        # One conditional UPDATE: of concurrent calls within a minute, the first writes and
+        # the others find the condition false once they see its row (no read-then-write).
+        query = User.update(
+            last_active_at=now,
+            first_seen_at=fn.COALESCE(User.first_seen_at, stamp(User.first_seen_at, now)),
+        ).where((User.id == user_id) & (last.is_null() | (last <= now - TOUCH_INTERVAL)))
+        with write():
+            return bool(query.execute() > 0)
+
+
+__all__ = ["UserQueries"]
