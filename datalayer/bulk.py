@@ -20,6 +20,9 @@ from datalayer.errors import translate_errors
 
 __all__ = ["copy_rows"]
 
+# peewee's wrapper maps driver exceptions to its own (untyped in its stubs).
+_DRIVER_ERRORS: Any = getattr(peewee, "__exception_wrapper__")  # noqa: B009
+
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -97,7 +100,7 @@ def copy_rows(
     """
     if is_postgres():
         # peewee's wrapper turns the driver's errors (raised by copy_expert) into its own.
-        with translate_errors(), db.atomic(), peewee.__exception_wrapper__:
+        with translate_errors(), db.atomic(), _DRIVER_ERRORS:
             return _copy(model, columns, rows, batch_size)
     # SQLite caps bound parameters per statement (32,766 since 3.32).
     per_statement = max(1, min(batch_size, 30_000 // max(1, len(columns))))

@@ -55,7 +55,7 @@ def create_all(database: peewee.Database | None = None) -> None:
     with database.bind_ctx(ALL_MODELS):
         database.create_tables(ALL_MODELS)
         if not isinstance(database, peewee.SqliteDatabase):
-            User._schema.create_foreign_key(User.active_tenant)
+            User._schema.create_foreign_key(User.active_tenant)  # type: ignore[attr-defined]
             for statement in AUDIT_APPEND_ONLY_SQL:
                 database.execute_sql(statement)
 

@@ -16,6 +16,7 @@ from datalayer.models.base import (
     created_at,
     id_field,
     one_of,
+    pairs,
     text_default,
     updated_at,
     utcnow,
@@ -47,7 +48,10 @@ class AdminUser(BaseModel):
     password_hash = pw.TextField(null=True)
     company = pw.TextField(default="", constraints=[text_default("")])
     status = pw.TextField(
-        choices=ADMIN_STATUSES, default="pending", constraints=[text_default("pending")], index=True
+        choices=pairs(ADMIN_STATUSES),
+        default="pending",
+        constraints=[text_default("pending")],
+        index=True,
     )
     avatar_url = pw.TextField(null=True)
     created_at = created_at()
@@ -108,7 +112,7 @@ class AdminAuditLog(BaseModel):
         AdminUser, column_name="admin_user_id", backref="audit_entries", index=False
     )
     action = pw.TextField()
-    target_type = pw.TextField(choices=AUDIT_TARGET_TYPES)
+    target_type = pw.TextField(choices=pairs(AUDIT_TARGET_TYPES))
     target_id = pw.TextField(null=True)
     reason = pw.TextField(null=True)
     metadata = pw.JSONField(null=True)

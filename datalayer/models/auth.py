@@ -14,6 +14,7 @@ from datalayer.models.base import (
     id_field,
     int_default,
     one_of,
+    pairs,
     text_default,
     updated_at,
 )
@@ -43,16 +44,18 @@ class User(BaseModel):
     created_at = created_at()
     updated_at = updated_at()
     analytics_consent = pw.TextField(
-        choices=ANALYTICS_CONSENT, default="anonymous", constraints=[text_default("anonymous")]
+        choices=pairs(ANALYTICS_CONSENT),
+        default="anonymous",
+        constraints=[text_default("anonymous")],
     )
     first_seen_at = TimestampTZField(null=True)
     last_active_at = TimestampTZField(null=True)
     lifecycle_stage = pw.TextField(
-        choices=LIFECYCLE_STAGES, default="new", constraints=[text_default("new")]
+        choices=pairs(LIFECYCLE_STAGES), default="new", constraints=[text_default("new")]
     )
     churn_risk_score = pw.IntegerField(null=True, default=0, constraints=[int_default(0)])
     is_power_user = pw.BooleanField(null=True, default=False, constraints=[FALSE])
-    admin_role = pw.TextField(choices=USER_ADMIN_ROLES, null=True)
+    admin_role = pw.TextField(choices=pairs(USER_ADMIN_ROLES), null=True)
     preferred_language = pw.TextField(null=True, default="en", constraints=[text_default("en")])
 
     class Meta:

@@ -159,6 +159,11 @@ def updated_at() -> TimestampTZField:
     return TimestampTZField(default=utcnow, constraints=[NOW])
 
 
+def pairs(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Return an enumeration as peewee ``choices`` (value, label) pairs."""
+    return tuple((v, v) for v in values)
+
+
 def check(name: str, expression: str) -> peewee.SQL:
     """Return a named table CHECK constraint."""
     return peewee.SQL(f"CONSTRAINT {name} CHECK ({expression})")

@@ -17,6 +17,7 @@ from datalayer.models.base import (
     id_field,
     int_default,
     one_of,
+    pairs,
     updated_at,
     utcnow,
 )
@@ -62,7 +63,7 @@ class Notification(BaseModel):
         on_delete="SET NULL",
         backref="acted_notifications",
     )
-    type = pw.TextField(choices=NOTIFICATION_TYPES)
+    type = pw.TextField(choices=pairs(NOTIFICATION_TYPES))
     title = pw.TextField()
     body = pw.TextField()
     deep_link = pw.TextField(null=True)
@@ -111,9 +112,11 @@ class NotificationDelivery(BaseModel):
         backref="deliveries",
         index=False,
     )
-    channel = pw.TextField(choices=CHANNELS)
+    channel = pw.TextField(choices=pairs(CHANNELS))
     status = pw.TextField(
-        choices=DELIVERY_STATUSES, default="pending", constraints=[pw.SQL("DEFAULT 'pending'")]
+        choices=pairs(DELIVERY_STATUSES),
+        default="pending",
+        constraints=[pw.SQL("DEFAULT 'pending'")],
     )
     attempts = pw.IntegerField(default=0, constraints=[ZERO])
     max_attempts = pw.IntegerField(default=5, constraints=[int_default(5)])

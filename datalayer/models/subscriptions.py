@@ -14,6 +14,7 @@ from datalayer.models.base import (
     created_at,
     id_field,
     one_of,
+    pairs,
     text_default,
     updated_at,
     utcnow,
@@ -38,7 +39,7 @@ class Subscription(BaseModel):
         backref="purchases",
     )
     status = pw.TextField(
-        choices=SUBSCRIPTION_STATUSES, default="active", constraints=[text_default("active")]
+        choices=pairs(SUBSCRIPTION_STATUSES), default="active", constraints=[text_default("active")]
     )
     plan_id = pw.TextField()
     plan_name = pw.TextField(null=True)
@@ -47,7 +48,7 @@ class Subscription(BaseModel):
     cancel_at_period_end = pw.BooleanField(null=True, default=False, constraints=[FALSE])
     trial_start = TimestampTZField(null=True)
     trial_end = TimestampTZField(null=True)
-    provider = pw.TextField(choices=PROVIDERS)
+    provider = pw.TextField(choices=pairs(PROVIDERS))
     polar_subscription_id = pw.TextField(null=True)
     polar_customer_id = pw.TextField(null=True)
     revenuecat_app_user_id = pw.TextField(null=True, index=True)
@@ -96,7 +97,7 @@ class SubscriptionEvent(BaseModel):
         on_delete="SET NULL",
         backref="events",
     )
-    outcome = pw.TextField(choices=EVENT_OUTCOMES)
+    outcome = pw.TextField(choices=pairs(EVENT_OUTCOMES))
     occurred_at = TimestampTZField(null=True)
     processed_at = TimestampTZField(default=utcnow, constraints=[NOW])
 

@@ -17,6 +17,7 @@ from datalayer.models.base import (
     created_at,
     id_field,
     one_of,
+    pairs,
     text_default,
     updated_at,
     utcnow,
@@ -37,7 +38,9 @@ def _invite_expiry() -> dt.datetime:
 class Tenant(BaseModel):
     id = id_field()
     name = pw.TextField()
-    type = pw.TextField(choices=TENANT_TYPES, default="group", constraints=[text_default("group")])
+    type = pw.TextField(
+        choices=pairs(TENANT_TYPES), default="group", constraints=[text_default("group")]
+    )
     created_at = created_at()
     updated_at = updated_at()
 
@@ -58,10 +61,10 @@ class TenantMember(BaseModel):
         User, column_name="user_id", on_delete="CASCADE", backref="memberships"
     )
     role = pw.TextField(
-        choices=MEMBER_ROLES, default="member", constraints=[text_default("member")]
+        choices=pairs(MEMBER_ROLES), default="member", constraints=[text_default("member")]
     )
     member_role = pw.TextField(
-        choices=MEMBER_SUB_ROLES,
+        choices=pairs(MEMBER_SUB_ROLES),
         null=True,
         default="contributor",
         constraints=[text_default("contributor")],
@@ -95,11 +98,11 @@ class TenantInvite(BaseModel):
     )
     email = pw.TextField()
     role = pw.TextField(
-        choices=INVITE_ROLES, default="member", constraints=[text_default("member")]
+        choices=pairs(INVITE_ROLES), default="member", constraints=[text_default("member")]
     )
     token_hash = pw.TextField(unique=True)
     status = pw.TextField(
-        choices=INVITE_STATUSES, default="pending", constraints=[text_default("pending")]
+        choices=pairs(INVITE_STATUSES), default="pending", constraints=[text_default("pending")]
     )
     expires_at = TimestampTZField(
         default=_invite_expiry,

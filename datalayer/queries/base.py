@@ -88,7 +88,7 @@ def keyset_page(
         query = query.where(peewee.Tuple(ts_field, id_field) < position)
     query = query.order_by(ts_field.desc(), id_field.desc()).limit(limit + 1)
     with read():
-        rows = list(query.tuples())
+        rows: list[Any] = list(query.tuples())
     width = len(dumper.columns)
     ts_index = dumper.columns.index(ts_field.column_name)
     id_index = dumper.columns.index(id_field.column_name)

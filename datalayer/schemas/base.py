@@ -48,7 +48,7 @@ class Email(Text):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.validators.insert(0, validate.Length(max=EMAIL_MAX))
-        self.validators.insert(0, validate.Email(error=self.error_messages["invalid"]))
+        self.validators.insert(0, validate.Email(error=str(self.error_messages["invalid"])))
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).strip().lower()
@@ -379,9 +379,9 @@ class Dumper:
     def one(self, query: peewee.ModelSelect) -> dict[str, Any] | None:
         """Run ``query`` (made by ``select``) and dump its first row, or return None."""
         for values in query.limit(1).tuples():
-            return self.row(values)
+            return self.row(values)  # type: ignore[arg-type]
         return None
 
     def many(self, query: peewee.ModelSelect) -> list[dict[str, Any]]:
         """Run ``query`` (made by ``select``) and dump every row."""
-        return self.rows(query.tuples())
+        return self.rows(query.tuples())  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Benchmarks: the library side by side with hand-written driver code."""
