@@ -1,0 +1,151 @@
+"""The ``datalayer`` command: migrate, rollback, status, check (and seed, diagram).
+
+Subcommands living in other modules join the group in one of two ways: list them in
+``LAZY_COMMANDS`` (imported only when used, so ``datalayer --help`` stays fast), or
+call ``register(command)`` from code that is already imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from datalayer import migrate as migrations
+from datalayer.errors import DataLayerError
+
+__all__ = ["LAZY_COMMANDS", "main", "register"]
+
+# Subcommands defined elsewhere: name -> "module:attribute" of a click.Command.
+LAZY_COMMANDS: dict[str, str] = {
+    "diagram": "datalayer.commands:diagram_command",
+    "seed": "datalayer.commands:seed_command",
+}
+
+URL_HELP = (
+    "Database URL, e.g. postgresql://user@host:5432/db or sqlite:///path.db. "
+    "Default: $DATABASE_DIRECT_URL, else $DATABASE_URL, else sqlite:///datalayer.sqlite3."
+)
+
+
+class DataLayerGroup(click.Group):
+    """A click group that loads lazy subcommands and reports errors in one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            module_name, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except DataLayerError as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(_one_line(str(exc))) from exc
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {_one_line(str(exc))} "
+                "(run with --debug for the traceback)"
+            ) from exc
+
+
+@click.group(cls=DataLayerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
+def main(debug: bool) -> None:
+    """Manage the datalayer database: apply and roll back migrations, show their
+    status, check that the schema matches the models, seed it, draw it.
+
+    Migrations ship inside the package (datalayer.migrations), so these commands work
+    from any directory. Set DATABASE_DIRECT_URL to run migrations on a direct
+    connection while the application goes through a pooler (DATABASE_URL).
+    """
+
+
+def register(command: click.Command, name: str | None = None) -> click.Command:
+    """Add a subcommand defined in another module to the ``datalayer`` group."""
+    main.add_command(command, name)
+    return command
+
+
+def database_option(function: Any) -> Any:
+    """Add the --database option shared by every subcommand."""
+    return click.option("--database", "url", metavar="URL", default=None,
+                        help=URL_HELP)(function)
+
+
+@main.command()
+@database_option
+def migrate(url: str | None) -> None:
+    """Apply every pending migration.
+
+    Safe to run from several processes at once (replicas starting together): on
+    PostgreSQL the run holds a transaction-level advisory lock, so each migration is
+    applied exactly once; the whole run commits or rolls back as one transaction.
+    """
+    applied = migrations.migrate(url)
+    if not applied:
+        click.echo("Nothing to migrate: the database is up to date.")
+    for name in applied:
+        click.echo(f"Applied {name}")
+
+
+@main.command()
+@click.option("--count", "-n", default=1, show_default=True, type=click.IntRange(min=1),
+              help="How many of the most recent migrations to roll back.")
+@database_option
+def rollback(count: int, url: str | None) -> None:
+    """Roll back the most recent migration(s), newest first, in one transaction."""
+    for name in migrations.rollback(url, count=count):
+        click.echo(f"Rolled back {name}")
+
+
+@main.command()
+@database_option
+def status(url: str | None) -> None:
+    """List the applied and the pending migrations (changes nothing)."""
+    applied, pending = migrations.status(url)
+    for name in applied:
+        click.echo(f"[x] {name}")
+    for name in pending:
+        click.echo(f"[ ] {name}")
+    click.echo(f"{len(applied)} applied, {len(pending)} pending")
+
+
+@main.command()
+@database_option
+def check(url: str | None) -> None:
+    """Check that the migrated schema matches the models.
+
+    Compares the models with the state the applied migrations describe (as
+    `pw_migrate create --auto` would) and with the live tables, columns and indexes.
+    Exits 0 when they agree, 1 with the list of differences when they do not (a model
+    changed without a migration), and fails when migrations are pending.
+    """
+    problems = migrations.check(url)
+    if not problems:
+        click.echo("The schema matches the models.")
+        return
+    click.echo(f"The schema does not match the models ({len(problems)} difference(s)):")
+    for problem in problems:
+        click.echo(f"  - {problem}")
+    raise click.exceptions.Exit(1)
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " ".join(lines) if lines else "failed"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The ``datalayer`` command: migrate, rollback, status, check, and its error reporting.
+
+Every test makes a database of its own (the backend comes from DATALAYER_TEST_BACKEND);
+none relies on conftest fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import peewee as pw
+import psycopg2
+import pytest
+from click.testing import CliRunner, Result
+
+from datalayer.cli import main, register
+from datalayer.models import User
+
+BACKEND = os.environ.get("DATALAYER_TEST_BACKEND", "sqlite")
+IS_PG = BACKEND == "postgres"
+PG_ADMIN_URL = os.environ.get(
+    "DATALAYER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _pg_admin(sql: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database of this test's own."""
+    if not IS_PG:
+        yield f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+        return
+    name = f"dlcli_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_help_lists_the_commands() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("migrate", "rollback", "status", "check", "seed", "diagram"):
+        assert command in result.output
+
+
+def test_register_adds_a_subcommand() -> None:
+    @click.command("hello")
+    def hello() -> None:
+        """Say hello."""
+        click.echo("hello")
+
+    register(hello)
+    try:
+        assert "hello" in run("--help").output
+        assert (run("hello").exit_code, run("hello").output) == (0, "hello\n")
+    finally:
+        main.commands.pop("hello")
+
+
+def test_status_migrate_rollback_cycle(url: str) -> None:
+    result = run("status", "--database", url)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == ["[ ] 001_initial", "0 applied, 1 pending"]
+
+    result = run("migrate", "--database", url)
+    assert (result.exit_code, result.stdout) == (0, "Applied 001_initial\n")
+    result = run("migrate", "--database", url)
+    assert (result.exit_code, result.stdout) == (
+        0, "Nothing to migrate: the database is up to date.\n")
+
+    result = run("status", "--database", url)
+    assert result.stdout.splitlines() == ["[x] 001_initial", "1 applied, 0 pending"]
+
+    assert_one_line_error(run("rollback", "--count", "2", "--database", url),
+                          "cannot roll back 2 migration(s): only 1 applied")
+    result = run("rollback", "--database", url)
+    assert (result.exit_code, result.stdout) == (0, "Rolled back 001_initial\n")
+    result = run("status", "--database", url)
+    assert result.stdout.splitlines() == ["[ ] 001_initial", "0 applied, 1 pending"]
+
+
+def test_check_passes_after_migrate(url: str) -> None:
+    run("migrate", "--database", url)
+    result = run("check", "--database", url)
+    assert (result.exit_code, result.stdout) == (0, "The schema matches the models.\n")
+
+
+def test_check_fails_when_migrations_are_pending(url: str) -> None:
+    assert_one_line_error(run("check", "--database", url), "pending migration(s) (001_initial)")
+
+
+def test_check_exits_1_when_a_model_gains_a_column(url: str) -> None:
+    run("migrate", "--database", url)
+    User._meta.add_field("nickname", pw.TextField(null=True))
+    try:
+        result = run("check", "--database", url)
+    finally:
+        User._meta.remove_field("nickname")
+        delattr(User, "nickname")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("The schema does not match the models")
+    assert "add_fields('user', nickname=pw.TextField(null=True))" in result.stdout
+    assert "user.nickname: column of User.nickname is missing from the database" in result.stdout
+    assert run("check", "--database", url).exit_code == 0
+
+
+def test_direct_url_wins_over_database_url(url: str, monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # the migrations are found from any directory
+    monkeypatch.setenv("DATABASE_URL", "nosuchscheme://pooler/db")
+    monkeypatch.setenv("DATABASE_DIRECT_URL", url)
+    result = run("migrate")
+    assert (result.exit_code, result.stdout) == (0, "Applied 001_initial\n")
+    monkeypatch.delenv("DATABASE_DIRECT_URL")
+    assert_one_line_error(run("status"), "unsupported database URL scheme 'nosuchscheme'")
+
+
+@pytest.mark.parametrize(
+    ("database", "fragment"),
+    [
+        ("nosuchscheme://host/db", "unsupported database URL scheme"),
+        ("postgresql://postgres@127.0.0.1:1/nowhere", "cannot connect to the database"),
+        ("sqlite:////nonexistent-dir/sub/x.sqlite3", "cannot connect to the database"),
+    ],
+)
+def test_errors_are_one_line(database: str, fragment: str) -> None:
+    assert_one_line_error(run("status", "--database", database), fragment)
+
+
+def test_real_process_reports_an_unreachable_database_in_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "datalayer.cli", "migrate", "--database",
+         "postgresql://postgres:secret@127.0.0.1:1/nowhere"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot connect"), result.stderr
+    assert "secret" not in result.stderr
