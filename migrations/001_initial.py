@@ -548,6 +548,9 @@ def _subscriptions_and_features(migrator):
 
     Todo.add_index(Todo.index(Todo.user, Todo.tenant, Todo.created_at, Todo.id,
                               name="todos_user_list_idx"))
+    Todo.add_index(Todo.index(Todo.user, Todo.created_at, Todo.id,
+                              where=pw.SQL("tenant_id IS NULL"),
+                              name="todos_user_personal_idx"))
 
     @migrator.create_model
     class Waitlist(Model):

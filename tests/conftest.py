@@ -4,6 +4,11 @@
 - ``fresh_db``: a database of the test's own (cloned from a migrated template), for
   concurrency tests whose threads or processes commit on separate connections.
 - ``query_counter``: counts the statements a block of code sends.
+
+With ``DATALAYER_TEST_PGBOUNCER=1`` (PostgreSQL), every URL handed to the library goes
+through a private PgBouncer in transaction mode with ``?pooler=transaction`` (the
+library's guards on); creating, cloning and dropping databases stays direct.
+``direct_url(url)`` gives the direct URL for tests that need a session of their own.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import psycopg2
 import pytest
+from pgbouncer import PgBouncer
 
 from datalayer import db, init_db
 
@@ -25,13 +32,58 @@ PG_ADMIN_URL = os.environ.get(
     "DATALAYER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IS_PG = BACKEND == "postgres"
+PGBOUNCER = IS_PG and os.environ.get("DATALAYER_TEST_PGBOUNCER", "") == "1"
 
 postgres_only = pytest.mark.skipif(not IS_PG, reason="needs PostgreSQL (DATALAYER_TEST_BACKEND)")
 
 
-def pg_url(name: str) -> str:
-    """Return the URL of database ``name`` on the test server."""
+def pg_direct_url(name: str) -> str:
+    """Return the direct URL of database ``name`` on the test server."""
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def pg_url(name: str) -> str:
+    """Return the URL the library uses for database ``name`` (through PgBouncer if asked)."""
+    if PGBOUNCER:
+        return get_pgbouncer().url(name, pooler="transaction")
+    return pg_direct_url(name)
+
+
+def db_name(url: str) -> str:
+    """Return the database name of a PostgreSQL URL."""
+    return urlparse(url).path.lstrip("/")
+
+
+def direct_url(url: str) -> str:
+    """Return the direct (no PgBouncer, no pooler guards) URL of a test database."""
+    return pg_direct_url(db_name(url)) if IS_PG else url
+
+
+_pgbouncer: PgBouncer | None = None
+
+
+def get_pgbouncer() -> PgBouncer:
+    """Return the suite's PgBouncer in front of the test server, started on first use."""
+    global _pgbouncer
+    if _pgbouncer is None:
+        _pgbouncer = PgBouncer(PG_ADMIN_URL, pool_size=3).start()
+    return _pgbouncer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_pgbouncer() -> Iterator[None]:
+    yield
+    if _pgbouncer is not None:
+        _disconnect()
+        _pgbouncer.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer() -> PgBouncer:
+    """A PgBouncer (transaction mode, pool of 3 per database) in front of the test server."""
+    if not IS_PG:
+        pytest.skip("needs PostgreSQL (DATALAYER_TEST_BACKEND)")
+    return get_pgbouncer()
 
 
 def _admin(sql: str) -> None:
@@ -63,14 +115,8 @@ def _disconnect() -> None:
 
 def build_schema(url: str) -> None:
     """Build the schema the way users do: by running the migrations."""
-    try:
-        from datalayer.migrate import migrate
-    except ImportError:  # TEMPORARY until the migration runner lands
-        from datalayer.models import create_all
+    from datalayer.migrate import migrate
 
-        init_db(url)
-        create_all(db.obj)
-        return
     migrate(url)
 
 
@@ -82,6 +128,8 @@ def template_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             build_schema(pg_url(name))
             _disconnect()
+            if PGBOUNCER:  # CREATE DATABASE ... TEMPLATE needs the template unconnected
+                get_pgbouncer().release(name)
             yield pg_url(name)
         finally:
             drop_pg_database(name)
@@ -95,7 +143,9 @@ def template_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @contextmanager
 def _clone(template: str, tmp_dir: Path) -> Iterator[str]:
     if IS_PG:
-        name = create_pg_database(template.rsplit("/", 1)[1])
+        if PGBOUNCER:
+            get_pgbouncer().release(db_name(template))
+        name = create_pg_database(db_name(template))
         try:
             yield pg_url(name)
         finally:

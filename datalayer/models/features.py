@@ -48,6 +48,13 @@ class Todo(BaseModel):
 Todo.add_index(
     Todo.index(Todo.user, Todo.tenant, Todo.created_at, Todo.id, name="todos_user_list_idx")
 )
+# Personal todos (tenant_id IS NULL): PostgreSQL does not treat IS NULL as an equality
+# when ordering by the list index above, so without this it sorts all of a user's
+# personal todos for every page.
+Todo.add_index(
+    Todo.index(Todo.user, Todo.created_at, Todo.id, where=pw.SQL("tenant_id IS NULL"),
+               name="todos_user_personal_idx")
+)
 
 
 class Waitlist(BaseModel):
