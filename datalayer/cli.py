@@ -19,6 +19,7 @@ __all__ = ["LAZY_COMMANDS", "main", "register"]
 
 # Subcommands defined elsewhere: name -> "module:attribute" of a click.Command.
 LAZY_COMMANDS: dict[str, str] = {
+    "demo": "datalayer.demo:demo_command",
     "diagram": "datalayer.commands:diagram_command",
     "seed": "datalayer.commands:seed_command",
 }

@@ -1,0 +1,233 @@
+"""``datalayer demo``: one real lifecycle through the public API, step by step.
+
+Migrates, then: two users sign up, one creates a tenant and invites the other, the
+invite is accepted, todos are created and completed, notifications are sent and a
+delivery worker drains them (one send fails once and is retried), billing webhook
+events arrive twice and out of order, an admin grants a role and the audit trail shows
+it. Ends with the row count of every table. Re-runnable: users and the admin are found
+again; each run makes a tenant and events of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from datalayer import db, init_db
+from datalayer.migrate import migrate
+from datalayer.models import ALL_MODELS
+from datalayer.queries import (
+    AdminRoleQueries,
+    AdminUserQueries,
+    AuditLogQueries,
+    DeliveryQueries,
+    NotificationQueries,
+    SessionQueries,
+    SubscriptionEventQueries,
+    SubscriptionQueries,
+    TenantActivityQueries,
+    TenantInviteQueries,
+    TenantMemberQueries,
+    TenantQueries,
+    TodoQueries,
+    UserActivityQueries,
+    UserQueries,
+    VerificationQueries,
+    WaitlistQueries,
+)
+
+Echo = Callable[[str], None]
+
+
+def _user(email: str, name: str, echo: Echo) -> dict[str, Any]:
+    _, created = WaitlistQueries.join(email)
+    echo(f"  {email} {'joined' if created else 'is already on'} the waitlist")
+    user = UserQueries.find_by_email(email)
+    if user:
+        echo(f"  {name} is back ({email})")
+    else:
+        user = UserQueries.create({"name": name, "email": email})
+        echo(f"  {name} signed up ({email}, id {user['id'][:8]}…)")
+    now = dt.datetime.now(dt.UTC)
+    code = uuid.uuid4().hex[:6]
+    VerificationQueries.create(f"email:{email}", code, now + dt.timedelta(minutes=10))
+    first = VerificationQueries.consume(f"email:{email}", code)
+    again = VerificationQueries.consume(f"email:{email}", code)
+    echo(f"  verification code used: {first}; used again: {again}")
+    SessionQueries.create(user["id"], uuid.uuid4().hex, now + dt.timedelta(days=7),
+                          user_agent="datalayer-demo")
+    UserQueries.touch_last_active(user["id"])
+    UserActivityQueries.record(user["id"], sessions=1, features=("demo",))
+    return user
+
+
+def _team(ada: dict[str, Any], grace: dict[str, Any], run: str, echo: Echo) -> dict[str, Any]:
+    team = TenantQueries.create_with_owner(ada["id"], {"name": f"Demo team {run}",
+                                                       "type": "team"})
+    echo(f"  {ada['name']} created tenant {team['name']!r} and owns it")
+    invite, token = TenantInviteQueries.create(team["id"], ada["id"], grace["email"])
+    echo(f"  {ada['name']} invited {invite['email']} (token shown once, stored as SHA-256)")
+    member = TenantInviteQueries.accept(token, grace["id"])
+    echo(f"  {grace['name']} accepted and joined as {member['role']}")
+    TenantActivityQueries.record(team["id"], events=2, new_members=1)
+    try:
+        TenantInviteQueries.accept(token, grace["id"])
+    except Exception as exc:  # noqa: BLE001 - shown to the reader
+        echo(f"  accepting the same invite again is refused: {type(exc).__name__}")
+    page = TenantMemberQueries.list_for_tenant(team["id"])
+    names = ", ".join(f"{m['name']} ({m['role']})" for m in page["items"])
+    echo(f"  members: {names}")
+    return team
+
+
+def _todos(ada: dict[str, Any], grace: dict[str, Any], team: dict[str, Any],
+           echo: Echo) -> None:
+    titles = ["Draft the launch plan", "Review billing webhooks", "Invite the beta users"]
+    todos = [TodoQueries.create(ada["id"], {"title": t}, tenant_id=team["id"]) for t in titles]
+    TodoQueries.create(grace["id"], {"title": "Read the onboarding docs"}, tenant_id=team["id"])
+    echo(f"  {len(todos) + 1} todos created in {team['name']!r}")
+    done = TodoQueries.toggle_complete(todos[0]["id"], ada["id"])
+    echo(f"  {ada['name']} completed {done['title']!r}")
+    page = TodoQueries.list_for_user(ada["id"], tenant_id=team["id"], completed=False)
+    echo(f"  {ada['name']} has {len(page['items'])} open todos left")
+
+
+def _notifications(ada: dict[str, Any], grace: dict[str, Any], team: dict[str, Any],
+                   echo: Echo) -> None:
+    sent = [
+        NotificationQueries.notify(ada["id"], "member_joined", "Grace joined",
+                                   f"{grace['name']} joined {team['name']}.",
+                                   tenant_id=team["id"], actor_user_id=grace["id"]),
+        NotificationQueries.notify(grace["id"], "todo_completed", "Todo completed",
+                                   "Draft the launch plan is done.",
+                                   tenant_id=team["id"], actor_user_id=ada["id"]),
+    ]
+    channels = sum(len(n["deliveries"]) for n in sent)
+    echo(f"  {len(sent)} notifications queued with {channels} deliveries")
+    _drain(echo)
+    unread = NotificationQueries.unread_count(ada["id"], tenant_id=team["id"])
+    echo(f"  {ada['name']} has {unread} unread notification(s) in {team['name']!r}")
+
+
+def _drain(echo: Echo) -> None:
+    """A delivery worker: claim, send (the first email fails once), mark, until empty."""
+    failed_once: set[str] = set()
+    worker = f"demo-worker-{uuid.uuid4().hex[:6]}"
+    for _ in range(20):
+        claimed = DeliveryQueries.claim(worker, limit=10, lease_seconds=30)
+        if not claimed:
+            break
+        for delivery in claimed:
+            if delivery["channel"] == "email" and not failed_once:
+                failed_once.add(delivery["id"])
+                DeliveryQueries.mark_failed(delivery["id"], worker, "SMTP 451: try again",
+                                            retry_base_seconds=0.05,
+                                            attempts=delivery["attempts"])
+                echo(f"  worker: {delivery['channel']} send failed, retry scheduled "
+                     f"(attempt {delivery['attempts']})")
+                continue
+            DeliveryQueries.mark_sent(delivery["id"], worker,
+                                      provider_message_id=f"msg-{delivery['id'][:8]}",
+                                      attempts=delivery["attempts"])
+            echo(f"  worker: {delivery['channel']} sent (attempt {delivery['attempts']})")
+        time.sleep(0.12)  # let the retry come due
+
+
+def _billing(team: dict[str, Any], run: str, echo: Echo) -> None:
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    base = {"provider": "polar", "tenant_id": team["id"], "payload": {"demo": True}}
+    state = {"polar_subscription_id": f"sub_{run}", "plan_id": "pro", "plan_name": "Pro",
+             "current_period_start": start.isoformat(),
+             "current_period_end": (start + dt.timedelta(days=30)).isoformat()}
+    events = {
+        "created": {**base, "event_id": f"evt_{run}_1", "event_type": "subscription.created",
+                    "occurred_at": start.isoformat(),
+                    "subscription": {**state, "status": "active"}},
+        "past_due": {**base, "event_id": f"evt_{run}_2", "event_type": "subscription.past_due",
+                     "occurred_at": (start + dt.timedelta(minutes=1)).isoformat(),
+                     "subscription": {**state, "status": "past_due"}},
+        "renewed": {**base, "event_id": f"evt_{run}_3", "event_type": "subscription.renewed",
+                    "occurred_at": (start + dt.timedelta(minutes=2)).isoformat(),
+                    "subscription": {**state, "status": "active"}},
+    }
+    for name in ("created", "renewed", "created", "past_due", "renewed"):
+        outcome = SubscriptionEventQueries.ingest(events[name])
+        echo(f"  webhook {events[name]['event_id']} ({name}) -> {outcome}")
+    current = SubscriptionQueries.current_for_tenant(team["id"])
+    access = SubscriptionQueries.has_access(team["id"])
+    echo(f"  subscription is {current['status'] if current else 'missing'}; access: {access}")
+
+
+def _admin(ada: dict[str, Any], echo: Echo) -> None:
+    admin = AdminUserQueries.find_by_email("ops@example.com") or AdminUserQueries.create(
+        {"email": "ops@example.com", "name": "Ops", "status": "active"})
+    AdminRoleQueries.upsert_role("support_rw", "Support (read/write)",
+                                 ["users:read", "users:write", "tenants:read"])
+    AdminRoleQueries.grant(admin["id"], "support_rw", admin["id"], reason="demo")
+    echo(f"  admin {admin['email']} holds: "
+         f"{', '.join(AdminRoleQueries.permissions_for(admin['id']))}")
+    AuditLogQueries.append(admin["id"], "USER_UPDATE", "user", target_id=ada["id"],
+                           reason="demo: looked at a user")
+    for entry in AuditLogQueries.list(admin_user_id=admin["id"], limit=3)["items"]:
+        echo(f"  audit: {entry['created_at'][:19]} {entry['action']} "
+             f"{entry['target_type']} {entry['target_id'] or ''}".rstrip())
+
+
+def row_counts() -> dict[str, int]:
+    """Return the number of rows in every table."""
+    return {m._meta.table_name: m.select().count() for m in ALL_MODELS}
+
+
+def run_demo(url: str | None = None, echo: Echo = click.echo) -> dict[str, int]:
+    """Migrate, walk the lifecycle, print each step; return the final row counts."""
+    applied = migrate(url)
+    database = init_db(url)
+    echo(f"Database: {type(database).__name__} {database.database} "
+         f"({len(applied)} migration(s) applied now)")
+    run = uuid.uuid4().hex[:6]
+    steps: list[tuple[str, Callable[[], Any]]] = []
+    people: dict[str, dict[str, Any]] = {}
+    context: dict[str, Any] = {}
+
+    def sign_up() -> None:
+        people["ada"] = _user("ada@example.com", "Ada Lovelace", echo)
+        people["grace"] = _user("grace@example.com", "Grace Hopper", echo)
+
+    steps = [
+        ("Two users sign up", sign_up),
+        ("A tenant, an invite, an acceptance",
+         lambda: context.update(team=_team(people["ada"], people["grace"], run, echo))),
+        ("Todos", lambda: _todos(people["ada"], people["grace"], context["team"], echo)),
+        ("Notifications and a delivery worker",
+         lambda: _notifications(people["ada"], people["grace"], context["team"], echo)),
+        ("Billing webhooks, twice and out of order",
+         lambda: _billing(context["team"], run, echo)),
+        ("An admin grants a role; the audit trail", lambda: _admin(people["ada"], echo)),
+    ]
+    for number, (title, step) in enumerate(steps, 1):
+        echo(f"\n{number}. {title}")
+        step()
+    counts = row_counts()
+    echo("\nRows per table")
+    width = max(len(name) for name in counts)
+    for name, count in counts.items():
+        echo(f"  {name:<{width}}  {count:>6}")
+    db.close()
+    return counts
+
+
+@click.command("demo")
+@click.option("--database", "url", metavar="URL",
+              help="Database URL. Default: $DATABASE_URL, else sqlite:///datalayer.sqlite3.")
+def demo_command(url: str | None) -> None:
+    """Walk one real lifecycle through the public API (migrating first) and print it.
+
+    Runs on the embedded SQLite default with no configuration; set DATABASE_URL (or
+    --database) for PostgreSQL. Safe to run again.
+    """
+    run_demo(url)
