@@ -44,7 +44,7 @@ from datalayer.queries import (
 Echo = Callable[[str], None]
 
 
-def _user(email: str, name: str, echo: Echo) -> dict[str, Any]:
+def _user(email: str, name: str, echo: Echo) -> Any:
     _, created = WaitlistQueries.join(email)
     echo(f"  {email} {'joined' if created else 'is already on'} the waitlist")
     user = UserQueries.find_by_email(email)
@@ -66,7 +66,7 @@ def _user(email: str, name: str, echo: Echo) -> dict[str, Any]:
     return user
 
 
-def _team(ada: dict[str, Any], grace: dict[str, Any], run: str, echo: Echo) -> dict[str, Any]:
+def _team(ada: dict[str, Any], grace: dict[str, Any], run: str, echo: Echo) -> Any:
     team = TenantQueries.create_with_owner(ada["id"], {"name": f"Demo team {run}",
                                                        "type": "team"})
     echo(f"  {ada['name']} created tenant {team['name']!r} and owns it")

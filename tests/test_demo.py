@@ -58,4 +58,4 @@ def test_signup_example_runs(fresh_db) -> None:
     assert out["tenants_of_user"][0]["role"] == "owner"
     assert Tenant.select().count() == 1  # the failed signup left nothing behind
     assert TenantInvite.select().count() == 1
-    assert IS_PG == fresh_db.startswith("postgresql")
+    assert fresh_db.startswith("postgresql") == IS_PG
