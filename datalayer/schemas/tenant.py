@@ -1,5 +1,179 @@
-"""DTOs of the tenant domain."""
+"""DTOs of the tenant domain: tenants, their members, invites and daily activity rollups."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import TypedDict
+
+from marshmallow import validate
+
+from datalayer.models import Tenant, TenantActivityDaily, TenantInvite, TenantMember
+from datalayer.models.tenant import MEMBER_ROLES
+from datalayer.schemas.base import (
+    Dumper,
+    Email,
+    Int4,
+    Text,
+    model_schema,
+    writable_schema,
+)
+
+TenantSchema = model_schema(
+    Tenant,
+    name="TenantSchema",
+    overrides={"name": Text(required=True, validate=validate.Length(min=1, max=100))},
+)
+CreateTenantSchema = writable_schema(
+    TenantSchema, name="CreateTenantSchema", only=("name", "type"), required=("name",)
+)
+UpdateTenantSchema = writable_schema(TenantSchema, name="UpdateTenantSchema", only=("name", "type"))
+# A tenant as one of its members sees it in their list: with the member's role.
+TenantWithRoleSchema = model_schema(
+    Tenant,
+    name="TenantWithRoleSchema",
+    overrides={"role": Text(dump_only=True, validate=validate.OneOf(MEMBER_ROLES))},
+)
+
+TenantMemberSchema = model_schema(
+    TenantMember, name="TenantMemberSchema", dump_only=("tenant_id", "user_id", "joined_at")
+)
+CreateTenantMemberSchema = writable_schema(
+    TenantMemberSchema, name="CreateTenantMemberSchema", only=("role", "member_role")
+)
+UpdateTenantMemberSchema = writable_schema(
+    TenantMemberSchema,
+    name="UpdateTenantMemberSchema",
+    only=("role", "member_role"),
+    required=("role",),
+)
+# A member as the tenant's member list shows them: with the user's name, email and image.
+TenantMemberWithUserSchema = model_schema(
+    TenantMember,
+    name="TenantMemberWithUserSchema",
+    dump_only=("tenant_id", "user_id", "joined_at"),
+    overrides={
+        "name": Text(dump_only=True),
+        "email": Email(dump_only=True),
+        "image": Text(dump_only=True, allow_none=True),
+    },
+)
+
+# token_hash is never dumped: the plaintext token is returned once by create(), and the
+# hash is written by the query module itself, never taken from a caller.
+TenantInviteSchema = model_schema(
+    TenantInvite,
+    name="TenantInviteSchema",
+    exclude=("token_hash",),
+    dump_only=("tenant_id", "invited_by", "status", "expires_at", "accepted_at"),
+    overrides={"email": Email(required=True)},
+)
+CreateTenantInviteSchema = writable_schema(
+    TenantInviteSchema, name="CreateTenantInviteSchema", only=("email", "role"), required=("email",)
+)
+
+TenantActivityDailySchema = model_schema(
+    TenantActivityDaily, name="TenantActivityDailySchema", dump_only=("tenant_id",)
+)
+# record() adds these amounts to the day's counters: none may be negative.
+CreateTenantActivityDailySchema = writable_schema(
+    TenantActivityDailySchema,
+    name="CreateTenantActivityDailySchema",
+    only=("date", "event_count", "active_users", "new_members"),
+    required=("date",),
+    overrides={
+        name: Int4(required=True, validate=validate.Range(min=0))
+        for name in ("event_count", "active_users", "new_members")
+    },
+)
+
+
+class TenantDTO(TypedDict):
+    id: str
+    name: str
+    type: str
+    created_at: str
+    updated_at: str
+
+
+class TenantWithRoleDTO(TenantDTO):
+    role: str
+
+
+class TenantMemberDTO(TypedDict):
+    id: str
+    tenant_id: str
+    user_id: str
+    role: str
+    member_role: str | None
+    joined_at: str
+    updated_at: str
+
+
+class TenantMemberWithUserDTO(TenantMemberDTO):
+    name: str
+    email: str
+    image: str | None
+
+
+class TenantInviteDTO(TypedDict):
+    id: str
+    tenant_id: str
+    invited_by: str
+    email: str
+    role: str
+    status: str
+    expires_at: str
+    accepted_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class TenantActivityDailyDTO(TypedDict):
+    id: str
+    tenant_id: str
+    date: str
+    active_users: int
+    event_count: int
+    new_members: int
+    created_at: str
+    updated_at: str
+
+
+# Built once, at import: the instances the query modules use.
+tenant_schema = TenantSchema()
+create_tenant_schema = CreateTenantSchema()
+update_tenant_schema = UpdateTenantSchema()
+tenant_with_role_schema = TenantWithRoleSchema()
+tenant_member_schema = TenantMemberSchema()
+create_tenant_member_schema = CreateTenantMemberSchema()
+update_tenant_member_schema = UpdateTenantMemberSchema()
+tenant_member_with_user_schema = TenantMemberWithUserSchema()
+tenant_invite_schema = TenantInviteSchema()
+create_tenant_invite_schema = CreateTenantInviteSchema()
+tenant_activity_daily_schema = TenantActivityDailySchema()
+create_tenant_activity_daily_schema = CreateTenantActivityDailySchema()
+
+tenant_dumper = Dumper(tenant_schema, Tenant)
+tenant_member_dumper = Dumper(tenant_member_schema, TenantMember)
+tenant_invite_dumper = Dumper(tenant_invite_schema, TenantInvite)
+tenant_activity_daily_dumper = Dumper(tenant_activity_daily_schema, TenantActivityDaily)
+
+__all__ = [
+    "CreateTenantActivityDailySchema",
+    "CreateTenantInviteSchema",
+    "CreateTenantMemberSchema",
+    "CreateTenantSchema",
+    "TenantActivityDailyDTO",
+    "TenantActivityDailySchema",
+    "TenantDTO",
+    "TenantInviteDTO",
+    "TenantInviteSchema",
+    "TenantMemberDTO",
+    "TenantMemberSchema",
+    "TenantMemberWithUserDTO",
+    "TenantMemberWithUserSchema",
+    "TenantSchema",
+    "TenantWithRoleDTO",
+    "TenantWithRoleSchema",
+    "UpdateTenantMemberSchema",
+    "UpdateTenantSchema",
+]

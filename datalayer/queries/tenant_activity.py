@@ -1,0 +1,89 @@
+"""Queries of a tenant's daily activity rollups: atomic counters, one row per day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import marshmallow
+from peewee import EXCLUDED
+
+from datalayer.errors import ValidationError
+from datalayer.models import TenantActivityDaily, utcnow
+from datalayer.queries.base import read, write
+from datalayer.schemas.base import Date, check_id, load
+from datalayer.schemas.tenant import (
+    TenantActivityDailyDTO,
+    create_tenant_activity_daily_schema,
+    tenant_activity_daily_dumper,
+)
+
+Daily = TenantActivityDaily
+_date_field = Date()
+
+
+def _check_date(name: str, value: Any) -> dt.date:
+    try:
+        return _date_field.deserialize(value)  # type: ignore[no-any-return]
+    except marshmallow.ValidationError as exc:
+        raise ValidationError({name: exc.messages}) from None
+
+
+class TenantActivityQueries:
+    """Per-tenant daily counters (events, active users, new members)."""
+
+    @staticmethod
+    def record(
+        tenant_id: str,
+        day: dt.date | None = None,
+        events: int = 1,
+        active_users: int = 0,
+        new_members: int = 0,
+    ) -> TenantActivityDailyDTO:
+        """Add to the tenant's counters for ``day`` (today, UTC, by default); return the day's row."""
+        check_id("tenant_id", tenant_id)
+        values = load(
+            create_tenant_activity_daily_schema,
+            {
+                "date": utcnow().date() if day is None else day,
+                "event_count": events,
+                "active_users": active_users,
+                "new_members": new_members,
+            },
+        )
+        # One statement: insert the day's row or add to it. Concurrent calls lose no count,
+        # as the additions are SQL expressions on the stored row, never read-modify-write.
+        query = (
+            Daily.insert(tenant=tenant_id, **values)
+            .on_conflict(
+                conflict_target=[Daily.tenant, Daily.date],
+                update={
+                    Daily.event_count: Daily.event_count + EXCLUDED.event_count,
+                    Daily.active_users: Daily.active_users + EXCLUDED.active_users,
+                    Daily.new_members: Daily.new_members + EXCLUDED.new_members,
+                    Daily.updated_at: utcnow(),
+                },
+            )
+            .returning(*tenant_activity_daily_dumper.fields)
+        )
+        with write():
+            row = next(iter(query.tuples().execute()))
+        return tenant_activity_daily_dumper.row(row)  # type: ignore[return-value]
+
+    @staticmethod
+    def list_range(tenant_id: str, start: dt.date, end: dt.date) -> list[TenantActivityDailyDTO]:
+        """Return the tenant's rows from ``start`` to ``end`` (both included), oldest first."""
+        check_id("tenant_id", tenant_id)
+        first, last = _check_date("start", start), _check_date("end", end)
+        if last < first:
+            raise ValidationError({"end": ["Must not be before start."]})
+        query = (
+            tenant_activity_daily_dumper.select()
+            .where((Daily.tenant == tenant_id) & (Daily.date.between(first, last)))
+            .order_by(Daily.date)
+        )
+        with read():
+            return tenant_activity_daily_dumper.many(query)  # type: ignore[return-value]
+
+
+__all__ = ["TenantActivityQueries"]

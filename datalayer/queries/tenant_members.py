@@ -1,0 +1,161 @@
+"""Queries of a tenant's members: roles, removal, leaving, ownership transfer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datalayer.errors import PermissionDeniedError, ValidationError
+from datalayer.models import TenantMember, User
+from datalayer.queries.base import Page, keyset_page, read, write
+from datalayer.queries.tenant_access import MANAGERS, OWNER, clear_active_tenant, lock_members
+from datalayer.schemas.base import check_id, load
+from datalayer.schemas.tenant import (
+    TenantMemberDTO,
+    TenantMemberWithUserDTO,
+    tenant_member_dumper,
+    update_tenant_member_schema,
+)
+
+_USER_COLUMNS = (User.name, User.email, User.image)
+
+
+def _with_user(dto: dict[str, Any], extras: tuple[Any, ...]) -> TenantMemberWithUserDTO:
+    name, email, image = extras
+    return {**dto, "name": name, "email": email, "image": image}  # type: ignore[typeddict-item]
+
+
+def _scope(tenant_id: str, user_id: str) -> Any:
+    return (TenantMember.tenant == tenant_id) & (TenantMember.user == user_id)
+
+
+def _set_role(tenant_id: str, user_id: str, values: dict[str, Any]) -> TenantMemberDTO:
+    query = (
+        TenantMember.update(values)
+        .where(_scope(tenant_id, user_id))
+        .returning(*tenant_member_dumper.fields)
+    )
+    return tenant_member_dumper.row(next(iter(query.tuples().execute())))  # type: ignore[return-value]
+
+
+def _delete(tenant_id: str, user_id: str) -> TenantMemberDTO:
+    query = (
+        TenantMember.delete()
+        .where(_scope(tenant_id, user_id))
+        .returning(*tenant_member_dumper.fields)
+    )
+    member = tenant_member_dumper.row(next(iter(query.tuples().execute())))
+    clear_active_tenant(tenant_id, user_id)
+    return member  # type: ignore[return-value]
+
+
+class TenantMemberQueries:
+    """A tenant's members. Owners and admins manage them; a tenant always keeps an owner."""
+
+    @staticmethod
+    def find(tenant_id: str, user_id: str) -> TenantMemberDTO | None:
+        """Return the user's membership in the tenant, or None."""
+        check_id("tenant_id", tenant_id)
+        check_id("user_id", user_id)
+        query = tenant_member_dumper.select().where(_scope(tenant_id, user_id))
+        with read():
+            return tenant_member_dumper.one(query)  # type: ignore[return-value]
+
+    @staticmethod
+    def list_for_tenant(tenant_id: str, limit: int = 50, cursor: str | None = None) -> Page:
+        """Return a newest-first page of the tenant's members, each with the user's name, email, image."""
+        check_id("tenant_id", tenant_id)
+        query = (
+            tenant_member_dumper.select(*_USER_COLUMNS)
+            .join(User, on=(TenantMember.user == User.id))
+            .where(TenantMember.tenant == tenant_id)
+        )
+        return keyset_page(
+            query,
+            dumper=tenant_member_dumper,
+            ts_field=TenantMember.joined_at,
+            id_field=TenantMember.id,
+            limit=limit,
+            cursor=cursor,
+            transform=_with_user,
+            extra=len(_USER_COLUMNS),
+        )
+
+    @staticmethod
+    def count_owners(tenant_id: str) -> int:
+        """Return how many owners the tenant has."""
+        check_id("tenant_id", tenant_id)
+        query = TenantMember.select().where(
+            (TenantMember.tenant == tenant_id) & (TenantMember.role == "owner")
+        )
+        with read():
+            return int(query.count())
+
+    @staticmethod
+    def change_role(
+        tenant_id: str,
+        actor_user_id: str,
+        user_id: str,
+        role: str,
+        member_role: str | None = None,
+    ) -> TenantMemberDTO:
+        """Give a member another role (and sub-role when given); the last owner stays owner."""
+        check_id("tenant_id", tenant_id)
+        check_id("actor_user_id", actor_user_id)
+        check_id("user_id", user_id)
+        data = {"role": role} if member_role is None else {"role": role, "member_role": member_role}
+        values = load(update_tenant_member_schema, data)
+        if actor_user_id == user_id:
+            raise PermissionDeniedError("nobody changes their own role")
+        with write():
+            locked = lock_members(tenant_id, actor_user_id, user_id)
+            actor_role = locked.require(actor_user_id, MANAGERS)
+            target_role = locked.member(user_id)
+            if "owner" in (target_role, values["role"]) and actor_role != "owner":
+                raise PermissionDeniedError("only an owner gives or takes the owner role")
+            if values["role"] != "owner":
+                locked.keep_an_owner(user_id)
+            return _set_role(tenant_id, user_id, values)
+
+    @staticmethod
+    def remove(tenant_id: str, actor_user_id: str, user_id: str) -> TenantMemberDTO:
+        """Remove a member from the tenant; return the removed membership."""
+        check_id("tenant_id", tenant_id)
+        check_id("actor_user_id", actor_user_id)
+        check_id("user_id", user_id)
+        with write():
+            locked = lock_members(tenant_id, actor_user_id, user_id)
+            actor_role = locked.require(actor_user_id, MANAGERS)
+            if locked.member(user_id) == "owner" and actor_role != "owner":
+                raise PermissionDeniedError("only an owner removes an owner")
+            locked.keep_an_owner(user_id)
+            return _delete(tenant_id, user_id)
+
+    @staticmethod
+    def leave(tenant_id: str, user_id: str) -> TenantMemberDTO:
+        """Leave the tenant; return the ended membership."""
+        check_id("tenant_id", tenant_id)
+        check_id("user_id", user_id)
+        with write():
+            locked = lock_members(tenant_id, user_id)
+            locked.member(user_id)
+            locked.keep_an_owner(user_id)
+            return _delete(tenant_id, user_id)
+
+    @staticmethod
+    def transfer_ownership(tenant_id: str, from_user_id: str, to_user_id: str) -> TenantMemberDTO:
+        """Make another member the owner and the old owner an admin; return the new owner."""
+        check_id("tenant_id", tenant_id)
+        check_id("from_user_id", from_user_id)
+        check_id("to_user_id", to_user_id)
+        if from_user_id == to_user_id:
+            raise ValidationError({"to_user_id": ["Must differ from from_user_id."]})
+        with write():
+            locked = lock_members(tenant_id, from_user_id, to_user_id)
+            locked.require(from_user_id, OWNER)
+            locked.member(to_user_id)
+            new_owner = _set_role(tenant_id, to_user_id, {"role": "owner"})
+            _set_role(tenant_id, from_user_id, {"role": "admin"})
+            return new_owner
+
+
+__all__ = ["TenantMemberQueries"]
