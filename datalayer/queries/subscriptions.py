@@ -1,5 +1,259 @@
-"""Queries of the subscriptions domain."""
+"""Queries of the subscriptions domain: billing webhooks in, access decisions out.
+
+Webhooks arrive late, twice, out of order and concurrently. ``ingest`` is built so that
+none of that matters:
+
+- the event is recorded first with ``INSERT ... ON CONFLICT (provider, event_id) DO
+  NOTHING``; a second delivery inserts nothing (on PostgreSQL it waits for the first
+  delivery's transaction, then inserts nothing) and is reported ``duplicate_ignored``;
+- the subscription is then locked (``FOR UPDATE``; SQLite has a single writer), or
+  created with ``ON CONFLICT DO NOTHING`` on its provider id's partial unique index and
+  then locked, so two first events cannot create two rows;
+- every event carries the full state, and only the newest one — by ``occurred_at``, ties
+  broken by the greatest ``event_id`` — is applied: the final state is the same for
+  every arrival order.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import peewee
+
+from datalayer.errors import DataLayerError
+from datalayer.models import Subscription, SubscriptionEvent, Tenant
+from datalayer.models.base import utcnow
+from datalayer.queries.base import Page, for_update, keyset_page, read, write
+from datalayer.schemas.base import check_aware, check_id, load
+from datalayer.schemas.subscriptions import (
+    PROVIDER_KEYS,
+    STATE_COLUMNS,
+    IngestOutcome,
+    SubscriptionDTO,
+    SubscriptionEventDTO,
+    ingest_event_schema,
+    neutral_event_type,
+    subscription_dumper,
+    subscription_event_dumper,
+)
+
+PAST_DUE_GRACE = dt.timedelta(days=3)
+
+# What a column left out of an event's state is stored as (events carry the full state).
+_EMPTY_STATE: dict[str, Any] = {column: None for column in STATE_COLUMNS}
+_EMPTY_STATE["cancel_at_period_end"] = False
+
+
+class _Event:
+    """A validated event and the values derived from it."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.provider: str = values["provider"]
+        self.event_id: str = values["event_id"]
+        self.occurred_at: dt.datetime = values["occurred_at"]
+        self.tenant_id: str | None = values["tenant_id"]
+        self.state: dict[str, Any] = {**_EMPTY_STATE, **values["subscription"]}
+        self.key_field: peewee.Field = Subscription._meta.columns[PROVIDER_KEYS[self.provider]]
+        self.key: str = self.state[PROVIDER_KEYS[self.provider]]
+        self.relevant = neutral_event_type(self.provider, values["event_type"]) is not None
+
+
+def _record(event: _Event) -> str | None:
+    """Insert the event row; return its id, or None when (provider, event_id) was seen."""
+    v = event.values
+    query = (
+        SubscriptionEvent.insert(
+            provider=v["provider"],
+            event_id=v["event_id"],
+            event_type=v["event_type"],
+            payload=v["payload"],
+            occurred_at=v["occurred_at"],
+            outcome="applied",
+        )
+        .on_conflict(
+            action="NOTHING",
+            conflict_target=[SubscriptionEvent.provider, SubscriptionEvent.event_id],
+        )
+        .returning(SubscriptionEvent.id)
+    )
+    rows = list(query.tuples().execute())
+    return rows[0][0] if rows else None
+
+
+def _locked(event: _Event) -> tuple[str, dt.datetime | None] | None:
+    """Return (id, last_event_at) of the event's subscription, locked, or None."""
+    query: Any = Subscription.select(Subscription.id, Subscription.last_event_at).where(
+        event.key_field == event.key
+    )
+    rows: list[Any] = list(for_update(query).limit(1).tuples())
+    return rows[0] if rows else None
+
+
+def _create(event: _Event) -> str | None:
+    """Insert the subscription with the event's state; None when it exists already."""
+    query = (
+        Subscription.insert(
+            tenant=event.tenant_id,
+            provider=event.provider,
+            last_event_at=event.occurred_at,
+            **event.state,
+        )
+        .on_conflict(
+            action="NOTHING",
+            conflict_target=[event.key_field],
+            conflict_where=event.key_field.is_null(False),
+        )
+        .returning(Subscription.id)
+    )
+    rows = list(query.tuples().execute())
+    return rows[0][0] if rows else None
+
+
+def _is_stale(subscription_id: str, last_event_at: dt.datetime | None, event: _Event) -> bool:
+    """Tell whether a newer event — or a same-time one with a greater id — was applied."""
+    if last_event_at is None or event.occurred_at > last_event_at:
+        return False
+    if event.occurred_at < last_event_at:
+        return True
+    # A tie: compared in Python, since SQL text order depends on the database collation.
+    applied = SubscriptionEvent.select(SubscriptionEvent.event_id).where(
+        (SubscriptionEvent.subscription == subscription_id)
+        & (SubscriptionEvent.outcome == "applied")
+        & (SubscriptionEvent.occurred_at == last_event_at)
+    )
+    return any(event.event_id < other for other in applied.scalars())
+
+
+def _apply(event: _Event) -> tuple[IngestOutcome, str | None]:
+    """Create or update the event's subscription; return the outcome and its id."""
+    if not event.relevant:
+        found = Subscription.select(Subscription.id).where(event.key_field == event.key)
+        return "ignored_type", found.scalar()
+    current = _locked(event)
+    if current is None:
+        if (
+            event.tenant_id is None
+            or not Tenant.select().where(Tenant.id == event.tenant_id).exists()
+        ):
+            return "not_linked", None
+        created = _create(event)
+        if created is not None:
+            return "applied", created
+        current = _locked(event)  # created by a concurrent first event, now committed
+        if current is None:
+            raise DataLayerError("subscription insert conflicted but no row was found")
+    subscription_id, last_event_at = current
+    if _is_stale(subscription_id, last_event_at, event):
+        return "stale_ignored", subscription_id
+    (
+        Subscription.update(last_event_at=event.occurred_at, **event.state)
+        .where(Subscription.id == subscription_id)
+        .execute()
+    )
+    return "applied", subscription_id
+
+
+class SubscriptionEventQueries:
+    """Billing webhook events: recorded once, applied newest-first-wins."""
+
+    @staticmethod
+    def ingest(event: Mapping[str, Any]) -> IngestOutcome:
+        """Record a provider-neutral billing event and apply it to its subscription."""
+        parsed = _Event(load(ingest_event_schema, event))
+        with write():
+            event_row_id = _record(parsed)
+            if event_row_id is None:
+                return "duplicate_ignored"
+            outcome, subscription_id = _apply(parsed)
+            (
+                SubscriptionEvent.update(outcome=outcome, subscription=subscription_id)
+                .where(SubscriptionEvent.id == event_row_id)
+                .execute()
+            )
+        return outcome
+
+    @staticmethod
+    def find_by_event_id(provider: str, event_id: str) -> SubscriptionEventDTO | None:
+        """Return the recorded event with this provider and provider event id, or None."""
+        check_id("provider", provider)
+        check_id("event_id", event_id)
+        query = subscription_event_dumper.select().where(
+            (SubscriptionEvent.provider == provider) & (SubscriptionEvent.event_id == event_id)
+        )
+        with read():
+            return subscription_event_dumper.one(query)  # type: ignore[return-value]
+
+
+# Most relevant first: what grants access, then what may again, then the rest.
+_RELEVANCE = peewee.Case(
+    Subscription.status,
+    (("active", 0), ("trialing", 0), ("past_due", 1), ("canceled", 2), ("paused", 3)),
+    4,
+)
+
+
+class SubscriptionQueries:
+    """A tenant's subscriptions and whether they grant access."""
+
+    @staticmethod
+    def find_by_id(id: str) -> SubscriptionDTO | None:  # noqa: A002 - the spec's naming
+        """Return the subscription with this id, or None."""
+        check_id("id", id)
+        with read():
+            return subscription_dumper.one(  # type: ignore[return-value]
+                subscription_dumper.select().where(Subscription.id == id)
+            )
+
+    @staticmethod
+    def current_for_tenant(tenant_id: str) -> SubscriptionDTO | None:
+        """Return the tenant's most relevant subscription (live before ended, newest first)."""
+        check_id("tenant_id", tenant_id)
+        query = (
+            subscription_dumper.select()
+            .where(Subscription.tenant == tenant_id)
+            .order_by(_RELEVANCE, Subscription.created_at.desc(), Subscription.id.desc())
+        )
+        with read():
+            return subscription_dumper.one(query)  # type: ignore[return-value]
+
+    @staticmethod
+    def has_access(tenant_id: str, now: dt.datetime | None = None) -> bool:
+        """Tell whether any of the tenant's subscriptions grants access at ``now``."""
+        check_id("tenant_id", tenant_id)
+        now = utcnow() if now is None else check_aware("now", now)
+        end = Subscription.current_period_end
+        grants = (
+            Subscription.status.in_(("active", "trialing"))
+            | ((Subscription.status == "past_due") & (end > now - PAST_DUE_GRACE))
+            | (
+                (Subscription.status == "canceled")
+                & (Subscription.cancel_at_period_end == True)  # noqa: E712 - SQL
+                & (end > now)
+            )
+        )
+        with read():
+            return bool(
+                Subscription.select(Subscription.id)
+                .where((Subscription.tenant == tenant_id) & grants)
+                .exists()
+            )
+
+    @staticmethod
+    def list_for_tenant(tenant_id: str, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """Return a newest-first page of the tenant's subscriptions."""
+        check_id("tenant_id", tenant_id)
+        query = subscription_dumper.select().where(Subscription.tenant == tenant_id)
+        return keyset_page(
+            query,
+            dumper=subscription_dumper,
+            ts_field=Subscription.created_at,
+            id_field=Subscription.id,
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+__all__ = ["SubscriptionEventQueries", "SubscriptionQueries"]

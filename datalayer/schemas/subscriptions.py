@@ -1,5 +1,186 @@
-"""DTOs of the subscriptions domain."""
+"""DTOs of the subscriptions domain: subscriptions, the billing events seen, and the
+provider-neutral webhook event ``SubscriptionEventQueries.ingest`` takes.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Any, Literal, TypedDict
+
+import marshmallow
+from marshmallow import fields, validate
+
+from datalayer.models import Subscription, SubscriptionEvent
+from datalayer.models.subscriptions import PROVIDERS
+from datalayer.schemas.base import (
+    AwareDateTime,
+    Dumper,
+    Json,
+    Text,
+    model_schema,
+    writable_schema,
+)
+
+# The provider-neutral event types that change a subscription. Polar's own names are
+# already these; RevenueCat's are mapped by ``neutral_event_type``. Any other type is
+# recorded with the outcome ``ignored_type``.
+SUBSCRIPTION_EVENT_TYPES = frozenset(
+    {
+        "subscription.created",
+        "subscription.updated",
+        "subscription.active",
+        "subscription.trialing",
+        "subscription.renewed",
+        "subscription.past_due",
+        "subscription.canceled",
+        "subscription.uncanceled",
+        "subscription.revoked",
+        "subscription.expired",
+        "subscription.paused",
+        "subscription.resumed",
+    }
+)
+REVENUECAT_EVENT_TYPES = {
+    "INITIAL_PURCHASE": "subscription.created",
+    "RENEWAL": "subscription.renewed",
+    "PRODUCT_CHANGE": "subscription.updated",
+    "SUBSCRIPTION_EXTENDED": "subscription.updated",
+    "CANCELLATION": "subscription.canceled",
+    "UNCANCELLATION": "subscription.uncanceled",
+    "BILLING_ISSUE": "subscription.past_due",
+    "SUBSCRIPTION_PAUSED": "subscription.paused",
+    "EXPIRATION": "subscription.expired",
+}
+
+# The column that names a subscription at each provider (each has a partial unique index).
+PROVIDER_KEYS = {
+    "polar": "polar_subscription_id",
+    "revenuecat": "revenuecat_original_transaction_id",
+}
+
+IngestOutcome = Literal[
+    "applied", "duplicate_ignored", "stale_ignored", "ignored_type", "not_linked"
+]
+
+
+def neutral_event_type(provider: str, event_type: str) -> str | None:
+    """Return the provider-neutral type of an event, or None when it changes nothing."""
+    if provider == "revenuecat":
+        event_type = REVENUECAT_EVENT_TYPES.get(event_type, event_type)
+    return event_type if event_type in SUBSCRIPTION_EVENT_TYPES else None
+
+
+SubscriptionSchema = model_schema(
+    Subscription,
+    name="SubscriptionSchema",
+    dump_only=("tenant_id", "provider", "last_event_at"),
+    overrides={
+        "plan_id": Text(required=True, validate=validate.Length(min=1, max=255)),
+        "plan_name": Text(allow_none=True, validate=validate.Length(max=255)),
+    },
+)
+SubscriptionEventSchema = model_schema(SubscriptionEvent, name="SubscriptionEventSchema")
+
+# The state an event carries. Events carry the full state: a field left out is stored
+# as empty (None, or False for cancel_at_period_end), so the newest event alone decides.
+STATE_COLUMNS = (
+    "status",
+    "plan_id",
+    "plan_name",
+    "current_period_start",
+    "current_period_end",
+    "trial_start",
+    "trial_end",
+    "cancel_at_period_end",
+    "purchased_by_user_id",
+    "polar_subscription_id",
+    "polar_customer_id",
+    "revenuecat_app_user_id",
+    "revenuecat_original_transaction_id",
+)
+SubscriptionStateSchema = writable_schema(
+    SubscriptionSchema, name="SubscriptionStateSchema", only=STATE_COLUMNS
+)
+
+
+def _key_text() -> Text:
+    return Text(required=True, validate=validate.Length(min=1, max=255))
+
+
+class IngestEventSchema(marshmallow.Schema):
+    """A provider-neutral billing event, as a webhook adapter builds it."""
+
+    provider = Text(required=True, validate=validate.OneOf(PROVIDERS))
+    event_id = _key_text()
+    event_type = Text(required=True, validate=validate.Length(min=1, max=100))
+    occurred_at = AwareDateTime(required=True)
+    tenant_id = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=255))
+    payload = Json(load_default=None, allow_none=True)
+    subscription = fields.Nested(SubscriptionStateSchema, required=True)
+
+    @marshmallow.validates_schema
+    def _provider_key_and_state(self, data: dict[str, Any], **kwargs: Any) -> None:
+        state = data.get("subscription") or {}
+        provider = data.get("provider")
+        missing: dict[str, list[str]] = {}
+        key = PROVIDER_KEYS.get(provider or "")
+        if key and not state.get(key):
+            missing[key] = [f"Required for provider {provider}."]
+        if provider and neutral_event_type(provider, data.get("event_type", "")):
+            for column in ("status", "plan_id"):
+                if state.get(column) is None:
+                    missing[column] = ["Required for a subscription event."]
+        if missing:
+            raise marshmallow.ValidationError({"subscription": missing})
+
+
+class SubscriptionDTO(TypedDict):
+    id: str
+    tenant_id: str
+    purchased_by_user_id: str | None
+    status: str
+    plan_id: str
+    plan_name: str | None
+    current_period_start: str | None
+    current_period_end: str | None
+    cancel_at_period_end: bool | None
+    trial_start: str | None
+    trial_end: str | None
+    provider: str
+    polar_subscription_id: str | None
+    polar_customer_id: str | None
+    revenuecat_app_user_id: str | None
+    revenuecat_original_transaction_id: str | None
+    last_event_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class SubscriptionEventDTO(TypedDict):
+    id: str
+    provider: str
+    event_id: str
+    event_type: str
+    payload: Any
+    subscription_id: str | None
+    outcome: str
+    occurred_at: str | None
+    processed_at: str
+
+
+subscription_schema = SubscriptionSchema()
+subscription_event_schema = SubscriptionEventSchema()
+subscription_state_schema = SubscriptionStateSchema()
+ingest_event_schema = IngestEventSchema()
+
+subscription_dumper = Dumper(subscription_schema, Subscription)
+subscription_event_dumper = Dumper(subscription_event_schema, SubscriptionEvent)
+
+__all__ = [
+    "IngestEventSchema",
+    "IngestOutcome",
+    "SubscriptionDTO",
+    "SubscriptionEventDTO",
+    "SubscriptionEventSchema",
+    "SubscriptionSchema",
+    "SubscriptionStateSchema",
+]
