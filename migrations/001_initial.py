@@ -286,6 +286,10 @@ def _auth_and_tenant(migrator):
                              nullable=True)),
             ]
 
+    TenantMember.add_index(TenantMember.index(
+        TenantMember.tenant, TenantMember.joined_at, TenantMember.id,
+        name="tenant_members_tenant_joined_idx"))
+
     @migrator.create_model
     class TenantInvite(Model):
         id = text_pk()
@@ -377,6 +381,10 @@ def _notifications(migrator):
     Notification.add_index(Notification.index(
         Notification.recipient_user, where=pw.SQL("read_at IS NULL AND archived_at IS NULL"),
         name="notifications_unread_idx",
+    ))
+    Notification.add_index(Notification.index(
+        Notification.recipient_user, Notification.created_at, Notification.id,
+        name="notifications_recipient_recent_idx",
     ))
 
     @migrator.create_model
@@ -562,6 +570,9 @@ def _subscriptions_and_features(migrator):
             table_name = "waitlist"
             constraints = [check("waitlist_email_lower_check", "email = lower(email)")]
 
+    Waitlist.add_index(Waitlist.index(Waitlist.created_at, Waitlist.id,
+                                      name="waitlist_recent_idx"))
+
     @migrator.create_model
     class UserActivityDaily(Model):
         id = text_pk()
@@ -653,3 +664,6 @@ def _admin(migrator):
                 "target_type",
                 ("user", "tenant", "subscription", "admin_user", "webhook_event", "system"),
             ))]
+
+    AdminAuditLog.add_index(AdminAuditLog.index(
+        AdminAuditLog.created_at, AdminAuditLog.id, name="admin_audit_log_recent_idx"))

@@ -157,5 +157,13 @@ class AdminAuditLog(BaseModel):
         _refuse("delete")
 
 
+# Unfiltered and time-range audit pages and summaries, newest first.
+AdminAuditLog.add_index(
+    AdminAuditLog.index(
+        AdminAuditLog.created_at, AdminAuditLog.id, name="admin_audit_log_recent_idx"
+    )
+)
+
+
 def _refuse(operation: str) -> NoReturn:
     raise PermissionDeniedError(f"admin_audit_log is append-only: {operation} is not allowed")

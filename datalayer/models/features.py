@@ -52,8 +52,13 @@ Todo.add_index(
 # when ordering by the list index above, so without this it sorts all of a user's
 # personal todos for every page.
 Todo.add_index(
-    Todo.index(Todo.user, Todo.created_at, Todo.id, where=pw.SQL("tenant_id IS NULL"),
-               name="todos_user_personal_idx")
+    Todo.index(
+        Todo.user,
+        Todo.created_at,
+        Todo.id,
+        where=pw.SQL("tenant_id IS NULL"),
+        name="todos_user_personal_idx",
+    )
 )
 
 
@@ -65,6 +70,9 @@ class Waitlist(BaseModel):
     class Meta:
         table_name = "waitlist"
         constraints = [check("waitlist_email_lower_check", "email = lower(email)")]
+
+
+Waitlist.add_index(Waitlist.index(Waitlist.created_at, Waitlist.id, name="waitlist_recent_idx"))
 
 
 class UserActivityDaily(BaseModel):

@@ -103,6 +103,17 @@ Notification.add_index(
 )
 
 
+# The inbox across all of a user's tenants (tenant_id not fixed), newest first.
+Notification.add_index(
+    Notification.index(
+        Notification.recipient_user,
+        Notification.created_at,
+        Notification.id,
+        name="notifications_recipient_recent_idx",
+    )
+)
+
+
 class NotificationDelivery(BaseModel):
     id = id_field()
     notification = pw.ForeignKeyField(

@@ -84,6 +84,17 @@ class TenantMember(BaseModel):
         ]
 
 
+# Member pages of a tenant, newest first.
+TenantMember.add_index(
+    TenantMember.index(
+        TenantMember.tenant,
+        TenantMember.joined_at,
+        TenantMember.id,
+        name="tenant_members_tenant_joined_idx",
+    )
+)
+
+
 class TenantInvite(BaseModel):
     id = id_field()
     tenant = pw.ForeignKeyField(
