@@ -103,9 +103,12 @@ def keyset_page(
     return {"items": items, "next_cursor": next_cursor}
 
 
-def for_update(query: peewee.ModelSelect, **kwargs: Any) -> peewee.ModelSelect:
+Q = TypeVar("Q", bound=peewee.SelectQuery)
+
+
+def for_update(query: Q, **kwargs: Any) -> Q:
     """Lock the selected rows on PostgreSQL (SQLite's single writer already serializes)."""
-    return query.for_update(**kwargs) if is_postgres() else query
+    return query.for_update(**kwargs) if is_postgres() else query  # type: ignore[attr-defined]
 
 
 # --- statements compiled once -----------------------------------------------------------
