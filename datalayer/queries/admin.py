@@ -1,5 +1,126 @@
-"""Queries of the admin domain."""
+"""Queries of the admin domain: back-office users (here), roles (admin_roles.py) and the
+append-only audit trail (admin_audit.py), re-exported through this module's ``__all__``.
+
+Every change an admin makes to another admin is written with its audit row in the same
+transaction: either both are stored or neither is.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Mapping
+from typing import Any
+
+from datalayer.errors import NotFoundError, PermissionDeniedError
+from datalayer.models import AdminUser
+from datalayer.models.admin import ADMIN_STATUSES
+from datalayer.models.base import utcnow
+from datalayer.queries.admin_audit import AuditLogQueries, audit
+from datalayer.queries.admin_roles import AdminRoleQueries
+from datalayer.queries.base import for_update, read, write
+from datalayer.schemas.admin import AdminUserDTO, admin_user_dumper, create_admin_user_schema
+from datalayer.schemas.base import check_id, load, require
+
+
+def _is_email(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value.strip()) <= 255 and "\x00" not in value
+
+
+class AdminUserQueries:
+    """Back-office users. ``password_hash`` is stored (already hashed) but never returned."""
+
+    @staticmethod
+    def find_by_id(id: str) -> AdminUserDTO | None:  # noqa: A002 - the spec's name
+        """Return the admin user with this id, or None."""
+        check_id("id", id)
+        with read():
+            return admin_user_dumper.one(  # type: ignore[return-value]
+                admin_user_dumper.select().where(AdminUser.id == id)
+            )
+
+    @staticmethod
+    def find_by_email(email: str) -> AdminUserDTO | None:
+        """Return the admin user with this email (any letter case), or None."""
+        require("email", email, _is_email, "Must be an email address.")
+        # Emails are stored trimmed and lower-cased (the Email field), so an equality on
+        # the normalized input is case-insensitive and uses the unique index.
+        query = admin_user_dumper.select().where(AdminUser.email == email.strip().lower())
+        with read():
+            return admin_user_dumper.one(query)  # type: ignore[return-value]
+
+    @staticmethod
+    def create(data: Mapping[str, Any], invited_by: str | None = None) -> AdminUserDTO:
+        """Create an admin user; ConflictError when the email is taken."""
+        values = load(create_admin_user_schema, data)
+        if invited_by is not None:
+            check_id("invited_by", invited_by)
+        query = AdminUser.insert(invited_by=invited_by, **values).returning(
+            *admin_user_dumper.fields
+        )
+        with write():
+            return admin_user_dumper.row(next(iter(query.tuples().execute())))  # type: ignore[return-value]
+
+    @staticmethod
+    def set_status(
+        admin_user_id: str, status: str, actor_admin_id: str, reason: str | None = None
+    ) -> AdminUserDTO:
+        """Change an admin's status, audited; a status already set changes and audits nothing."""
+        check_id("admin_user_id", admin_user_id)
+        check_id("actor_admin_id", actor_admin_id)
+        require(
+            "status",
+            status,
+            lambda v: v in ADMIN_STATUSES,
+            f"Must be one of: {', '.join(ADMIN_STATUSES)}.",
+        )
+        current_query = for_update(admin_user_dumper.select().where(AdminUser.id == admin_user_id))
+        with write():
+            current = admin_user_dumper.one(current_query)
+            if current is None:
+                raise NotFoundError(f"admin user {admin_user_id} not found")
+            if current["status"] == status:
+                return current  # type: ignore[return-value]
+            query = (
+                AdminUser.update(status=status)
+                .where(AdminUser.id == admin_user_id)
+                .returning(*admin_user_dumper.fields)
+            )
+            changed = admin_user_dumper.row(next(iter(query.tuples().execute())))
+            audit(
+                actor_admin_id,
+                "ADMIN_STATUS_CHANGE",
+                "admin_user",
+                admin_user_id,
+                reason=reason,
+                metadata={"from": current["status"], "to": status},
+            )
+        return changed  # type: ignore[return-value]
+
+    @staticmethod
+    def record_login(
+        admin_user_id: str, ip: str | None = None, user_agent: str | None = None
+    ) -> AdminUserDTO:
+        """Stamp the admin's last login, audited; PermissionDeniedError when suspended."""
+        check_id("admin_user_id", admin_user_id)
+        query = (
+            AdminUser.update(last_login_at=utcnow())
+            .where((AdminUser.id == admin_user_id) & (AdminUser.status != "suspended"))
+            .returning(*admin_user_dumper.fields)
+        )
+        with write():
+            rows = list(query.tuples().execute())
+            if not rows:
+                if AdminUser.select().where(AdminUser.id == admin_user_id).exists():
+                    raise PermissionDeniedError(f"admin user {admin_user_id} is suspended")
+                raise NotFoundError(f"admin user {admin_user_id} not found")
+            audit(
+                admin_user_id,
+                "ADMIN_LOGIN",
+                "admin_user",
+                admin_user_id,
+                ip=ip,
+                user_agent=user_agent,
+            )
+        return admin_user_dumper.row(rows[0])  # type: ignore[return-value]
+
+
+__all__ = ["AdminRoleQueries", "AdminUserQueries", "AuditLogQueries"]

@@ -1,5 +1,205 @@
-"""DTOs of the admin domain."""
+"""DTOs of the admin domain: back-office users, their roles and the audit trail.
+
+``password_hash`` is loadable (a create may set it) but never dumped; it must arrive
+already hashed — a value that does not look like a password hash is refused, so a
+plain password cannot be stored by mistake.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import re
+from typing import Any, TypedDict
+
+from marshmallow import validate
+
+from datalayer.models import AdminAuditLog, AdminRole, AdminUser, AdminUserRole
+from datalayer.schemas.base import (
+    Dumper,
+    Email,
+    Json,
+    StringList,
+    Text,
+    Url,
+    model_schema,
+    writable_schema,
+)
+
+# Modular-crypt / PHC strings ($argon2id$..., $2b$..., $scrypt$...) and werkzeug-style
+# "method$salt$hash" (pbkdf2:sha256:600000$...): a scheme, then "$"-separated parts.
+PASSWORD_HASH_RE = re.compile(r"^(\$[a-z0-9-]+\$|[a-z0-9_-]+(:[a-z0-9_-]+)*\$)\S{16,}$", re.I)
+ROLE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+AUDIT_ACTION_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def _text(max_length: int = 255, **kwargs: Any) -> Text:
+    return Text(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+AdminUserSchema = model_schema(
+    AdminUser,
+    name="AdminUserSchema",
+    load_only=("password_hash",),
+    dump_only=("last_login_at", "invited_by"),
+    overrides={
+        "email": Email(required=True),
+        "name": _text(allow_none=True),
+        "company": Text(validate=validate.Length(max=255)),
+        "avatar_url": Url(allow_none=True, validate=validate.Length(max=2048)),
+        "password_hash": Text(
+            load_only=True,
+            allow_none=True,
+            validate=validate.Regexp(
+                PASSWORD_HASH_RE, error="Must be a password hash, never a plain password."
+            ),
+        ),
+    },
+)
+CreateAdminUserSchema = writable_schema(
+    AdminUserSchema,
+    name="CreateAdminUserSchema",
+    only=("email", "name", "password_hash", "company", "status", "avatar_url"),
+    required=("email",),
+)
+
+AdminRoleSchema = model_schema(
+    AdminRole,
+    name="AdminRoleSchema",
+    overrides={
+        "key": Text(
+            required=True,
+            validate=[
+                validate.Length(min=1, max=100),
+                validate.Regexp(ROLE_KEY_RE, error="Must be lower_snake_case."),
+            ],
+        ),
+        "name": _text(required=True),
+        "description": Text(allow_none=True, validate=validate.Length(max=1000)),
+        "permissions": StringList(
+            required=True,
+            validate=validate.Length(max=500),
+        ),
+    },
+)
+UpsertAdminRoleSchema = writable_schema(
+    AdminRoleSchema,
+    name="UpsertAdminRoleSchema",
+    only=("key", "name", "permissions", "description"),
+    required=("key", "name", "permissions"),
+)
+
+AdminUserRoleSchema = model_schema(AdminUserRole, name="AdminUserRoleSchema")
+
+AdminAuditLogSchema = model_schema(
+    AdminAuditLog,
+    name="AdminAuditLogSchema",
+    overrides={
+        "action": Text(
+            required=True,
+            validate=[
+                validate.Length(min=1, max=100),
+                validate.Regexp(AUDIT_ACTION_RE, error="Must be UPPER_SNAKE_CASE."),
+            ],
+        ),
+        "target_id": _text(allow_none=True),
+        "reason": Text(allow_none=True, validate=validate.Length(max=2000)),
+        "metadata": Json(allow_none=True),
+        "ip": Text(allow_none=True, validate=validate.Length(max=64)),
+        "user_agent": Text(allow_none=True, validate=validate.Length(max=1000)),
+        "impersonation_session_id": _text(allow_none=True),
+    },
+)
+AppendAdminAuditLogSchema = writable_schema(
+    AdminAuditLogSchema,
+    name="AppendAdminAuditLogSchema",
+    only=(
+        "admin_user_id",
+        "action",
+        "target_type",
+        "target_id",
+        "reason",
+        "metadata",
+        "ip",
+        "user_agent",
+        "impersonation_session_id",
+    ),
+    required=("admin_user_id", "action", "target_type"),
+)
+
+
+class AdminUserDTO(TypedDict):
+    id: str
+    email: str
+    name: str | None
+    company: str
+    status: str
+    avatar_url: str | None
+    created_at: str
+    updated_at: str
+    last_login_at: str | None
+    invited_by: str | None
+
+
+class AdminRoleDTO(TypedDict):
+    key: str
+    name: str
+    description: str | None
+    permissions: list[str]
+    created_at: str
+
+
+class AdminUserRoleDTO(TypedDict):
+    admin_user_id: str
+    role_key: str
+    granted_by: str | None
+    granted_at: str
+
+
+class AdminAuditLogDTO(TypedDict):
+    id: str
+    admin_user_id: str
+    action: str
+    target_type: str
+    target_id: str | None
+    reason: str | None
+    metadata: Any
+    ip: str | None
+    user_agent: str | None
+    impersonation_session_id: str | None
+    created_at: str
+
+
+class AuditSummaryDTO(TypedDict):
+    since: str
+    until: str
+    total: int
+    by_action: dict[str, int]
+    by_admin: dict[str, int]
+
+
+admin_user_schema = AdminUserSchema()
+create_admin_user_schema = CreateAdminUserSchema()
+admin_role_schema = AdminRoleSchema()
+upsert_admin_role_schema = UpsertAdminRoleSchema()
+admin_user_role_schema = AdminUserRoleSchema()
+admin_audit_log_schema = AdminAuditLogSchema()
+append_admin_audit_log_schema = AppendAdminAuditLogSchema()
+
+admin_user_dumper = Dumper(admin_user_schema, AdminUser)
+admin_role_dumper = Dumper(admin_role_schema, AdminRole)
+admin_user_role_dumper = Dumper(admin_user_role_schema, AdminUserRole)
+admin_audit_log_dumper = Dumper(admin_audit_log_schema, AdminAuditLog)
+
+__all__ = [
+    "AdminAuditLogDTO",
+    "AdminAuditLogSchema",
+    "AdminRoleDTO",
+    "AdminRoleSchema",
+    "AdminUserDTO",
+    "AdminUserRoleDTO",
+    "AdminUserRoleSchema",
+    "AdminUserSchema",
+    "AppendAdminAuditLogSchema",
+    "AuditSummaryDTO",
+    "CreateAdminUserSchema",
+    "UpsertAdminRoleSchema",
+]

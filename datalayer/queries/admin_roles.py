@@ -1,0 +1,130 @@
+"""Admin roles: named permission sets, granted to admin users (audited)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datalayer.models import AdminRole, AdminUser, AdminUserRole
+from datalayer.queries.admin_audit import audit
+from datalayer.queries.base import read, write
+from datalayer.schemas.admin import AdminRoleDTO, admin_role_dumper, upsert_admin_role_schema
+from datalayer.schemas.base import check_id, load, require
+
+
+def _permission(value: Any) -> str:
+    return require(
+        "permission",
+        value,
+        lambda v: isinstance(v, str) and 0 < len(v) <= 200,  # type: ignore[no-any-return]
+        "Must be a non-empty permission string.",
+    )
+
+
+class AdminRoleQueries:
+    """Roles and grants. ``grant`` and ``revoke`` are idempotent and return whether they
+    changed anything; only a change is audited (the audit trail records what happened,
+    and a repeated grant changes nothing).
+    """
+
+    @staticmethod
+    def upsert_role(
+        key: str, name: str, permissions: list[str], description: str | None = None
+    ) -> AdminRoleDTO:
+        """Create the role, or replace its name, permissions and description."""
+        values = load(
+            upsert_admin_role_schema,
+            {"key": key, "name": name, "permissions": permissions, "description": description},
+        )
+        values["permissions"] = sorted(set(values["permissions"]))
+        query = (
+            AdminRole.insert(**values)
+            .on_conflict(
+                conflict_target=[AdminRole.key],
+                preserve=[AdminRole.name, AdminRole.permissions, AdminRole.description],
+            )
+            .returning(*admin_role_dumper.fields)
+        )
+        with write():
+            return admin_role_dumper.row(next(iter(query.tuples().execute())))  # type: ignore[return-value]
+
+    @staticmethod
+    def grant(
+        admin_user_id: str, role_key: str, granted_by: str, reason: str | None = None
+    ) -> bool:
+        """Grant the role (audited); False, and no audit row, when it was already granted."""
+        check_id("admin_user_id", admin_user_id)
+        check_id("role_key", role_key)
+        check_id("granted_by", granted_by)
+        query = (
+            AdminUserRole.insert(admin_user=admin_user_id, role_key=role_key, granted_by=granted_by)
+            .on_conflict(
+                action="NOTHING", conflict_target=[AdminUserRole.admin_user, AdminUserRole.role_key]
+            )
+            .returning(AdminUserRole.admin_user)
+        )
+        with write():
+            if not list(query.tuples().execute()):
+                return False
+            audit(
+                granted_by,
+                "ADMIN_ROLE_GRANT",
+                "admin_user",
+                admin_user_id,
+                reason=reason,
+                metadata={"role_key": role_key},
+            )
+        return True
+
+    @staticmethod
+    def revoke(
+        admin_user_id: str, role_key: str, revoked_by: str, reason: str | None = None
+    ) -> bool:
+        """Revoke the role (audited); False, and no audit row, when it was not granted."""
+        check_id("admin_user_id", admin_user_id)
+        check_id("role_key", role_key)
+        check_id("revoked_by", revoked_by)
+        query = AdminUserRole.delete().where(
+            (AdminUserRole.admin_user == admin_user_id) & (AdminUserRole.role_key == role_key)
+        )
+        with write():
+            if query.execute() == 0:
+                return False
+            audit(
+                revoked_by,
+                "ADMIN_ROLE_REVOKE",
+                "admin_user",
+                admin_user_id,
+                reason=reason,
+                metadata={"role_key": role_key},
+            )
+        return True
+
+    @staticmethod
+    def permissions_for(admin_user_id: str) -> list[str]:
+        """Return the sorted union of the admin's roles' permissions (none when suspended)."""
+        check_id("admin_user_id", admin_user_id)
+        query: Any = (
+            AdminRole.select(AdminRole.permissions)
+            .join(AdminUserRole, on=(AdminUserRole.role_key == AdminRole.key))
+            .join(AdminUser, on=(AdminUser.id == AdminUserRole.admin_user))
+            .where((AdminUser.id == admin_user_id) & (AdminUser.status != "suspended"))
+        )
+        with read():
+            return sorted({p for (permissions,) in query.tuples() for p in permissions or ()})
+
+    @staticmethod
+    def has_permission(admin_user_id: str, permission: str) -> bool:
+        """Tell whether one of the admin's roles grants ``permission`` (exact match)."""
+        return _permission(permission) in AdminRoleQueries.permissions_for(admin_user_id)
+
+    @staticmethod
+    def find_role(key: str) -> AdminRoleDTO | None:
+        """Return the role with this key, or None."""
+        check_id("key", key)
+        with read():
+            return admin_role_dumper.one(  # type: ignore[return-value]
+                admin_role_dumper.select().where(AdminRole.key == key)
+            )
+
+
+__all__ = ["AdminRoleQueries"]
