@@ -1,5 +1,177 @@
-"""Queries of the notifications domain."""
+"""Queries of the notifications domain: the inbox, the delivery queue, preferences, targets.
+
+``DeliveryQueries`` lives in ``notification_deliveries`` and ``PreferenceQueries`` /
+``TargetQueries`` in ``notification_preferences``; this module re-exports them.
+
+Scope: only the recipient reads or changes a notification — every inbox function takes
+the ``user_id`` and matches it against ``recipient_user_id``, so another user's id finds
+nothing and changes nothing. ``tenant_id=None`` in ``inbox``, ``unread_count`` and
+``mark_all_read`` means *all* of the user's notifications (every tenant's and the
+personal ones: the bell shows everything); a ``tenant_id`` narrows them to that tenant,
+which the inbox index (recipient_user_id, tenant_id, created_at, id) serves in order.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Any
+
+from datalayer.models import Notification, NotificationDelivery
+from datalayer.models.base import utcnow
+from datalayer.queries.base import Page, keyset_page, read, write
+from datalayer.queries.notification_deliveries import DeliveryQueries
+from datalayer.queries.notification_preferences import (
+    PreferenceQueries,
+    TargetQueries,
+    resolve_preferences,
+)
+from datalayer.schemas.base import check_id, load, require
+from datalayer.schemas.notifications import (
+    NotificationWithDeliveriesDTO,
+    create_notification_schema,
+    notification_delivery_dumper,
+    notification_dumper,
+)
+
+N = Notification
+
+# Channel → the preference flag that enables it.
+CHANNEL_FLAGS = (("in_app", "in_app_enabled"), ("push", "push_enabled"), ("email", "email_enabled"))
+
+
+def _scope(user_id: str, tenant_id: str | None) -> Any:
+    """The user's notifications, in one tenant when ``tenant_id`` is given."""
+    check_id("user_id", user_id)
+    cond = N.recipient_user == user_id
+    if tenant_id is not None:
+        cond &= N.tenant == check_id("tenant_id", tenant_id)
+    return cond
+
+
+def _optional_id(name: str, value: str | None) -> str | None:
+    return None if value is None else check_id(name, value)
+
+
+class NotificationQueries:
+    """Notifications: created with their deliveries, read and changed by the recipient only."""
+
+    @staticmethod
+    def notify(
+        recipient_user_id: str,
+        type: str,  # noqa: A002 - the spec's name
+        title: str,
+        body: str,
+        tenant_id: str | None = None,
+        actor_user_id: str | None = None,
+        deep_link: str | None = None,
+        data: Any = None,
+        batch_key: str | None = None,
+    ) -> NotificationWithDeliveriesDTO:
+        """Create a notification and queue a delivery per channel the recipient enabled."""
+        check_id("recipient_user_id", recipient_user_id)
+        _optional_id("tenant_id", tenant_id)
+        _optional_id("actor_user_id", actor_user_id)
+        values = load(
+            create_notification_schema,
+            {
+                "type": type,
+                "title": title,
+                "body": body,
+                "deep_link": deep_link,
+                "data": data,
+                "batch_key": batch_key,
+            },
+        )
+        with write():
+            prefs = resolve_preferences(recipient_user_id, tenant_id)
+            insert = N.insert(
+                recipient_user=recipient_user_id,
+                tenant=tenant_id,
+                actor_user=actor_user_id,
+                **values,
+            ).returning(*notification_dumper.fields)
+            result: dict[str, Any] = notification_dumper.row(next(iter(insert.tuples().execute())))
+            channels = [channel for channel, flag in CHANNEL_FLAGS if prefs[flag]]  # type: ignore[literal-required]
+            result["deliveries"] = _queue(result["id"], channels)
+        return result  # type: ignore[return-value]
+
+    @staticmethod
+    def inbox(
+        user_id: str,
+        tenant_id: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+        include_archived: bool = False,
+    ) -> Page:
+        """Return a newest-first page of the user's notifications (all tenants when None)."""
+        cond = _scope(user_id, tenant_id)
+        require(
+            "include_archived",
+            include_archived,
+            lambda v: isinstance(v, bool),
+            "Must be a boolean.",
+        )
+        if not include_archived:
+            cond &= N.archived_at.is_null()
+        query = notification_dumper.select().where(cond)
+        return keyset_page(
+            query,
+            dumper=notification_dumper,
+            ts_field=N.created_at,
+            id_field=N.id,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    @staticmethod
+    def unread_count(user_id: str, tenant_id: str | None = None) -> int:
+        """Count the user's notifications neither read nor archived."""
+        cond = _scope(user_id, tenant_id) & N.read_at.is_null() & N.archived_at.is_null()
+        with read():
+            return N.select().where(cond).count()  # type: ignore[no-any-return]
+
+    @staticmethod
+    def mark_read(user_id: str, notification_id: str) -> bool:
+        """Mark the user's notification read; False when it is not theirs or already read."""
+        cond = _scope(user_id, None) & (N.id == check_id("notification_id", notification_id))
+        with write():
+            query = N.update({N.read_at: utcnow()}).where(cond & N.read_at.is_null())
+            return query.execute() > 0  # type: ignore[no-any-return]
+
+    @staticmethod
+    def mark_all_read(user_id: str, tenant_id: str | None = None) -> int:
+        """Mark every unread, unarchived notification of the user read; return how many."""
+        cond = _scope(user_id, tenant_id) & N.read_at.is_null() & N.archived_at.is_null()
+        with write():
+            return N.update({N.read_at: utcnow()}).where(cond).execute()  # type: ignore[no-any-return]
+
+    @staticmethod
+    def archive(user_id: str, notification_id: str) -> bool:
+        """Archive the user's notification; False when it is not theirs or already archived."""
+        cond = _scope(user_id, None) & (N.id == check_id("notification_id", notification_id))
+        with write():
+            query = N.update({N.archived_at: utcnow()}).where(cond & N.archived_at.is_null())
+            return query.execute() > 0  # type: ignore[no-any-return]
+
+
+def _queue(notification_id: str, channels: list[str]) -> list[dict[str, Any]]:
+    """Insert one pending delivery per channel in one statement; return them."""
+    if not channels:
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "notification": notification_id,
+            "channel": channel,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for channel in channels
+    ]
+    query = NotificationDelivery.insert_many(rows).returning(*notification_delivery_dumper.fields)
+    delivered = notification_delivery_dumper.rows(query.tuples().execute())
+    order = {channel: i for i, channel in enumerate(channels)}
+    return sorted(delivered, key=lambda d: order[d["channel"]])
+
+
+__all__ = ["DeliveryQueries", "NotificationQueries", "PreferenceQueries", "TargetQueries"]

@@ -1,0 +1,304 @@
+"""The delivery work queue: workers claim due deliveries under a lease, send, then mark them.
+
+Re-exported by ``datalayer.queries.notifications``.
+
+A delivery's life: ``pending`` → (``claim``) ``processing`` → ``sent`` | ``skipped`` |
+``failed``, or back to ``pending`` after a failed attempt (``mark_failed``) or an
+expired lease (``release_stale``).
+
+The lease: ``claim`` sets ``locked_by`` (the worker), ``locked_at`` (the claim time)
+and, while the row is ``processing``, ``next_attempt_at`` to the *lease expiry*
+(claim time + ``lease_seconds``); ``release_stale`` returns the rows whose expiry has
+passed. Each claim adds one to ``attempts``, so (``id``, ``attempts``) names one claim:
+the ``mark_*`` functions change the row only while it is still ``processing`` under
+that worker — and, given ``attempts=`` (the value ``claim`` returned), under that very
+claim. A worker whose lease expired and was claimed again (even by itself) changes
+nothing and gets False. A lease that ran out but was not yet released still counts as
+held: finishing late is better than sending twice. Terminal rows keep ``locked_by``
+and ``locked_at`` as a record of who finished them; a row back in ``pending`` has
+neither.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import peewee
+
+from datalayer.db import is_postgres
+from datalayer.models import Notification, NotificationDelivery, NotificationTarget, User
+from datalayer.models.base import utcnow
+from datalayer.models.notifications import CHANNELS
+from datalayer.queries.base import for_update, read, write
+from datalayer.schemas.base import check_aware, check_id, check_limit, require
+from datalayer.schemas.notifications import (
+    ClaimedDeliveryDTO,
+    NotificationDeliveryDTO,
+    notification_delivery_dumper,
+    notification_dumper,
+)
+
+D = NotificationDelivery
+ERROR_MAX = 2000
+MAX_RETRY_DELAY = 86_400.0
+
+
+def _check_seconds(name: str, value: Any, *, positive: bool) -> float:
+    def ok(v: Any) -> bool:
+        number = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        return number and (v > 0 if positive else v >= 0) and v <= 10**9
+
+    return require(name, value, ok, "Must be a finite number of seconds in range.")  # type: ignore[no-any-return]
+
+
+def _check_channels(channels: Iterable[str] | None) -> list[str] | None:
+    if channels is None:
+        return None
+    listed = [channels] if isinstance(channels, str) else list(channels)
+    require(
+        "channels",
+        listed,
+        lambda v: bool(v) and all(c in CHANNELS for c in v),
+        f"Must be a non-empty list of: {', '.join(CHANNELS)}.",
+    )
+    return listed
+
+
+def _check_attempts(attempts: Any) -> int | None:
+    if attempts is None:
+        return None
+    return require(  # type: ignore[no-any-return]
+        "attempts",
+        attempts,
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**31 - 1,
+        "Must be the positive attempts value the claim returned.",
+    )
+
+
+def _message(name: str, value: Any) -> str:
+    """Keep an error text storable: no NUL, at most ERROR_MAX characters."""
+    require(
+        name, value, lambda v: isinstance(v, str) and v.strip() != "", "Must be a non-empty string."
+    )
+    return str(value).replace("\x00", "\ufffd")[:ERROR_MAX]
+
+
+def _held(delivery_id: str, worker_id: str, attempts: int | None) -> Any:
+    """The fence: the row is still processing under this worker (and this claim)."""
+    check_id("delivery_id", delivery_id)
+    check_id("worker_id", worker_id)
+    cond = (D.id == delivery_id) & (D.status == "processing") & (D.locked_by == worker_id)
+    if attempts is not None:
+        cond &= D.attempts == attempts
+    return cond
+
+
+def _at(value: dt.datetime) -> peewee.Value:
+    """A timestamp parameter inside an expression, stored the way the column stores it."""
+    return peewee.Value(value, converter=D.next_attempt_at.db_value)
+
+
+def _retry_or_fail(retry_at: dt.datetime, now: dt.datetime) -> dict[Any, Any]:
+    """Back to ``pending`` at ``retry_at`` while attempts remain, else ``failed``."""
+    retry = D.attempts < D.max_attempts
+    return {
+        D.status: peewee.Case(None, [(retry, "pending")], "failed"),
+        D.next_attempt_at: peewee.Case(None, [(retry, _at(retry_at))], _at(now)),
+        D.locked_by: peewee.Case(None, [(retry, None)], D.locked_by),
+        D.locked_at: peewee.Case(None, [(retry, None)], D.locked_at),
+        D.updated_at: now,
+    }
+
+
+def backoff_seconds(base: float, attempts: int) -> float:
+    """Return the jittered exponential delay before the retry that follows attempt ``attempts``."""
+    exponent = min(max(attempts - 1, 0), 32)
+    return min(MAX_RETRY_DELAY, base * 2**exponent * random.uniform(0.5, 1.5))
+
+
+def _due(now: dt.datetime, limit: int, channels: list[str] | None) -> Any:
+    """The condition matching up to ``limit`` due pending deliveries, locked for one claim."""
+    due: Any = D.select(D.id).where((D.status == "pending") & (D.next_attempt_at <= now))
+    if channels is not None:
+        due = due.where(D.channel.in_(channels))
+    # PostgreSQL: rows another worker is claiming are locked, so skip them rather
+    # than wait; SQLite: the IMMEDIATE transaction already excludes other writers.
+    due = for_update(due.order_by(D.next_attempt_at, D.id).limit(limit), skip_locked=True)
+    if not is_postgres():
+        return D.id.in_(due)
+    # = ANY(ARRAY(subquery)), not IN (subquery): ARRAY() runs the locking subquery once,
+    # as an InitPlan. Planned as a semi-join, IN may rescan it for each outer row, and
+    # each rescan skips the rows this UPDATE already changed and locks the next ones —
+    # claiming more than ``limit`` rows.
+    return D.id == peewee.fn.ANY(peewee.fn.ARRAY(due))
+
+
+def _with_sending_details(deliveries: list[dict[str, Any]]) -> list[ClaimedDeliveryDTO]:
+    """Attach each delivery's notification and recipient, fetched in one query."""
+    if not deliveries:
+        return []
+    extra = (
+        User.email,
+        User.name,
+        NotificationTarget.novu_subscriber_id,
+        NotificationTarget.expo_push_token,
+    )
+    query: Any = (
+        notification_dumper.select(*extra)
+        .join(User, on=(Notification.recipient_user == User.id))
+        .join(
+            NotificationTarget,
+            peewee.JOIN.LEFT_OUTER,
+            on=(NotificationTarget.user == Notification.recipient_user),
+        )
+        .where(Notification.id.in_(sorted({d["notification_id"] for d in deliveries})))
+    )
+    width = len(notification_dumper.columns)
+    details: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for values in query.tuples():
+        notification = notification_dumper.row(values[:width])
+        email, name, novu_id, push_token = values[width:]
+        recipient = {
+            "user_id": notification["recipient_user_id"],
+            "novu_subscriber_id": novu_id,
+            "expo_push_token": push_token,
+            "email": email,
+            "name": name,
+        }
+        details[notification["id"]] = (notification, recipient)
+    for delivery in deliveries:
+        delivery["notification"], delivery["recipient"] = details[delivery["notification_id"]]
+    return deliveries  # type: ignore[return-value]
+
+
+class DeliveryQueries:
+    """The delivery queue background workers run on (at-least-once, fenced by lease)."""
+
+    @staticmethod
+    def claim(
+        worker_id: str,
+        limit: int = 50,
+        channels: Sequence[str] | None = None,
+        lease_seconds: float = 300,
+        *,
+        now: dt.datetime | None = None,
+    ) -> list[ClaimedDeliveryDTO]:
+        """Lease up to ``limit`` due pending deliveries to the worker; return them to send."""
+        check_id("worker_id", worker_id)
+        limit = check_limit(limit)
+        wanted = _check_channels(channels)
+        lease = _check_seconds("lease_seconds", lease_seconds, positive=True)
+        now = utcnow() if now is None else check_aware("now", now)
+        due = _due(now, limit, wanted)
+        query = (
+            D.update(
+                {
+                    D.status: "processing",
+                    D.attempts: D.attempts + 1,
+                    D.locked_by: worker_id,
+                    D.locked_at: now,
+                    D.next_attempt_at: now + dt.timedelta(seconds=lease),
+                    D.updated_at: now,
+                }
+            )
+            .where(due & (D.status == "pending"))
+            .returning(*notification_delivery_dumper.fields)
+        )
+        with write():
+            rows = list(query.tuples().execute())
+            claimed = sorted(notification_delivery_dumper.rows(rows), key=lambda d: d["id"])
+            return _with_sending_details(claimed)
+
+    @staticmethod
+    def mark_sent(
+        delivery_id: str,
+        worker_id: str,
+        provider_message_id: str | None = None,
+        *,
+        attempts: int | None = None,
+    ) -> bool:
+        """Record the delivery as sent; False (nothing changed) when the lease is no longer held."""
+        require(
+            "provider_message_id",
+            provider_message_id,
+            lambda v: v is None or (isinstance(v, str) and 0 < len(v) <= 255 and "\x00" not in v),
+            "Must be a non-empty string of at most 255 characters.",
+        )
+        fence = _held(delivery_id, worker_id, _check_attempts(attempts))
+        now = utcnow()
+        values = {
+            D.status: "sent",
+            D.sent_at: now,
+            D.provider_message_id: provider_message_id,
+            D.updated_at: now,
+        }
+        with write():
+            return D.update(values).where(fence).execute() > 0  # type: ignore[no-any-return]
+
+    @staticmethod
+    def mark_skipped(
+        delivery_id: str, worker_id: str, reason: str, *, attempts: int | None = None
+    ) -> bool:
+        """Record that the delivery will not be sent, and why; False when the lease is gone."""
+        error = _message("reason", reason)
+        fence = _held(delivery_id, worker_id, _check_attempts(attempts))
+        now = utcnow()
+        with write():
+            query = D.update({D.status: "skipped", D.error: error, D.updated_at: now}).where(fence)
+            return query.execute() > 0  # type: ignore[no-any-return]
+
+    @staticmethod
+    def mark_failed(
+        delivery_id: str,
+        worker_id: str,
+        error: str,
+        retry_base_seconds: float = 30,
+        *,
+        attempts: int | None = None,
+        now: dt.datetime | None = None,
+    ) -> bool:
+        """Record a failed attempt: retry later with backoff, or fail for good when none remain."""
+        text = _message("error", error)
+        base = _check_seconds("retry_base_seconds", retry_base_seconds, positive=False)
+        fence = _held(delivery_id, worker_id, _check_attempts(attempts))
+        now = utcnow() if now is None else check_aware("now", now)
+        with write():
+            if attempts is None:
+                # Without the claim's attempts, read them under the fence (and a row lock
+                # on PostgreSQL); the update below is fenced on the value read.
+                held: Any = D.select(D.attempts).where(fence)
+                row = for_update(held).tuples().first()
+                if row is None:
+                    return False
+                attempts = row[0]
+                fence &= D.attempts == attempts
+            retry_at = now + dt.timedelta(seconds=backoff_seconds(base, attempts))
+            values = _retry_or_fail(retry_at, now)
+            values[D.error] = text
+            return D.update(values).where(fence).execute() > 0  # type: ignore[no-any-return]
+
+    @staticmethod
+    def release_stale(now: dt.datetime | None = None) -> int:
+        """Return deliveries whose lease ran out to ``pending`` (``failed`` if out of attempts)."""
+        now = utcnow() if now is None else check_aware("now", now)
+        # locked_at <= now is always true of a lease; it lets the lease index find the rows.
+        expired = (D.status == "processing") & (D.locked_at <= now) & (D.next_attempt_at <= now)
+        values = _retry_or_fail(now, now)
+        values[D.error] = "lease expired"
+        with write():
+            return D.update(values).where(expired).execute()  # type: ignore[no-any-return]
+
+    @staticmethod
+    def find_by_id(delivery_id: str) -> NotificationDeliveryDTO | None:
+        """Return the delivery with this id, or None."""
+        check_id("delivery_id", delivery_id)
+        with read():
+            query = notification_delivery_dumper.select().where(D.id == delivery_id)
+            return notification_delivery_dumper.one(query)  # type: ignore[return-value]
+
+
+__all__ = ["DeliveryQueries"]
