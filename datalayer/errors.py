@@ -97,14 +97,14 @@ def translate(exc: BaseException) -> DataLayerError:
     if isinstance(exc, DataLayerError):
         return exc
     code = sqlstate(exc)
+    if code == "42501" or "is append-only" in str(exc):  # SQLite's triggers have no SQLSTATE
+        return PermissionDeniedError(str(exc).splitlines()[0])
     if isinstance(exc, peewee.IntegrityError):
         if code == "23503" or "FOREIGN KEY" in str(exc).upper():
             return NotFoundError(f"referenced row does not exist: {str(exc).splitlines()[0]}")
         if code in ("23502", "23514") or "NOT NULL" in str(exc).upper() or "CHECK" in str(exc).upper():
             return ValidationError(str(exc).splitlines()[0])
         return ConflictError(_conflict_message(exc))
-    if code == "42501":
-        return PermissionDeniedError(str(exc).splitlines()[0])
     if code in ("40001", "40P01"):
         return ConflictError(f"transaction conflict ({code}): {str(exc).splitlines()[0]}")
     if is_connection_error(exc):

@@ -107,9 +107,19 @@ AUDIT_APPEND_ONLY_SQL = (
     """CREATE TRIGGER admin_audit_log_append_only
     BEFORE UPDATE OR DELETE ON admin_audit_log
     FOR EACH ROW EXECUTE FUNCTION admin_audit_log_append_only()""",
+    """CREATE TRIGGER admin_audit_log_no_truncate
+    BEFORE TRUNCATE ON admin_audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION admin_audit_log_append_only()""",
+)
+AUDIT_APPEND_ONLY_SQLITE = (
+    """CREATE TRIGGER admin_audit_log_no_update BEFORE UPDATE ON admin_audit_log
+    BEGIN SELECT RAISE(ABORT, 'admin_audit_log is append-only: UPDATE is not allowed'); END""",
+    """CREATE TRIGGER admin_audit_log_no_delete BEFORE DELETE ON admin_audit_log
+    BEGIN SELECT RAISE(ABORT, 'admin_audit_log is append-only: DELETE is not allowed'); END""",
 )
 DROP_AUDIT_APPEND_ONLY_SQL = (
     "DROP TRIGGER IF EXISTS admin_audit_log_append_only ON admin_audit_log",
+    "DROP TRIGGER IF EXISTS admin_audit_log_no_truncate ON admin_audit_log",
     "DROP FUNCTION IF EXISTS admin_audit_log_append_only()",
 )
 
@@ -136,6 +146,9 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
             'FOREIGN KEY ("active_tenant_id") REFERENCES "tenants" ("id") ON DELETE SET NULL'
         )
         for statement in AUDIT_APPEND_ONLY_SQL:
+            migrator.sql(statement)
+    else:
+        for statement in AUDIT_APPEND_ONLY_SQLITE:
             migrator.sql(statement)
 
 

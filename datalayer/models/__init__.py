@@ -6,6 +6,7 @@ import peewee
 
 from datalayer.models.admin import (
     AUDIT_APPEND_ONLY_SQL,
+    AUDIT_APPEND_ONLY_SQLITE,
     AdminAuditLog,
     AdminRole,
     AdminUser,
@@ -54,7 +55,10 @@ def create_all(database: peewee.Database | None = None) -> None:
     database = database or BaseModel._meta.database
     with database.bind_ctx(ALL_MODELS):
         database.create_tables(ALL_MODELS)
-        if not isinstance(database, peewee.SqliteDatabase):
+        if isinstance(database, peewee.SqliteDatabase):
+            for statement in AUDIT_APPEND_ONLY_SQLITE:
+                database.execute_sql(statement)
+        else:
             User._schema.create_foreign_key(User.active_tenant)  # type: ignore[attr-defined]
             for statement in AUDIT_APPEND_ONLY_SQL:
                 database.execute_sql(statement)

@@ -38,6 +38,15 @@ AUDIT_APPEND_ONLY_SQL = (
     """CREATE TRIGGER admin_audit_log_append_only
     BEFORE UPDATE OR DELETE ON admin_audit_log
     FOR EACH ROW EXECUTE FUNCTION admin_audit_log_append_only()""",
+    """CREATE TRIGGER admin_audit_log_no_truncate
+    BEFORE TRUNCATE ON admin_audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION admin_audit_log_append_only()""",
+)
+AUDIT_APPEND_ONLY_SQLITE = (
+    """CREATE TRIGGER admin_audit_log_no_update BEFORE UPDATE ON admin_audit_log
+    BEGIN SELECT RAISE(ABORT, 'admin_audit_log is append-only: UPDATE is not allowed'); END""",
+    """CREATE TRIGGER admin_audit_log_no_delete BEFORE DELETE ON admin_audit_log
+    BEGIN SELECT RAISE(ABORT, 'admin_audit_log is append-only: DELETE is not allowed'); END""",
 )
 
 

@@ -138,7 +138,8 @@ class BaseModel(peewee.Model):
         if field is not None:
             given = dict(__data or {})
             given.update(update)
-            if not any(k is field or k == "updated_at" for k in given):
+            # Keys are field names or Field objects (whose == builds an expression).
+            if not any(k is field or (isinstance(k, str) and k == "updated_at") for k in given):
                 given[field] = utcnow()
             return super().update(given)
         return super().update(__data, **update)
