@@ -24,7 +24,8 @@ from typing import Any
 import psycopg2
 
 from benchmarks import raw
-from datalayer import TodoQueries, db, init_db
+from datalayer import db, init_db
+from datalayer.queries.features_todos import TodoQueries
 from datalayer.bulk import copy_rows
 from datalayer.migrate import migrate
 from datalayer.models import Todo, User, new_id, utcnow

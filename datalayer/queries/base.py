@@ -13,7 +13,7 @@ from typing import Any, TypedDict, TypeVar
 import peewee
 
 from datalayer.db import db, is_postgres
-from datalayer.errors import ValidationError, translate_errors
+from datalayer.errors import ValidationError, translate, translate_errors
 from datalayer.models.base import to_utc
 from datalayer.schemas.base import Dumper, check_limit
 
@@ -162,8 +162,10 @@ class Statement:
             else (values[name] if constant is None else constant(values[name]))
             for name, constant in plan
         ]
-        with translate_errors():
+        try:
             return database.execute_sql(sql, params)
+        except peewee.PeeweeException as exc:
+            raise translate(exc) from exc
 
 
 class StatementCache:
