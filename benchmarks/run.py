@@ -25,11 +25,11 @@ import psycopg2
 
 from benchmarks import raw
 from datalayer import db, init_db
-from datalayer.queries.features_todos import TodoQueries
 from datalayer.bulk import copy_rows
 from datalayer.migrate import migrate
 from datalayer.models import Todo, User, new_id, utcnow
 from datalayer.queries.base import encode_cursor
+from datalayer.queries.features_todos import TodoQueries
 from datalayer.seed import SeedPlan, seed
 
 ADMIN_URL = os.environ.get("DATALAYER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
