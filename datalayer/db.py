@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlparse
 
@@ -26,6 +26,7 @@ import peewee
 from playhouse import db_url
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from datalayer import pooling
 from datalayer.errors import (
     ConnectionLostError,
     DataLayerError,
@@ -34,6 +35,7 @@ from datalayer.errors import (
     sqlstate,
     translate,
 )
+from datalayer.pooling import check_pooler_safe, forget_connection, is_broken
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
@@ -50,20 +52,34 @@ T = TypeVar("T")
 
 DEFAULT_SQLITE_PATH = "datalayer.sqlite3"
 
-db = peewee.DatabaseProxy()
+# The database the current context's queries go to when it is not the primary (``db.obj``):
+# datalayer.replicas sets it to a replica for the duration of a replica-safe read.
+_routed: ContextVar[peewee.Database | None] = ContextVar("datalayer_routed", default=None)
+
+
+class RoutingProxy(peewee.DatabaseProxy):
+    """``db``: the primary (``db.obj``), or the replica this context's read was routed to."""
+
+    def __getattr__(self, attr: str) -> Any:
+        database = _routed.get()
+        if database is None:
+            database = self.obj
+            if database is None:
+                raise AttributeError("Cannot use uninitialized Proxy.")
+        return getattr(database, attr)
+
+
+db = RoutingProxy()
 
 sql_logger = logging.getLogger("datalayer.sql")
+retry_logger = logging.getLogger("datalayer.retry")
 
 # Options init_db understands that are not psycopg2/sqlite3 connect parameters; they may
 # also be given in the URL's query string (``?pooler=transaction&statement_timeout=5000``).
 _LIBRARY_OPTIONS = ("pooler", "statement_timeout", "lock_timeout", "log_sql", "pool")
 
-# Statements that only make sense on a session the client keeps: behind a transaction-mode
-# pooler each transaction may run on another server connection, so they silently misbehave.
-_SESSION_SET = re.compile(r"^\s*(SET|RESET)\s+(?!LOCAL\b|TRANSACTION\b|CONSTRAINTS\b)", re.I)
-_LISTEN = re.compile(r"^\s*(LISTEN|UNLISTEN)\b", re.I)
-_SESSION_LOCK = re.compile(r"\bpg_(try_)?advisory_(un)?lock(_shared)?(_all)?\s*\(", re.I)
-_DECLARE = re.compile(r"^\s*DECLARE\b", re.I)
+# Statements that never write (everything else counts as a write for read-your-writes).
+_READS = ("SELECT", "SHOW", "SET ", "RESET")
 
 
 class _DataLayerMixin:
@@ -73,40 +89,52 @@ class _DataLayerMixin:
     statement_timeout: int | None = None
     lock_timeout: int | None = None
     is_pg = False
-
-    def _guard_pooler(self, sql: str) -> None:
-        if _SESSION_SET.match(sql) or _LISTEN.match(sql):
-            raise PoolerSafetyError(
-                "refused behind a transaction-mode pooler: session-level "
-                f"{sql.split()[0].upper()} would leak to other clients or be lost; "
-                "use SET LOCAL / set_config(..., true) inside a transaction"
-            )
-        if _SESSION_LOCK.search(sql):
-            raise PoolerSafetyError(
-                "refused behind a transaction-mode pooler: session advisory locks are not "
-                "held across transactions; use pg_advisory_xact_lock inside a transaction"
-            )
-        if _DECLARE.match(sql) and self.in_transaction() is False:  # type: ignore[attr-defined]
-            raise PoolerSafetyError(
-                "refused behind a transaction-mode pooler: cursors outside a transaction"
-            )
+    on_write: Callable[[], None] | None = None  # set by datalayer.replicas (read-your-writes)
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         if self.pooler_mode == "transaction":
-            self._guard_pooler(sql)
+            check_pooler_safe(sql, self.in_transaction())  # type: ignore[attr-defined]
+        if self.on_write is not None and not sql[:16].lstrip()[:6].upper().startswith(_READS):
+            self.on_write()
         return super().execute_sql(sql, params)  # type: ignore[misc]
 
+    def _connect(self) -> Any:
+        conn = super()._connect()  # type: ignore[misc]
+        pooling.track(self, conn)
+        return conn
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        # Keep the connection_context() blocks open across a reconnection after
+        # forget_connection(); peewee's connect() would drop them.
+        ctx = list(self._state.ctx) if self._state.closed else []  # type: ignore[attr-defined]
+        opened: bool = super().connect(reuse_if_open)  # type: ignore[misc]
+        self._state.ctx[:0] = ctx  # type: ignore[attr-defined]
+        return opened
+
+    def cursor(self, named_cursor: Any = None) -> Any:
+        conn = self._state.conn  # type: ignore[attr-defined]
+        if conn is not None and is_broken(conn) and not self.in_transaction():  # type: ignore[attr-defined]
+            # The driver already reported this connection lost: start afresh rather
+            # than fail every later unit of work of a long-running worker.
+            forget_connection(self)
+        return super().cursor(named_cursor)  # type: ignore[misc]
+
     def begin(self, *args: Any, **kwargs: Any) -> None:
-        super().begin(*args, **kwargs)  # type: ignore[misc]
-        if self.is_pg and (self.statement_timeout or self.lock_timeout):
-            # Transaction-local, so they never leak through a pooler to another client.
-            cursor = self.cursor()  # type: ignore[attr-defined]
-            if self.statement_timeout:
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)",
-                               (str(self.statement_timeout),))
-            if self.lock_timeout:
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)",
-                               (str(self.lock_timeout),))
+        if not (self.is_pg and (self.statement_timeout or self.lock_timeout)):
+            return super().begin(*args, **kwargs)  # type: ignore[misc, no-any-return]
+        level = kwargs.get("isolation_level", args[0] if args else None)
+        level = level or self._isolation_level  # type: ignore[attr-defined]
+        sql = "BEGIN"
+        if level:
+            sql += " ISOLATION LEVEL " + self._adapter.isolation_level_str(level)  # type: ignore[attr-defined]
+        # SET LOCAL: transaction-local, so never leaks through a pooler to another client;
+        # sent with the BEGIN, so it costs no extra round trip.
+        for name in ("statement_timeout", "lock_timeout"):
+            if getattr(self, name):
+                sql += f"; SET LOCAL {name} = {int(getattr(self, name))}"
+        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+            self.cursor().execute(sql)
+        return None
 
     def named_cursor(self, name: str) -> Any:
         """Open a server-side cursor; refused outside a transaction behind a pooler."""
@@ -182,7 +210,7 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
     scheme = urlparse(url).scheme
     if merged.pop("pool", None) in (True, "1", "true") and "+pool" not in scheme:
         scheme += "+pool"
-        url = scheme + url[url.index(":"):]
+        url = scheme + url[url.index(":") :]
     cls = _SCHEMES.get(scheme)
     if cls is None:
         raise DataLayerError(
@@ -199,6 +227,9 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
         raise DataLayerError(f"database URL {url!r} names no database")
     if cls.is_pg:  # type: ignore[attr-defined]
         kwargs.setdefault("connect_timeout", 10)
+        # peewee registers psycopg2's UNICODE caster, which on Python 3 decodes every text
+        # value in Python (a third of a small query's time); the default decodes in C.
+        kwargs.setdefault("register_unicode", False)
         kwargs.setdefault("application_name", "datalayer")
     else:
         kwargs.setdefault("pragmas", SQLITE_PRAGMAS)
@@ -212,6 +243,7 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
         kwargs.setdefault("stale_timeout", 300)
         kwargs.setdefault("timeout", 30)
     database = cls(**kwargs)
+    pooling.track(database)
     database.pooler_mode = pooler  # type: ignore[attr-defined]
     database.statement_timeout = int(statement_timeout) if statement_timeout else None  # type: ignore[attr-defined]
     database.lock_timeout = int(lock_timeout) if lock_timeout else None  # type: ignore[attr-defined]
@@ -229,11 +261,18 @@ def init_db(url: str | None = None, **options: Any) -> peewee.Database:
     ``pooler`` ("transaction" when behind PgBouncer/Supabase transaction mode),
     ``statement_timeout`` / ``lock_timeout`` (ms, set per transaction with SET LOCAL),
     ``connect_timeout`` (s), ``log_sql`` (bool); anything else goes to the driver.
+    Read replicas: ``replica_urls`` (else ``DATABASE_REPLICA_URLS``, comma separated),
+    ``replica_wait_ms``, ``replica_max_lag_ms``, ``replica_retry_seconds`` — see
+    ``datalayer.replicas``.
     """
+    from datalayer import replicas  # it imports this module
+
+    replica_options = replicas.take_options(options)
     if db.obj is not None and not db.obj.is_closed():
         db.obj.close()
     database = build_database(url, **options)
     db.initialize(database)
+    replicas.configure(database, options, **replica_options)
     return database
 
 
@@ -260,7 +299,7 @@ def connection_context() -> Iterator[None]:
 
 
 def _backoff(attempt: int, base: float, cap: float) -> float:
-    return random.uniform(0, min(cap, base * (2 ** attempt)))
+    return random.uniform(0, min(cap, base * (2**attempt)))
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -298,18 +337,19 @@ def retrying(
                 if isinstance(exc, DataLayerError) or not isinstance(exc, peewee.PeeweeException):
                     raise
                 raise translate(exc) from exc
-            _discard_connection()
+            retry_logger.warning(
+                "retrying (attempt %d of %d) after %s: %s",
+                attempt + 2,
+                attempts,
+                type(exc).__name__,
+                str(exc).strip()[:200],
+            )
+            if isinstance(exc, ConnectionLostError) or is_connection_error(cause or exc):
+                _discard_connection()  # a serialization failure leaves a usable connection
             time.sleep(_backoff(attempt, base_delay, max_delay))
     raise AssertionError("unreachable")
 
 
 def _discard_connection() -> None:
     """Drop this thread's connection so the next use opens a fresh one."""
-    database = db.obj
-    try:
-        if hasattr(database, "manual_close"):
-            database.manual_close()  # pooled: close for real, do not return it to the pool
-        else:
-            database.close()
-    except Exception:  # the connection is already broken; forget it
-        database._state.reset()
+    forget_connection(db.obj)

@@ -9,7 +9,7 @@ import threading
 
 import peewee
 import pytest
-from conftest import IS_PG, postgres_only
+from conftest import IS_PG, direct_url, postgres_only
 from factories import make_user
 
 from datalayer import ConflictError, atomic, db, init_db, retrying
@@ -105,8 +105,9 @@ def test_pooler_mode_refuses_session_state(database_url) -> None:
         db.execute_sql("SELECT pg_advisory_xact_lock(1)")
         assert db.execute_sql("SHOW statement_timeout").fetchone()[0] == "1s"
         db.obj.named_cursor("c2").close()
-    init_db(database_url)
+    init_db(direct_url(database_url))
     db.execute_sql("SELECT pg_advisory_lock(2), pg_advisory_unlock(2)")  # allowed when direct
+    init_db(database_url)
 
 
 @postgres_only
@@ -129,8 +130,7 @@ def test_retrying_recovers_from_serialization_failure_and_lost_connection(fresh_
     def unit() -> str:
         attempts.append(1)
         if len(attempts) == 1:
-            db.execute_sql(
-                "DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
+            db.execute_sql("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
         if len(attempts) == 2:
             db.execute_sql("SELECT pg_terminate_backend(pg_backend_pid())")
         return make_user(email="retried@example.com").id
