@@ -7,7 +7,15 @@ from typing import TypedDict
 from marshmallow import validate
 
 from datalayer.models import Todo, UserActivityDaily, Waitlist
-from datalayer.schemas.base import Dumper, Email, Text, model_schema, writable_schema
+from datalayer.schemas.base import (
+    Dumper,
+    Email,
+    Int4,
+    StringList,
+    Text,
+    model_schema,
+    writable_schema,
+)
 
 TodoSchema = model_schema(
     Todo,
@@ -19,20 +27,50 @@ TodoSchema = model_schema(
     },
 )
 CreateTodoSchema = writable_schema(
-    TodoSchema, name="CreateTodoSchema",
-    only=("title", "description", "completed", "due_date"), required=("title",),
+    TodoSchema,
+    name="CreateTodoSchema",
+    only=("title", "description", "completed", "due_date"),
+    required=("title",),
 )
 UpdateTodoSchema = writable_schema(
-    TodoSchema, name="UpdateTodoSchema", only=("title", "description", "completed", "due_date"),
+    TodoSchema,
+    name="UpdateTodoSchema",
+    only=("title", "description", "completed", "due_date"),
 )
 
-WaitlistSchema = model_schema(Waitlist, name="WaitlistSchema", overrides={"email": Email(required=True)})
+WaitlistSchema = model_schema(
+    Waitlist, name="WaitlistSchema", overrides={"email": Email(required=True)}
+)
 CreateWaitlistSchema = writable_schema(
-    WaitlistSchema, name="CreateWaitlistSchema", only=("email",), required=("email",),
+    WaitlistSchema,
+    name="CreateWaitlistSchema",
+    only=("email",),
+    required=("email",),
 )
 
 UserActivityDailySchema = model_schema(
-    UserActivityDaily, name="UserActivityDailySchema", dump_only=("user_id",),
+    UserActivityDaily,
+    name="UserActivityDailySchema",
+    dump_only=("user_id",),
+)
+
+
+def _count() -> Int4:
+    return Int4(validate=validate.Range(min=0))
+
+
+# What one ``UserActivityQueries.record`` call adds to a day's row.
+CreateUserActivityDailySchema = writable_schema(
+    UserActivityDailySchema,
+    name="CreateUserActivityDailySchema",
+    only=("date",),
+    required=("date",),
+    overrides={
+        "event_count": _count(),
+        "session_count": _count(),
+        "active_minutes": _count(),
+        "features_used": StringList(),
+    },
 )
 
 
@@ -73,6 +111,7 @@ update_todo_schema = UpdateTodoSchema()
 waitlist_schema = WaitlistSchema()
 create_waitlist_schema = CreateWaitlistSchema()
 user_activity_daily_schema = UserActivityDailySchema()
+create_user_activity_daily_schema = CreateUserActivityDailySchema()
 
 todo_dumper = Dumper(todo_schema, Todo)
 waitlist_dumper = Dumper(waitlist_schema, Waitlist)
@@ -80,6 +119,7 @@ user_activity_daily_dumper = Dumper(user_activity_daily_schema, UserActivityDail
 
 __all__ = [
     "CreateTodoSchema",
+    "CreateUserActivityDailySchema",
     "CreateWaitlistSchema",
     "TodoDTO",
     "TodoSchema",

@@ -1,0 +1,147 @@
+"""Queries of per-user daily activity rollups (re-exported by ``datalayer.queries.features``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import marshmallow
+from peewee import EXCLUDED, SQL
+
+from datalayer.db import is_postgres
+from datalayer.errors import ValidationError
+from datalayer.models import UserActivityDaily
+from datalayer.models.base import utcnow
+from datalayer.queries.base import read, write
+from datalayer.schemas.base import INT4_MAX, Date, check_id, load
+from datalayer.schemas.features import (
+    UserActivityDailyDTO,
+    create_user_activity_daily_schema,
+    user_activity_daily_dumper,
+)
+
+# record()'s argument names, by the create schema's field they fill.
+_RECORD_ARGS = {
+    "date": "day",
+    "event_count": "events",
+    "session_count": "sessions",
+    "active_minutes": "minutes",
+    "features_used": "features",
+}
+
+_COUNTERS = ("event_count", "session_count", "active_minutes")
+
+# Union of the stored and the new feature names, de-duplicated and sorted by code point
+# (COLLATE "C" on PostgreSQL, SQLite's BINARY), in the same statement as the insert.
+_MERGE_FEATURES_PG = SQL(
+    """(SELECT COALESCE(jsonb_agg(DISTINCT f.x COLLATE "C" ORDER BY f.x COLLATE "C"), '[]')"""
+    """ FROM jsonb_array_elements_text("user_activity_daily"."features_used" """
+    """|| EXCLUDED."features_used") AS f(x))"""
+)
+_MERGE_FEATURES_SQLITE = SQL(
+    """(SELECT json_group_array(f.value) FROM ("""
+    """SELECT value FROM json_each("user_activity_daily"."features_used") UNION """
+    """SELECT value FROM json_each(EXCLUDED."features_used") ORDER BY value) AS f)"""
+)
+
+
+def _load_activity(
+    day: Any, events: Any, sessions: Any, minutes: Any, features: Any
+) -> dict[str, Any]:
+    data = {
+        "date": utcnow().date() if day is None else day,
+        "event_count": events,
+        "session_count": sessions,
+        "active_minutes": minutes,
+        "features_used": features,
+    }
+    try:
+        values = load(create_user_activity_daily_schema, data)
+    except ValidationError as exc:
+        raise ValidationError(
+            {_RECORD_ARGS.get(k, k): v for k, v in exc.messages.items()}
+        ) from None
+    values["features_used"] = sorted(set(values["features_used"]))
+    return values
+
+
+def _check_date(name: str, value: Any) -> dt.date:
+    try:
+        return Date(required=True).deserialize(value)  # type: ignore[no-any-return]
+    except marshmallow.ValidationError as exc:
+        raise ValidationError({name: exc.messages}) from None
+
+
+def _upsert_activity(user_id: str, values: dict[str, Any]) -> Any:
+    """INSERT the day's row, or add to it when it exists: one atomic statement."""
+    model = UserActivityDaily
+    update: dict[Any, Any] = {
+        model._meta.columns[c]: model._meta.columns[c] + getattr(EXCLUDED, c) for c in _COUNTERS
+    }
+    update[model.features_used] = _MERGE_FEATURES_PG if is_postgres() else _MERGE_FEATURES_SQLITE
+    update[model.updated_at] = EXCLUDED.updated_at
+    # Refuse (no row returned) rather than overflow int4: PostgreSQL would raise, SQLite
+    # would store the bigger number. The sum is taken as bigint so the check cannot overflow.
+    fits = [
+        model._meta.columns[c].cast("BIGINT") + getattr(EXCLUDED, c) <= INT4_MAX for c in _COUNTERS
+    ]
+    return (
+        model.insert(user=user_id, **values)
+        .on_conflict(
+            conflict_target=[model.user, model.date],
+            update=update,
+            where=fits[0] & fits[1] & fits[2],
+        )
+        .returning(*user_activity_daily_dumper.fields)
+    )
+
+
+def _overflow_error(user_id: str, values: dict[str, Any]) -> ValidationError:
+    model = UserActivityDaily
+    stored = model.get((model.user == user_id) & (model.date == values["date"]))
+    names = [_RECORD_ARGS[c] for c in _COUNTERS if getattr(stored, c) + values[c] > INT4_MAX]
+    return ValidationError(
+        {name: ["The day's total would exceed the integer range."] for name in names}
+    )
+
+
+class UserActivityQueries:
+    """Per-user daily activity rollups: one row per user and day, incremented atomically."""
+
+    @staticmethod
+    def record(
+        user_id: str,
+        day: dt.date | None = None,
+        events: int = 1,
+        sessions: int = 0,
+        minutes: int = 0,
+        features: Iterable[str] = (),
+    ) -> UserActivityDailyDTO:
+        """Add to the user's counters of the day (today, UTC, by default) in one statement."""
+        check_id("user_id", user_id)
+        values = _load_activity(day, events, sessions, minutes, features)
+        with write():
+            rows = list(_upsert_activity(user_id, values).tuples().execute())
+            if not rows:
+                raise _overflow_error(user_id, values)
+        return user_activity_daily_dumper.row(rows[0])  # type: ignore[return-value]
+
+    @staticmethod
+    def list_range(user_id: str, start: dt.date, end: dt.date) -> list[UserActivityDailyDTO]:
+        """Return the user's daily rows from start to end (inclusive), oldest first."""
+        check_id("user_id", user_id)
+        first, last = _check_date("start", start), _check_date("end", end)
+        if last < first:
+            raise ValidationError({"end": ["Must not be before start."]})
+        model = UserActivityDaily
+        query = (
+            user_activity_daily_dumper.select()
+            .where((model.user == user_id) & model.date.between(first, last))
+            .order_by(model.date)
+        )
+        with read():
+            return user_activity_daily_dumper.many(query)  # type: ignore[return-value]
+
+
+__all__ = ["UserActivityQueries"]

@@ -1,0 +1,96 @@
+"""Races on the waitlist and the activity rollups: real threads, one connection each.
+
+PostgreSQL only: SQLite serializes writers (BEGIN IMMEDIATE), so a missing guard
+could not show there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import postgres_only
+from factories import make_user
+
+from datalayer import UserActivityQueries, WaitlistQueries, db
+from datalayer.models import UserActivityDaily, Waitlist
+
+pytestmark = [postgres_only, pytest.mark.usefixtures("fresh_db")]
+
+THREADS = 8
+
+
+def race(worker: Callable[[int], Any], threads: int = THREADS) -> list[Any]:
+    """Run ``worker(i)`` in ``threads`` threads released together; return results in order."""
+    barrier = threading.Barrier(threads)
+    results: list[Any] = [None] * threads
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[i] = worker(i)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            db.close()
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in pool), "a worker hung"
+    if errors:
+        raise errors[0]
+    return results
+
+
+def casings(address: str) -> list[str]:
+    """Return THREADS spellings of one address in different letter cases."""
+    out = []
+    for n in range(THREADS):
+        chars = [c.upper() if (n >> (i % 3)) & 1 else c for i, c in enumerate(address)]
+        out.append(("  " if n % 2 else "") + "".join(chars))
+    return out
+
+
+def test_concurrent_joins_of_one_address_give_one_row() -> None:
+    for round_ in range(20):
+        address = f"racer{round_}@example.com"
+        spellings = casings(address)
+        results = race(lambda i, s=spellings: WaitlistQueries.join(s[i]))
+        assert len({dto["id"] for dto, _ in results}) == 1, results
+        assert sum(created for _, created in results) == 1, results
+        assert all(dto["email"] == address for dto, _ in results)
+        assert Waitlist.select().where(Waitlist.email == address).count() == 1
+    assert WaitlistQueries.count() == 20
+
+
+def test_concurrent_records_lose_no_increment_and_merge_features() -> None:
+    user = make_user()
+    day = dt.date(2024, 6, 1)
+    calls = 50
+
+    def worker(i: int) -> None:
+        for n in range(calls):
+            UserActivityQueries.record(
+                user.id,
+                day,
+                events=1,
+                sessions=n % 2,
+                minutes=2,
+                features=[f"t{i}-{n:02d}", "shared"],  # each feature but one appears once
+            )
+
+    race(worker)
+    (row,) = UserActivityQueries.list_range(user.id, day, day)
+    assert row["event_count"] == THREADS * calls
+    assert row["session_count"] == THREADS * (calls // 2)
+    assert row["active_minutes"] == THREADS * calls * 2
+    expected = {f"t{i}-{n:02d}" for i in range(THREADS) for n in range(calls)} | {"shared"}
+    assert row["features_used"] == sorted(expected)
+    assert UserActivityDaily.select().count() == 1
