@@ -13,6 +13,7 @@ from datalayer.errors import ValidationError
 from datalayer.models import AdminAuditLog
 from datalayer.models.admin import AUDIT_TARGET_TYPES
 from datalayer.queries.base import Page, keyset_page, read, write
+from datalayer.replicas import replica_read
 from datalayer.schemas.admin import (
     AdminAuditLogDTO,
     AuditSummaryDTO,
@@ -116,6 +117,7 @@ class AuditLogQueries:
             )
 
     @staticmethod
+    @replica_read
     def summary(since: dt.datetime, until: dt.datetime) -> AuditSummaryDTO:
         """Count the entries in [since, until) by action and by admin."""
         since, until = check_aware("since", since), check_aware("until", until)
@@ -135,6 +137,7 @@ class AuditLogQueries:
 
     # Defined last: inside the class body the name ``list`` is this method.
     @staticmethod
+    @replica_read
     def list(  # noqa: A003 - the spec's name
         admin_user_id: str | None = None,
         action: str | None = None,

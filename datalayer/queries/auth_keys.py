@@ -11,6 +11,7 @@ from datalayer.db import db, is_postgres
 from datalayer.models import Account, Jwks
 from datalayer.queries.auth_common import check_text, resolve_now, returning_row
 from datalayer.queries.base import read, write
+from datalayer.replicas import replica_read
 from datalayer.schemas.auth import (
     AccountDTO,
     JwksDTO,
@@ -39,6 +40,7 @@ class AccountQueries:
             return cast(AccountDTO | None, account_dumper.one(query))
 
     @staticmethod
+    @replica_read
     def list_for_user(user_id: str) -> list[AccountDTO]:
         """Return the user's linked accounts, oldest first (a user has a handful)."""
         check_id("user_id", user_id)

@@ -14,6 +14,7 @@ from datalayer.errors import ValidationError
 from datalayer.models import UserActivityDaily
 from datalayer.models.base import utcnow
 from datalayer.queries.base import read, write
+from datalayer.replicas import replica_read
 from datalayer.schemas.base import INT4_MAX, Date, check_id, load
 from datalayer.schemas.features import (
     UserActivityDailyDTO,
@@ -128,6 +129,7 @@ class UserActivityQueries:
         return user_activity_daily_dumper.row(rows[0])  # type: ignore[return-value]
 
     @staticmethod
+    @replica_read
     def list_range(user_id: str, start: dt.date, end: dt.date) -> list[UserActivityDailyDTO]:
         """Return the user's daily rows from start to end (inclusive), oldest first."""
         check_id("user_id", user_id)

@@ -24,6 +24,7 @@ from datalayer.queries.notification_preferences import (
     TargetQueries,
     resolve_preferences,
 )
+from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load, require
 from datalayer.schemas.notifications import (
     NotificationWithDeliveriesDTO,
@@ -95,6 +96,7 @@ class NotificationQueries:
         return result  # type: ignore[return-value]
 
     @staticmethod
+    @replica_read
     def inbox(
         user_id: str,
         tenant_id: str | None = None,
@@ -123,6 +125,7 @@ class NotificationQueries:
         )
 
     @staticmethod
+    @replica_read
     def unread_count(user_id: str, tenant_id: str | None = None) -> int:
         """Count the user's notifications neither read nor archived."""
         cond = _scope(user_id, tenant_id) & N.read_at.is_null() & N.archived_at.is_null()

@@ -26,6 +26,7 @@ from datalayer.errors import DataLayerError
 from datalayer.models import Subscription, SubscriptionEvent, Tenant
 from datalayer.models.base import utcnow
 from datalayer.queries.base import Page, for_update, keyset_page, read, write
+from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_aware, check_id, load
 from datalayer.schemas.subscriptions import (
     PROVIDER_KEYS,
@@ -242,6 +243,7 @@ class SubscriptionQueries:
             )
 
     @staticmethod
+    @replica_read
     def list_for_tenant(tenant_id: str, *, limit: int = 50, cursor: str | None = None) -> Page:
         """Return a newest-first page of the tenant's subscriptions."""
         check_id("tenant_id", tenant_id)

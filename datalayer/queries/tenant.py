@@ -12,6 +12,7 @@ from datalayer.queries.tenant_access import MANAGERS, OWNER, lock_members, requi
 from datalayer.queries.tenant_activity import TenantActivityQueries
 from datalayer.queries.tenant_invites import TenantInviteQueries
 from datalayer.queries.tenant_members import TenantMemberQueries
+from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.tenant import (
     TenantDTO,
@@ -47,6 +48,7 @@ class TenantQueries:
         return tenant
 
     @staticmethod
+    @replica_read
     def list_for_user(user_id: str) -> list[TenantWithRoleDTO]:
         """Return the tenants the user belongs to, each with the user's role, in joining order."""
         check_id("user_id", user_id)

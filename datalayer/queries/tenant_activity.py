@@ -11,6 +11,7 @@ from peewee import EXCLUDED
 from datalayer.errors import ValidationError
 from datalayer.models import TenantActivityDaily, utcnow
 from datalayer.queries.base import read, write
+from datalayer.replicas import replica_read
 from datalayer.schemas.base import Date, check_id, load
 from datalayer.schemas.tenant import (
     TenantActivityDailyDTO,
@@ -71,6 +72,7 @@ class TenantActivityQueries:
         return tenant_activity_daily_dumper.row(row)  # type: ignore[return-value]
 
     @staticmethod
+    @replica_read
     def list_range(tenant_id: str, start: dt.date, end: dt.date) -> list[TenantActivityDailyDTO]:
         """Return the tenant's rows from ``start`` to ``end`` (both included), oldest first."""
         check_id("tenant_id", tenant_id)

@@ -8,6 +8,7 @@ from datalayer.errors import PermissionDeniedError, ValidationError
 from datalayer.models import TenantMember, User
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.queries.tenant_access import MANAGERS, OWNER, clear_active_tenant, lock_members
+from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.tenant import (
     TenantMemberDTO,
@@ -61,6 +62,7 @@ class TenantMemberQueries:
             return tenant_member_dumper.one(query)  # type: ignore[return-value]
 
     @staticmethod
+    @replica_read
     def list_for_tenant(tenant_id: str, limit: int = 50, cursor: str | None = None) -> Page:
         """Return a newest-first page of the tenant's members, each with the user's name, email, image."""
         check_id("tenant_id", tenant_id)
