@@ -12,7 +12,7 @@ from typing import Any, TypedDict, TypeVar
 
 import peewee
 
-from datalayer.db import db, is_postgres
+from datalayer.db import _routed, db, is_postgres
 from datalayer.errors import ValidationError, translate, translate_errors
 from datalayer.models.base import to_utc
 from datalayer.schemas.base import Dumper, check_limit
@@ -155,7 +155,8 @@ class Statement:
 
     def execute(self, values: dict[str, Any]) -> Any:
         """Run the statement with ``values`` for its placeholders; return the cursor."""
-        database = db.obj
+        # The database ``db`` resolves to here: a replica inside a ``replica_read`` call.
+        database = _routed.get() or db.obj
         sql, plan = self._compile(database)
         params = [
             constant if name is None

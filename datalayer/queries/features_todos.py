@@ -25,6 +25,7 @@ from datalayer.queries.base import (
     param,
     write,
 )
+from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, check_limit, load
 from datalayer.schemas.features import (
     TodoDTO,
@@ -111,6 +112,7 @@ class TodoQueries:
         return _one(_FOR_USER.execute(values))
 
     @staticmethod
+    @replica_read
     def list_for_user(
         user_id: str,
         tenant_id: str | None = None,
