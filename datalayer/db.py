@@ -98,11 +98,6 @@ class _DataLayerMixin:
             self.on_write()
         return super().execute_sql(sql, params)  # type: ignore[misc]
 
-    def _connect(self) -> Any:
-        conn = super()._connect()  # type: ignore[misc]
-        pooling.track(self, conn)
-        return conn
-
     def connect(self, reuse_if_open: bool = False) -> bool:
         # Keep the connection_context() blocks open across a reconnection after
         # forget_connection(); peewee's connect() would drop them.

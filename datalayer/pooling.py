@@ -7,10 +7,10 @@
   tables — leaks to another client or is lost. Those statements are refused.
 - ``forget_connection``: drop this thread's connection without returning it to a pool,
   after the driver reported it broken.
-- fork(): a child process inherits the parent's sockets. Using them, or merely closing
-  them (libpq sends a Terminate message on close), breaks the parent's sessions. After a
-  fork, the child points the inherited PostgreSQL sockets at /dev/null, forgets every
-  connection and pool slot, and opens its own connections on first use.
+- fork(): a child process inherits the parent's sockets. Using them, or closing them
+  (libpq sends a Terminate message), breaks the parent's sessions. After a fork, the
+  child forgets every connection and pool slot (without closing them) and opens its own
+  connections on first use.
 """
 
 from __future__ import annotations
@@ -87,50 +87,25 @@ def forget_connection(database: Any) -> None:
 # --- fork safety --------------------------------------------------------------------------
 
 _databases: weakref.WeakSet[Any] = weakref.WeakSet()
-_connections: weakref.WeakSet[Any] = weakref.WeakSet()
-_inherited: list[Any] = []
-_track_lock = threading.Lock()
 
 
-def track(database: Any, conn: Any = None) -> None:
-    """Remember a database (and a driver connection it opened) for the fork handlers."""
-    with _track_lock:
-        _databases.add(database)
-        if conn is not None:
-            # sqlite3 connections are not weak-referenceable (and have no socket): skipped.
-            with contextlib.suppress(TypeError):
-                _connections.add(conn)
-
-
-def _before_fork() -> None:
-    # Strong references, so the child cannot close (and so terminate) a parent's session
-    # while Python discards the other threads' thread-local state, before our handler runs.
-    with _track_lock:
-        _inherited[:] = list(_connections)
-
-
-def _after_fork_in_parent() -> None:
-    _inherited.clear()
+def track(database: Any) -> None:
+    """Remember a database so a forked child resets it."""
+    _databases.add(database)
 
 
 def _after_fork_in_child() -> None:
-    global _track_lock
-    _track_lock = threading.Lock()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        for conn in _inherited:
-            if not is_broken(conn):
-                with contextlib.suppress(Exception):  # no socket to detach
-                    os.dup2(devnull, conn.fileno())  # its Terminate now goes nowhere
-    finally:
-        os.close(devnull)
     for database in list(_databases):
         _reset(database)
-    _inherited.clear()  # the detached connections are freed here, harmlessly
 
 
 def _reset(database: Any) -> None:
-    """Forget every connection ``database`` had in the parent, and renew its locks."""
+    """Forget (never close) every connection ``database`` had in the parent; renew its locks.
+
+    Closing an inherited connection would send the server a Terminate message on the
+    parent's socket. Forgetting is safe: psycopg2 does not close a connection when it
+    is freed in a process other than the one that opened it.
+    """
     if database.thread_safe:
         database._lock = threading.Lock()
     database._state.reset()
@@ -141,8 +116,4 @@ def _reset(database: Any) -> None:
         database._in_use = {}
 
 
-os.register_at_fork(
-    before=_before_fork,
-    after_in_parent=_after_fork_in_parent,
-    after_in_child=_after_fork_in_child,
-)
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -95,6 +95,10 @@ def test_pooler_mode_refuses_session_state(database_url) -> None:
         "LISTEN jobs",
         "SELECT pg_advisory_lock(1)",
         "SELECT pg_try_advisory_lock_shared(1)",
+        "SELECT set_config('app.v', 'x', false)",
+        "PREPARE q AS SELECT 1",
+        "CREATE TEMP TABLE scratch (x int)",
+        "DECLARE c0 CURSOR FOR SELECT 1",
     ):
         with pytest.raises(PoolerSafetyError):
             db.execute_sql(statement)
@@ -102,7 +106,12 @@ def test_pooler_mode_refuses_session_state(database_url) -> None:
         db.obj.named_cursor("c1")
     with db.atomic():
         db.execute_sql("SET LOCAL statement_timeout = 1000")
+        db.execute_sql("SELECT set_config('app.v', 'x', true)")
         db.execute_sql("SELECT pg_advisory_xact_lock(1)")
+        db.execute_sql("CREATE TEMP TABLE scratch (x int) ON COMMIT DROP")
+        db.execute_sql("DECLARE c3 CURSOR FOR SELECT 1")
+        with pytest.raises(PoolerSafetyError):
+            db.execute_sql("DECLARE c4 CURSOR WITH HOLD FOR SELECT 1")
         assert db.execute_sql("SHOW statement_timeout").fetchone()[0] == "1s"
         db.obj.named_cursor("c2").close()
     init_db(direct_url(database_url))
