@@ -33,7 +33,7 @@ from datalayer.db import is_postgres
 from datalayer.models import Notification, NotificationDelivery, NotificationTarget, User
 from datalayer.models.base import utcnow
 from datalayer.models.notifications import CHANNELS
-from datalayer.queries.base import for_update, read, write
+from datalayer.queries.base import for_update, one_statement, read, write
 from datalayer.schemas.base import check_aware, check_id, check_limit, require
 from datalayer.schemas.notifications import (
     ClaimedDeliveryDTO,
@@ -175,6 +175,14 @@ def _with_sending_details(deliveries: list[dict[str, Any]]) -> list[ClaimedDeliv
     return deliveries  # type: ignore[return-value]
 
 
+def _fail_attempt(fence: Any, attempts: int, base: float, text: str, now: dt.datetime) -> bool:
+    """Back to pending after a backoff, or failed when no attempts remain (fenced)."""
+    retry_at = now + dt.timedelta(seconds=backoff_seconds(base, attempts))
+    values = _retry_or_fail(retry_at, now)
+    values[D.error] = text
+    return D.update(values).where(fence).execute() > 0  # type: ignore[no-any-return]
+
+
 class DeliveryQueries:
     """The delivery queue background workers run on (at-least-once, fenced by lease)."""
 
@@ -236,7 +244,7 @@ class DeliveryQueries:
             D.provider_message_id: provider_message_id,
             D.updated_at: now,
         }
-        with write():
+        with one_statement():
             return D.update(values).where(fence).execute() > 0  # type: ignore[no-any-return]
 
     @staticmethod
@@ -247,7 +255,7 @@ class DeliveryQueries:
         error = _message("reason", reason)
         fence = _held(delivery_id, worker_id, _check_attempts(attempts))
         now = utcnow()
-        with write():
+        with one_statement():
             query = D.update({D.status: "skipped", D.error: error, D.updated_at: now}).where(fence)
             return query.execute() > 0  # type: ignore[no-any-return]
 
@@ -266,20 +274,17 @@ class DeliveryQueries:
         base = _check_seconds("retry_base_seconds", retry_base_seconds, positive=False)
         fence = _held(delivery_id, worker_id, _check_attempts(attempts))
         now = utcnow() if now is None else check_aware("now", now)
+        if attempts is not None:  # fenced on the claim's attempts: one statement
+            with one_statement():
+                return _fail_attempt(fence, attempts, base, text, now)
         with write():
-            if attempts is None:
-                # Without the claim's attempts, read them under the fence (and a row lock
-                # on PostgreSQL); the update below is fenced on the value read.
-                held: Any = D.select(D.attempts).where(fence)
-                row = for_update(held).tuples().first()
-                if row is None:
-                    return False
-                attempts = row[0]
-                fence &= D.attempts == attempts
-            retry_at = now + dt.timedelta(seconds=backoff_seconds(base, attempts))
-            values = _retry_or_fail(retry_at, now)
-            values[D.error] = text
-            return D.update(values).where(fence).execute() > 0  # type: ignore[no-any-return]
+            # Without the claim's attempts, read them under the fence (and a row lock on
+            # PostgreSQL); the update is then fenced on the value read.
+            held: Any = D.select(D.attempts).where(fence)
+            row = for_update(held).tuples().first()
+            if row is None:
+                return False
+            return _fail_attempt(fence & (D.attempts == row[0]), row[0], base, text, now)
 
     @staticmethod
     def release_stale(now: dt.datetime | None = None) -> int:
@@ -289,7 +294,7 @@ class DeliveryQueries:
         expired = (D.status == "processing") & (D.locked_at <= now) & (D.next_attempt_at <= now)
         values = _retry_or_fail(now, now)
         values[D.error] = "lease expired"
-        with write():
+        with one_statement():
             return D.update(values).where(expired).execute()  # type: ignore[no-any-return]
 
     @staticmethod
