@@ -123,6 +123,14 @@ def test_lock_wait_beyond_lock_timeout_is_a_datalayer_error(fresh_db) -> None:
     assert User.get_by_id(user.id).name != "waiter"
 
 
+def test_statement_beyond_statement_timeout_is_a_datalayer_error(fresh_db) -> None:
+    init_db(fresh_db, statement_timeout=200)
+    with pytest.raises(DataLayerError, match="statement timeout") as info:
+        retrying(lambda: db.execute_sql("SELECT pg_sleep(3)"))
+    assert not isinstance(info.value, peewee.PeeweeException)
+    assert db.execute_sql("SELECT 1").fetchone()[0] == 1  # the connection is still fine
+
+
 def _in_write(fn: Any) -> Any:
     with write():
         return fn()

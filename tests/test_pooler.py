@@ -86,6 +86,27 @@ def test_transaction_local_settings_never_cross_clients(fresh_db, pgbouncer) -> 
     assert 1 <= len(backends) <= pgbouncer.pool_size < THREADS
 
 
+def test_without_the_guard_session_settings_cross_clients(fresh_db, pgbouncer) -> None:
+    # The control for the test above: the same traffic with session-level SET (raw
+    # psycopg2, so no guard) reads back another client's value or none at all.
+    url = pgbouncer.url(db_name(fresh_db))
+    mismatches: list[int] = []
+
+    def work(thread: int) -> None:
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for i in range(TRANSACTIONS):
+                cur.execute("SET app.v = %s", (f"{thread}-{i}",))
+                cur.execute("SELECT current_setting('app.v', true)")
+                if cur.fetchone()[0] != f"{thread}-{i}":
+                    mismatches.append(i)
+        conn.close()
+
+    assert run_threads(THREADS, work) == []
+    assert len(mismatches) > 0  # measured: about 9 in 10 of the 2,400 read-backs
+
+
 def test_session_set_is_refused_because_it_leaks_to_other_clients(fresh_db, pgbouncer) -> None:
     name = db_name(fresh_db)
     init_db(pgbouncer.url(name, pooler="transaction"))
