@@ -222,6 +222,26 @@ class ReplicaPair:
                 )
             time.sleep(0.05)
 
+    def wait_replayed(self, timeout: float = 30) -> None:
+        """Wait until the standby has replayed everything the primary has written so far."""
+        conn, standby = self.connect(), self.connect(standby=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_current_wal_lsn()")
+                target = cur.fetchone()[0]
+            deadline = time.monotonic() + timeout
+            with standby.cursor() as cur:
+                while True:
+                    cur.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,))
+                    if cur.fetchone()[0]:
+                        return
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the standby has not replayed {target} in {timeout}s")
+                    time.sleep(0.01)
+        finally:
+            conn.close()
+            standby.close()
+
     def stop_standby(self) -> None:
         """Stop the standby (fast shutdown: its sessions are disconnected)."""
         self._stop_server(self.standby_dir, check=True)
@@ -264,15 +284,25 @@ class ReplicaPair:
 
     # --- logs -------------------------------------------------------------------------
 
-    def statements(self, *, standby: bool, application: str, contains: str = "") -> list[str]:
-        """Return the statements a server logged for ``application`` (``log_statements``)."""
+    def log_size(self, *, standby: bool) -> int:
+        """Return the size of a server's log now (pass it as ``since`` to ``statements``)."""
+        return (self.standby_log if standby else self.primary_log).stat().st_size
+
+    def statements(
+        self, *, standby: bool, application: str, since: int = 0, kind: str = "statement"
+    ) -> list[str]:
+        """Return what a server logged for ``application`` (``log_statements``), in order.
+
+        ``kind``: ``"statement"`` (the SQL it ran) or ``"ERROR"`` (the errors it reported).
+        """
         log = self.standby_log if standby else self.primary_log
-        marker = f" {application}@"
+        marker, tag = f" {application}@", f"{kind}: " if kind == "statement" else f"{kind}:  "
         found = []
-        with open(log, errors="replace") as lines:
-            for line in lines:
-                if marker in line and "statement: " in line and contains in line:
-                    found.append(line.split("statement: ", 1)[1].rstrip("\n"))
+        with open(log, "rb") as raw:
+            raw.seek(since)
+            for line in raw.read().decode(errors="replace").splitlines():
+                if marker in line and tag in line:
+                    found.append(line.split(tag, 1)[1])
         return found
 
     @staticmethod
