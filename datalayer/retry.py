@@ -1,0 +1,86 @@
+"""``retrying``: run a unit of work in a transaction, again after a lost connection,
+a serialization failure or a deadlock."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import peewee
+
+import datalayer.db as _db  # the module: db.py imports this one while it loads
+from datalayer.errors import (
+    ConnectionLostError,
+    DataLayerError,
+    is_connection_error,
+    sqlstate,
+    translate,
+)
+from datalayer.pooling import forget_connection
+
+__all__ = ["retrying"]
+
+T = TypeVar("T")
+
+retry_logger = logging.getLogger("datalayer.retry")
+
+
+def _backoff(attempt: int, base: float, cap: float) -> float:
+    return random.uniform(0, min(cap, base * (2**attempt)))
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return sqlstate(exc) in ("40001", "40P01") or is_connection_error(exc)
+
+
+def retrying(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 5,
+    base_delay: float = 0.05,
+    max_delay: float = 2.0,
+) -> T:
+    """Run ``fn`` in a transaction, retrying on lost connections, serialization failures
+    and deadlocks with jittered exponential backoff, at most ``attempts`` times.
+
+    A retried unit of work may have committed before the failure was seen (the
+    connection dropped after COMMIT): make it idempotent — an idempotency key with
+    ``INSERT ... ON CONFLICT DO NOTHING``, or a fencing check such as the delivery
+    queue's ``locked_by``/``attempts`` — so running it twice changes nothing.
+    Must be called outside any transaction.
+    """
+    db = _db.db
+    if db.in_transaction():
+        raise DataLayerError("retrying() must be called outside a transaction")
+    for attempt in range(attempts):
+        try:
+            with db.atomic():
+                return fn()
+        except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc, DataLayerError) else exc
+            retryable = isinstance(exc, ConnectionLostError) or (
+                cause is not None and _is_retryable(cause)
+            )
+            if not retryable or attempt == attempts - 1:
+                if isinstance(exc, DataLayerError) or not isinstance(exc, peewee.PeeweeException):
+                    raise
+                raise translate(exc) from exc
+            retry_logger.warning(
+                "retrying (attempt %d of %d) after %s: %s",
+                attempt + 2,
+                attempts,
+                type(exc).__name__,
+                str(exc).strip()[:200],
+            )
+            if isinstance(exc, ConnectionLostError) or is_connection_error(cause or exc):
+                _discard_connection()  # a serialization failure leaves a usable connection
+            time.sleep(_backoff(attempt, base_delay, max_delay))
+    raise AssertionError("unreachable")
+
+
+def _discard_connection() -> None:
+    """Drop this thread's connection so the next use opens a fresh one."""
+    forget_connection(_db.db.obj)
