@@ -245,21 +245,23 @@ def test_one_context_s_writes_do_not_fence_another_s_reads_and_a_token_carries_t
     def read_ids() -> list[str]:
         return [item["id"] for item in TodoQueries.list_for_user(user.id)["items"]]
 
-    for _ in range(5):
-        _in_thread(read_ids)
+    _in_thread(read_ids)  # the first read checks the replica's health
+    mine = TodoQueries.create(user.id, {"title": "this thread's write"})
+    replicas.reset_stats()
+    _in_thread(read_ids)  # another thread, its own position: no fence for this one's write
+    assert replicas.stats()["fence_waits"] == []
     with replicas.session() as token:
         todo = TodoQueries.create(user.id, {"title": "made in a request"})
-    replicas.reset_stats()
-    _in_thread(read_ids)  # another thread, its own position: no fence to pay
-    assert replicas.stats()["fence_waits"] == []
 
     def read_with_token() -> list[str]:
         with replicas.session(token):
             return read_ids()
 
-    assert _in_thread(read_with_token) == [todo["id"]]  # the request's write, seen
+    assert _in_thread(read_with_token) == [todo["id"], mine["id"]]  # the request's write
     assert len(replicas.stats()["fence_waits"]) == 1
-    assert replicas.stats()["replica"] == 2
+    assert read_ids()[1] == mine["id"]  # this thread pays for its own write
+    assert len(replicas.stats()["fence_waits"]) == 2
+    assert replicas.stats()["replica"] == 3
 
 
 # --- health: a replica that goes away, or lags ------------------------------------------
