@@ -23,35 +23,41 @@ On SQLite, or without replicas, ``replica_read`` is a pass-through.
 
 from __future__ import annotations
 
-import collections
 import functools
-import itertools
 import logging
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import urlparse
 
 import peewee
 
-from datalayer.db import _routed, build_database, db
-from datalayer.errors import DataLayerError, is_connection_error, sqlstate, translate_errors
-from datalayer.pooling import forget_connection
+from datalayer.db import _routed, build_database
+from datalayer.replica_router import (
+    Replica,
+    Router,
+    Session,
+    _session,
+    _stats,
+    current_session,
+    lsn_int,
+    replayable,
+)
 
 __all__ = [
+    "DEFAULTS",
     "Session",
     "configure",
     "current_session",
+    "lsn_int",
     "note_write",
+    "replayable",
     "replica_read",
     "reset_stats",
     "session",
     "stats",
     "status",
+    "take_options",
 ]
 
 P = ParamSpec("P")
@@ -68,60 +74,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def lsn_int(text: str | None) -> int | None:
-    """Return a ``pg_lsn`` text ('16/B374D848') as an integer byte position."""
-    if text is None:
-        return None
-    high, _, low = text.partition("/")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-# WAL page headers: an insert position right after one means "the page boundary" to a
-# standby, whose replay position stops at the end of the last record (at the boundary).
-_PAGE_HEADERS = (24, 40)  # short header; long header (the first page of a segment)
-
-
-def replayable(position: int, block_size: int) -> int:
-    """The replay position a standby reports once it has replayed up to insert ``position``."""
-    offset = position % block_size
-    return position - offset if offset in _PAGE_HEADERS else position
-
-
-def _redact(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@")).geturl()
-
-
 # --- read-your-writes positions ----------------------------------------------------------
-
-
-class Session:
-    """A read-your-writes position: the writes of a context and the WAL position they need.
-
-    Hand one to another thread (``with session(token):``) to carry a request's or a job's
-    writes with it.
-    """
-
-    __slots__ = ("fenced", "lsn", "writes")
-
-    def __init__(self) -> None:
-        self.writes = 0  # writes seen in this context
-        self.fenced = 0  # writes covered by ``lsn``
-        self.lsn = 0  # the primary's position those writes need a replica to have replayed
-
-
-_session: ContextVar[Session] = ContextVar("datalayer_replica_session")
-
-
-def current_session() -> Session:
-    """Return this context's position (one per thread unless ``session()`` set another)."""
-    current = _session.get(None)
-    if current is None:
-        current = Session()
-        _session.set(current)
-    return current
 
 
 @contextmanager
@@ -143,20 +96,6 @@ def note_write() -> None:
 # --- statistics --------------------------------------------------------------------------
 
 
-class _Stats:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.counts: collections.Counter[str] = collections.Counter()
-        self.fence_waits: collections.deque[float] = collections.deque(maxlen=100_000)
-
-    def count(self, name: str) -> None:
-        with self.lock:
-            self.counts[name] += 1
-
-
-_stats = _Stats()
-
-
 def stats() -> dict[str, Any]:
     """Return the routing counters and the recent fence waits (seconds, newest last).
 
@@ -173,249 +112,6 @@ def reset_stats() -> None:
     with _stats.lock:
         _stats.counts.clear()
         _stats.fence_waits.clear()
-
-
-# --- replicas and their health -----------------------------------------------------------
-
-
-class Replica:
-    """One standby: its database, its health and the WAL position it is known to have replayed."""
-
-    def __init__(self, url: str, database: peewee.Database) -> None:
-        self.url = _redact(url)
-        self.database = database
-        self.pooled = hasattr(database, "close_idle")
-        self.healthy = False  # unknown until the first check
-        self.next_check = 0.0
-        self.replayed = 0  # replay positions only grow: a cached lower bound
-        self.lag_ms: float | None = None
-        self.lock = threading.Lock()
-
-    def claim_check(self, now: float, interval: float) -> bool:
-        """Let one thread check this replica when a check is due."""
-        with self.lock:
-            if now < self.next_check:
-                return False
-            self.next_check = now + interval
-            return True
-
-    def query(self, sql: str) -> tuple[Any, ...]:
-        """Run ``sql`` on this thread's connection to the replica; reconnect once if stale."""
-        for attempt in (0, 1):
-            try:
-                row: tuple[Any, ...] = self.database.execute_sql(sql).fetchone()
-                return row
-            except peewee.PeeweeException as exc:
-                if attempt or not is_connection_error(exc) or self.database.in_transaction():
-                    raise
-                forget_connection(self.database)  # e.g. the server restarted since
-        raise AssertionError("unreachable")
-
-    def replay_position(self) -> int | None:
-        """Ask the replica how far it has replayed (None: it is no standby)."""
-        position = lsn_int(self.query("SELECT pg_last_wal_replay_lsn()::text")[0])
-        if position is not None and position > self.replayed:
-            self.replayed = position
-        return position
-
-    def mark_down(self, reason: str, retry_seconds: float) -> None:
-        """Skip this replica for ``retry_seconds``; its idle pooled connections are dropped."""
-        with self.lock:
-            was_healthy, self.healthy = self.healthy, False
-            self.next_check = time.monotonic() + retry_seconds
-        if self.pooled:
-            self.database.close_idle()  # type: ignore[attr-defined]
-        if was_healthy:
-            log.warning("replica %s skipped for %.1fs: %s", self.url, retry_seconds, reason)
-
-    def mark_up(self, lag_ms: float) -> None:
-        with self.lock:
-            was_healthy, self.healthy, self.lag_ms = self.healthy, True, lag_ms
-        if not was_healthy:
-            log.info("replica %s in use (lag %.0f ms)", self.url, lag_ms)
-
-    def release(self) -> None:
-        """Give this thread's pooled connection back to the pool (the caller never sees it)."""
-        database = self.database
-        if self.pooled and not database.is_closed() and not database.in_transaction():
-            database.close()
-
-
-class Router:
-    """The configured replicas and the rules that choose one for a read."""
-
-    def __init__(self, replicas: list[Replica], settings: Mapping[str, Any]) -> None:
-        self.replicas = replicas
-        self.wait = float(settings["replica_wait_ms"]) / 1000
-        self.max_lag = float(settings["replica_max_lag_ms"]) / 1000
-        self.retry = float(settings["replica_retry_seconds"])
-        self.check_every = float(settings["replica_check_seconds"])
-        self.fence = bool(settings["replica_read_your_writes"])
-        self.turn = itertools.count()
-        # (monotonic time, primary flushed position) samples, to measure lag in time.
-        self.samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=512)
-        self.samples_lock = threading.Lock()
-
-    # Health --------------------------------------------------------------------------
-
-    def _sample_primary(self) -> None:
-        try:
-            text = db.obj.execute_sql("SELECT pg_current_wal_flush_lsn()::text").fetchone()[0]
-        except peewee.PeeweeException:  # the read itself will report a primary failure
-            return
-        with self.samples_lock:
-            self.samples.append((time.monotonic(), lsn_int(text) or 0))
-
-    def _lag(self, replayed: int) -> float:
-        """Seconds since the primary had a position this replica has not replayed yet."""
-        now = time.monotonic()
-        with self.samples_lock:
-            for at, position in self.samples:
-                if position > replayed:
-                    return now - at
-        return 0.0
-
-    def check(self, replica: Replica) -> None:
-        """Measure a replica's health and lag; mark it up or down."""
-        if not db.obj.in_transaction():
-            self._sample_primary()
-        try:
-            in_recovery, text = replica.query(
-                "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text"
-            )
-        except peewee.PeeweeException as exc:
-            forget_connection(replica.database)
-            replica.mark_down(f"{type(exc).__name__}: {str(exc).strip()[:200]}", self.retry)
-            return
-        if not in_recovery or text is None:
-            replica.mark_down("not a standby (pg_is_in_recovery() is false)", self.retry)
-            return
-        replica.replayed = max(replica.replayed, lsn_int(text) or 0)
-        lag = self._lag(replica.replayed)
-        if lag > self.max_lag:
-            replica.mark_down(f"replay lags {lag * 1000:.0f} ms behind the primary", self.retry)
-        else:
-            replica.mark_up(lag * 1000)
-
-    def usable(self) -> list[Replica]:
-        """The replicas healthy now, in turn order (checking those due for a check)."""
-        now = time.monotonic()
-        start = next(self.turn)
-        count = len(self.replicas)
-        found = []
-        for offset in range(count):
-            replica = self.replicas[(start + offset) % count]
-            if now >= replica.next_check and replica.claim_check(now, self.check_every):
-                self.check(replica)
-            if replica.healthy:
-                found.append(replica)
-        return found
-
-    # The fence -----------------------------------------------------------------------
-
-    def _target(self) -> tuple[int, bool]:
-        """The primary position this context's writes need, and whether it was just fetched.
-
-        Fetched once per batch of new writes: ``pg_current_wal_insert_lsn()`` is at or past
-        the commit of every write this context has made.
-        """
-        current = current_session()
-        writes = current.writes
-        if writes == current.fenced:
-            return current.lsn, False
-        text, block = db.obj.execute_sql(
-            "SELECT pg_current_wal_insert_lsn()::text, current_setting('wal_block_size')::int"
-        ).fetchone()
-        current.lsn = max(current.lsn, replayable(lsn_int(text) or 0, block))
-        current.fenced = writes
-        return current.lsn, True
-
-    def _wait(self, replica: Replica, target: int) -> bool:
-        """Poll the replica until it has replayed ``target``, at most ``wait`` seconds."""
-        deadline = time.monotonic() + self.wait
-        delay = 0.0002
-        while True:
-            try:
-                position = replica.replay_position()
-            except peewee.PeeweeException as exc:
-                self.failed(replica, exc)
-                return False
-            if position is None:
-                replica.mark_down("not a standby", self.retry)
-                return False
-            if position >= target:
-                return True
-            now = time.monotonic()
-            if now >= deadline:
-                _stats.count("fence_timeout")
-                return False
-            time.sleep(min(delay, deadline - now))
-            delay = min(delay * 2, 0.005)
-
-    def choose(self) -> Replica | None:
-        """The replica this read may use now, or None for the primary."""
-        if db.obj.in_transaction():
-            return None
-        candidates = self.usable()
-        if not candidates or not self.fence:
-            return candidates[0] if candidates else None
-        started = time.perf_counter()
-        target, fetched = self._target()
-        chosen = next((r for r in candidates if r.replayed >= target), None)
-        if chosen is None:
-            chosen = candidates[0] if self._wait(candidates[0], target) else None
-        elif not fetched:
-            return chosen  # no new writes, and known to be replayed: no fence to pay
-        _stats.fence_waits.append(time.perf_counter() - started)
-        return chosen
-
-    # Running a read ------------------------------------------------------------------
-
-    def failed(self, replica: Replica, exc: BaseException) -> bool:
-        """Handle a replica failure; tell whether the read may run again on the primary."""
-        cause = exc.__cause__ if isinstance(exc, DataLayerError) else exc
-        if is_connection_error(exc) or (cause is not None and is_connection_error(cause)):
-            if not replica.database.in_transaction():
-                forget_connection(replica.database)
-            replica.mark_down(f"connection lost: {str(exc).strip()[:200]}", self.retry)
-            return True
-        # 40001 on a standby: the query was cancelled by a conflict with WAL replay.
-        return cause is not None and sqlstate(cause) == "40001"
-
-    def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``fn`` with ``db`` routed to a replica when allowed, else on the primary."""
-        try:
-            with translate_errors():
-                replica = self.choose()
-            if replica is not None:
-                token = _routed.set(replica.database)
-                try:
-                    result = fn(*args, **kwargs)
-                    _stats.count("replica")
-                    return result
-                except Exception as exc:
-                    if not self.failed(replica, exc):
-                        raise
-                    log.info(
-                        "read %s failed on replica %s, running it on the primary: %s",
-                        getattr(fn, "__qualname__", fn),
-                        replica.url,
-                        exc,
-                    )
-                    _stats.count("fallback")
-                finally:
-                    _routed.reset(token)
-        finally:
-            for each in self.replicas:
-                each.release()
-        _stats.count("primary")
-        return fn(*args, **kwargs)
-
-    def close(self) -> None:
-        """Close this thread's replica connections (others close when their threads do)."""
-        for replica in self.replicas:
-            if not replica.database.is_closed() and not replica.database.in_transaction():
-                replica.database.close()
 
 
 _router: Router | None = None
