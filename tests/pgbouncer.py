@@ -144,8 +144,7 @@ pidfile = {self.dir}/pgbouncer.pid
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
-    def admin(self, command: str) -> list[tuple[Any, ...]]:
-        """Run a command on the admin console (SHOW POOLS, PAUSE db, RESUME db, KILL db...)."""
+    def _console(self, command: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         conn = psycopg2.connect(
             host="127.0.0.1",
             port=self.port,
@@ -155,34 +154,23 @@ pidfile = {self.dir}/pgbouncer.pid
             connect_timeout=5,
         )
         try:
-            conn.autocommit = True
+            conn.autocommit = True  # the admin console knows no transactions
             with conn.cursor() as cur:
                 cur.execute(command)
-                return cur.fetchall() if cur.description else []
+                if cur.description is None:
+                    return [], []
+                return [d[0] for d in cur.description], cur.fetchall()
         finally:
             conn.close()
 
+    def admin(self, command: str) -> list[tuple[Any, ...]]:
+        """Run a command on the admin console (SHOW POOLS, PAUSE db, RESUME db, KILL db...)."""
+        return self._console(command)[1]
+
     def pools(self, database: str) -> dict[str, Any]:
         """Return SHOW POOLS' row for ``database`` as a dict (empty if it has no pool)."""
-        conn = psycopg2.connect(
-            host="127.0.0.1",
-            port=self.port,
-            dbname="pgbouncer",
-            user=self.user,
-            password=self.password or None,
-            connect_timeout=5,
-        )
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SHOW POOLS")
-                names = [d[0] for d in cur.description]
-                for row in cur.fetchall():
-                    if row[0] == database:
-                        return dict(zip(names, row, strict=True))
-                return {}
-        finally:
-            conn.close()
+        names, rows = self._console("SHOW POOLS")
+        return next((dict(zip(names, r, strict=True)) for r in rows if r[0] == database), {})
 
     def release(self, database: str) -> None:
         """Close every connection PgBouncer holds to ``database`` (e.g. before cloning it)."""

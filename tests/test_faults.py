@@ -136,7 +136,6 @@ class Writers:
         self.acked: list[list[str]] = [[] for _ in range(threads)]
         self.errors: list[BaseException] = []
         self.pause = pause
-        self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
         self.thread_ids: set[int] = set()
         self.reconnects = [0] * threads  # connections replaced after a fault, per thread
@@ -193,9 +192,10 @@ class Writers:
             time.sleep(0.01)
 
     def join(self, timeout: float = 45) -> None:
+        deadline = time.monotonic() + timeout
         try:
             for t in self._threads:
-                t.join(timeout)
+                t.join(max(0.0, deadline - time.monotonic()))
                 assert not t.is_alive(), "a writer is stuck"
         finally:
             logging.getLogger("datalayer.retry").removeHandler(self.retries)
