@@ -93,9 +93,10 @@ class _DataLayerMixin:
         # Keep the connection_context() blocks open across a reconnection after
         # forget_connection(); peewee's connect() would drop them.
         ctx = list(self._state.ctx) if self._state.closed else []  # type: ignore[attr-defined]
-        opened: bool = super().connect(reuse_if_open)  # type: ignore[misc]
-        self._state.ctx[:0] = ctx  # type: ignore[attr-defined]
-        return opened
+        try:
+            return super().connect(reuse_if_open)  # type: ignore[misc, no-any-return]
+        finally:
+            self._state.ctx[:0] = ctx  # type: ignore[attr-defined]
 
     def cursor(self, named_cursor: Any = None) -> Any:
         conn = self._state.conn  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ library's guards on); creating, cloning and dropping databases stays direct.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import uuid
@@ -67,6 +68,7 @@ def get_pgbouncer() -> PgBouncer:
     global _pgbouncer
     if _pgbouncer is None:
         _pgbouncer = PgBouncer(PG_ADMIN_URL, pool_size=3).start()
+        atexit.register(_pgbouncer.stop)  # also when no test ran to stop it
     return _pgbouncer
 
 
