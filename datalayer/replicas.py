@@ -101,7 +101,8 @@ def stats() -> dict[str, Any]:
 
     Counters: ``replica`` / ``primary`` (reads served), ``fallback`` (a read that failed on
     a replica and ran again on the primary), ``fence_timeout`` (the replica did not catch
-    up within ``replica_wait_ms``).
+    up within ``replica_wait_ms``), ``fence_skipped`` (not waited for: it timed out or lagged
+    by the bound since its last health check).
     """
     with _stats.lock:
         return {**_stats.counts, "fence_waits": list(_stats.fence_waits)}

@@ -351,6 +351,31 @@ def test_a_replica_lagging_beyond_the_bound_is_skipped_then_used_again(bind, pai
     assert errors == []
 
 
+@postgres_only
+def test_a_fence_that_times_out_reads_from_the_primary_and_stops_waiting(bind, pair) -> None:
+    # No health check in the way: only the fence decides.
+    app = bind(replica_wait_ms=100, replica_max_lag_ms=60_000, replica_check_seconds=60)
+    user = make_user()
+    assert not _cycle(user.id, 0)
+    standby = pair.connect("dl", standby=True)
+    try:
+        standby.cursor().execute("SELECT pg_wal_replay_pause()")
+        before = _reads(pair, app, standby=False)
+        started = time.monotonic()
+        assert not _cycle(user.id, 1)  # waited 100 ms, then read from the primary
+        assert replicas.stats()["fence_timeout"] == 1
+        assert time.monotonic() - started >= 0.1
+        started = time.monotonic()
+        assert not any(_cycle(user.id, n) for n in range(10))
+        assert time.monotonic() - started < 0.5  # known to lag: no more waiting
+        assert replicas.stats()["fence_timeout"] == 1
+        assert replicas.stats()["fence_skipped"] == 10
+        assert _reads(pair, app, standby=False) - before == 11
+    finally:
+        standby.cursor().execute("SELECT pg_wal_replay_resume()")
+        standby.close()
+
+
 # --- nothing changes without replicas (both backends) -----------------------------------
 
 REPLICA_SAFE = [
