@@ -229,6 +229,8 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
         kwargs.setdefault("max_connections", 20)
         kwargs.setdefault("stale_timeout", 300)
         kwargs.setdefault("timeout", 30)
+    elif {"max_connections", "stale_timeout"} & kwargs.keys():
+        raise DataLayerError("max_connections and stale_timeout need pool=True or a +pool URL")
     database = cls(**kwargs)
     pooling.track(database)
     database.pooler_mode = pooler  # type: ignore[attr-defined]

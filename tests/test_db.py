@@ -51,6 +51,8 @@ def test_pool_urls_and_option() -> None:
     assert build_database("postgresql://u@h/d?pooler=transaction").pooler_mode == "transaction"
     with pytest.raises(DataLayerError, match="unsupported database URL scheme"):
         build_database("mysql://u@h/d")
+    with pytest.raises(DataLayerError, match="need pool=True"):
+        build_database("postgresql://u@h/d", max_connections=4)
 
 
 def test_sql_logging(database_url, monkeypatch, caplog) -> None:
