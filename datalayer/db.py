@@ -34,6 +34,7 @@ __all__ = [
     "atomic",
     "connection_context",
     "db",
+    "driver_url",
     "init_db",
     "is_postgres",
     "is_sqlite",
@@ -187,6 +188,11 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
         else:
             kept.append((key, value))
     return (base + "?" + urlencode(kept) if kept else base), ours
+
+
+def driver_url(url: str) -> str:
+    """Return ``url`` without the library's own options, for psql or a raw driver."""
+    return _split_url(url)[0]
 
 
 def build_database(url: str | None = None, **options: Any) -> peewee.Database:

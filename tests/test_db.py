@@ -13,7 +13,13 @@ from conftest import IS_PG, direct_url, postgres_only
 from factories import make_user
 
 from datalayer import ConflictError, atomic, db, init_db, retrying
-from datalayer.db import PooledPostgresDB, PooledSqliteDB, SqliteDB, build_database
+from datalayer.db import (
+    PooledPostgresDB,
+    PooledSqliteDB,
+    SqliteDB,
+    build_database,
+    driver_url,
+)
 from datalayer.errors import ConnectionLostError, DataLayerError, PoolerSafetyError
 from datalayer.models import User
 
@@ -51,6 +57,10 @@ def test_pool_urls_and_option() -> None:
     assert build_database("postgresql://u@h/d?pooler=transaction").pooler_mode == "transaction"
     with pytest.raises(DataLayerError, match="unsupported database URL scheme"):
         build_database("mysql://u@h/d")
+    assert (
+        driver_url("postgresql://u@h:6543/d?pooler=transaction&sslmode=require&lock_timeout=9")
+        == "postgresql://u@h:6543/d?sslmode=require"
+    )
     with pytest.raises(DataLayerError, match="need pool=True"):
         build_database("postgresql://u@h/d", max_connections=4)
 
