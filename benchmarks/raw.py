@@ -15,8 +15,17 @@ import sqlite3
 import uuid
 from typing import Any
 
-COLUMNS = ("id", "user_id", "tenant_id", "title", "description", "completed", "due_date",
-           "created_at", "updated_at")
+COLUMNS = (
+    "id",
+    "user_id",
+    "tenant_id",
+    "title",
+    "description",
+    "completed",
+    "due_date",
+    "created_at",
+    "updated_at",
+)
 SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM todos"
 UTC = dt.UTC
 
@@ -71,7 +80,8 @@ def pg_insert(conn: Any, user_id: str, title: str) -> dict[str, Any]:
         cur.execute(
             "INSERT INTO todos (id, user_id, title, completed, created_at, updated_at) "
             "VALUES (%s, %s, %s, false, %s, %s) RETURNING " + ", ".join(COLUMNS),
-            (str(uuid.uuid4()), user_id, title, now, now))
+            (str(uuid.uuid4()), user_id, title, now, now),
+        )
         return _dto(cur.fetchone())
 
 
@@ -80,7 +90,8 @@ def pg_update(conn: Any, todo_id: str, user_id: str, title: str) -> dict[str, An
         cur.execute(
             "UPDATE todos SET title = %s, updated_at = %s WHERE id = %s AND user_id = %s "
             "RETURNING " + ", ".join(COLUMNS),
-            (title, dt.datetime.now(UTC), todo_id, user_id))
+            (title, dt.datetime.now(UTC), todo_id, user_id),
+        )
         row = cur.fetchone()
     return None if row is None else _dto(row)
 
@@ -88,9 +99,23 @@ def pg_update(conn: Any, todo_id: str, user_id: str, title: str) -> dict[str, An
 def pg_copy(conn: Any, rows: list[tuple[Any, ...]]) -> int:
     buffer = io.StringIO()
     for r in rows:
-        buffer.write("\t".join("\\N" if v is None else ("t" if v is True else "f" if v is False
-                                else v.isoformat() if isinstance(v, dt.datetime) else str(v))
-                               for v in r) + "\n")
+        buffer.write(
+            "\t".join(
+                "\\N"
+                if v is None
+                else (
+                    "t"
+                    if v is True
+                    else "f"
+                    if v is False
+                    else v.isoformat()
+                    if isinstance(v, dt.datetime)
+                    else str(v)
+                )
+                for v in r
+            )
+            + "\n"
+        )
     buffer.seek(0)
     with conn, conn.cursor() as cur:
         cur.copy_expert("COPY todos (" + ", ".join(COLUMNS) + ") FROM STDIN", buffer)
@@ -118,8 +143,11 @@ def sqlite_get(conn: sqlite3.Connection, todo_id: str) -> dict[str, Any] | None:
 
 
 def sqlite_list(conn: sqlite3.Connection, user_id: str, limit: int) -> dict[str, Any]:
-    rows = conn.execute(SELECT + " WHERE user_id = ? AND tenant_id IS NULL "
-                        "ORDER BY created_at DESC, id DESC LIMIT ?", (user_id, limit + 1)).fetchall()
+    rows = conn.execute(
+        SELECT + " WHERE user_id = ? AND tenant_id IS NULL "
+        "ORDER BY created_at DESC, id DESC LIMIT ?",
+        (user_id, limit + 1),
+    ).fetchall()
     items = [_sqlite_dto(r) for r in rows[:limit]]
     next_cursor = _cursor(items[-1]["created_at"], items[-1]["id"]) if len(rows) > limit else None
     return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,192 @@
+"""Delivery-queue throughput: worker processes draining ``DeliveryQueries.claim``.
+
+Loads ``n`` due pending deliveries (``copy_rows`` into notifications and
+notification_deliveries), starts ``workers`` processes (spawned: each imports the
+library and calls ``init_db(url)`` itself), releases them together, and each loops
+``claim(limit=50)`` → ``mark_sent(..., attempts=...)`` until a claim comes back empty.
+Reports deliveries per second from the release to the last worker's finish, and checks
+that no delivery was claimed twice, none was missed, every ``mark_sent`` held its lease
+and every row ended ``sent`` after exactly one attempt.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import datetime as dt
+import multiprocessing as mp
+import pstats
+import queue
+import time
+from collections import Counter
+from typing import Any
+
+from datalayer import db, init_db
+from datalayer.bulk import copy_rows
+from datalayer.models import Notification, NotificationDelivery, User, new_id, utcnow
+from datalayer.models.notifications import CHANNELS
+
+BATCH = 50
+STARTUP_TIMEOUT = 120.0
+RUN_TIMEOUT = 600.0
+
+
+def load_deliveries(n: int, recipients: int = 200) -> None:
+    """Insert ``n`` pending deliveries, due a minute ago, over ``recipients`` existing users."""
+    users = [u.id for u in User.select(User.id).order_by(User.id).limit(recipients)]
+    if not users:
+        raise RuntimeError("no users to notify: seed the database first")
+    now = utcnow()
+    due = now - dt.timedelta(minutes=1)
+    notifications = [
+        (new_id(), users[i % len(users)], "system_announcement", f"notice {i}", "body", now)
+        for i in range((n + len(CHANNELS) - 1) // len(CHANNELS))
+    ]
+    copy_rows(
+        Notification,
+        ("id", "recipient_user_id", "type", "title", "body", "created_at"),
+        notifications,
+    )
+    deliveries = (
+        (
+            new_id(),
+            notifications[i // len(CHANNELS)][0],
+            CHANNELS[i % len(CHANNELS)],
+            "pending",
+            0,
+            5,
+            due,
+            now,
+            now,
+        )
+        for i in range(n)
+    )
+    copy_rows(
+        NotificationDelivery,
+        (
+            "id",
+            "notification_id",
+            "channel",
+            "status",
+            "attempts",
+            "max_attempts",
+            "next_attempt_at",
+            "created_at",
+            "updated_at",
+        ),
+        deliveries,
+    )
+
+
+def drain(worker_id: str, claimed: list[str]) -> tuple[int, int]:
+    """Claim and mark sent until a claim comes back empty; return (claims, refused marks)."""
+    from datalayer.queries.notification_deliveries import DeliveryQueries
+
+    claims = refused = 0
+    while True:
+        batch = DeliveryQueries.claim(worker_id, limit=BATCH)
+        claims += 1
+        if not batch:
+            return claims, refused
+        for delivery in batch:
+            claimed.append(delivery["id"])
+            if not DeliveryQueries.mark_sent(
+                delivery["id"], worker_id, attempts=delivery["attempts"]
+            ):
+                refused += 1
+
+
+def _worker(url: str, index: int, barrier: Any, results: Any) -> None:
+    """One worker process: connect, wait for the start, drain the queue, report."""
+    init_db(url)
+    db.execute_sql("SELECT 1")  # connected before the clock starts
+    claimed: list[str] = []
+    try:
+        barrier.wait(STARTUP_TIMEOUT)
+        claims, refused = drain(f"bench-worker-{index}", claimed)
+        results.put((index, claimed, refused, claims, time.monotonic(), None))
+    except Exception as exc:  # reported to the parent, which fails the run
+        results.put((index, claimed, 0, 0, time.monotonic(), repr(exc)))
+    finally:
+        db.close()
+
+
+def profile_one_worker(n: int) -> None:
+    """cProfile one in-process worker draining ``n`` fresh deliveries (where the time goes)."""
+    load_deliveries(n)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    drain("bench-profiled-worker", [])
+    profiler.disable()
+    print(f"\n## cProfile: one worker draining {n:,} deliveries\n")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
+
+
+def _collect(results: Any, workers: int) -> list[tuple[Any, ...]]:
+    reports = []
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while len(reports) < workers:
+        try:
+            reports.append(results.get(timeout=max(0.1, deadline - time.monotonic())))
+        except queue.Empty:
+            raise RuntimeError(f"claim workers did not finish within {RUN_TIMEOUT:.0f} s") from None
+    return reports
+
+
+def run_claim(url: str, n: int, workers: int = 8) -> dict[str, Any]:
+    """Load ``n`` deliveries, drain them with ``workers`` processes; return the measurements."""
+    load_deliveries(n)
+    for table in ("notifications", "notification_deliveries"):
+        db.execute_sql(f"ANALYZE {table}")
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(workers + 1)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(url, i, barrier, results), daemon=True)
+        for i in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        barrier.wait(STARTUP_TIMEOUT)
+        started = time.monotonic()
+        reports = _collect(results, workers)
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+    errors = [r[5] for r in reports if r[5]]
+    if errors:
+        raise RuntimeError(f"claim worker failed: {errors[0]}")
+    return _summary(n, workers, started, reports)
+
+
+def _summary(
+    n: int, workers: int, started: float, reports: list[tuple[Any, ...]]
+) -> dict[str, Any]:
+    elapsed = max(r[4] for r in reports) - started
+    claimed = [i for r in reports for i in r[1]]
+    D = NotificationDelivery
+    statuses = dict(Counter(s for (s,) in D.select(D.status).tuples()))
+    retried = D.select().where(D.attempts != 1).count()
+    checks = {
+        "claimed_twice": len(claimed) - len(set(claimed)),
+        "never_claimed": n - len(set(claimed)),
+        "mark_sent_refused": sum(r[2] for r in reports),
+        "not_sent": n - statuses.get("sent", 0),
+        "attempts_not_1": retried,
+    }
+    result = {
+        "workers": workers,
+        "deliveries": n,
+        "batch": BATCH,
+        "seconds": round(elapsed, 3),
+        "deliveries_per_second": round(n / elapsed, 1),
+        "claims": sum(r[3] for r in reports),
+        "per_worker": sorted(len(r[1]) for r in reports),
+        "checks": checks,
+        "ok": not any(checks.values()),
+    }
+    if not result["ok"]:
+        raise AssertionError(f"delivery queue checks failed: {checks}")
+    return result
