@@ -212,6 +212,22 @@ def test_database_replica_urls_configures_replicas(pair, monkeypatch) -> None:
         _unbind()
 
 
+@postgres_only
+def test_a_pooled_primary_gets_pooled_replicas_whose_connections_go_back_after_each_read(
+    bind, pair
+) -> None:
+    app = bind(pool=True, max_connections=2)
+    user = make_user()
+    assert not any(_cycle(user.id, n) for n in range(20))
+    assert _reads(pair, app, standby=True) == 20
+    (status,) = replicas.status()
+    replica_db = replicas._router.replicas[0].database  # type: ignore[union-attr]
+    assert hasattr(replica_db, "close_idle")  # pooled, like the primary
+    assert replica_db.is_closed()  # this thread holds none between reads
+    assert len(replica_db._connections) == 1  # one connection, idle in the pool, reused
+    assert status["healthy"] is True
+
+
 # --- contexts: per thread, or carried by a token -----------------------------------------
 
 
