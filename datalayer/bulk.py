@@ -17,6 +17,7 @@ import peewee
 
 from datalayer.db import db, is_postgres
 from datalayer.errors import translate_errors
+from datalayer.replicas import note_write
 
 __all__ = ["copy_rows"]
 
@@ -101,7 +102,10 @@ def copy_rows(
     if is_postgres():
         # peewee's wrapper turns the driver's errors (raised by copy_expert) into its own.
         with translate_errors(), db.atomic(), _DRIVER_ERRORS:
-            return _copy(model, columns, rows, batch_size)
+            count = _copy(model, columns, rows, batch_size)
+        # COPY goes around execute_sql, so tell the read-your-writes fence about it.
+        note_write()
+        return count
     # SQLite caps bound parameters per statement (32,766 since 3.32).
     per_statement = max(1, min(batch_size, 30_000 // max(1, len(columns))))
     with translate_errors(), db.atomic():
