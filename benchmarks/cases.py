@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+CHUNKS = 10  # a sample's calls alternate between the sides in this many chunks
+
 TARGETS = {
     "get_by_id": 1.5,
     "list_50": 1.5,
@@ -59,15 +61,26 @@ class Case:
                 )
 
     def sample(self, rep: int) -> None:
-        """Time one sample of each side, in an order that changes with ``rep``."""
+        """Time one sample of each side: ``calls`` calls each, in up to ``CHUNKS`` chunks
+        that alternate between the sides (in an order that changes with ``rep`` and the
+        chunk), so that every side's sample meets the same machine load."""
         if rep % self.every:
             return
-        for side in self._orders[rep // self.every % len(self._orders)]:
-            fn, calls = self.sides[side], self.calls
-            started = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            self.samples[side].append((time.perf_counter() - started) / calls * 1e6)
+        chunk = max(1, self.calls // CHUNKS)
+        spent = dict.fromkeys(self.sides, 0.0)
+        done = turn = 0
+        while done < self.calls:
+            n = min(chunk, self.calls - done)
+            turn += 1
+            for side in self._orders[(rep // self.every + turn) % len(self._orders)]:
+                fn = self.sides[side]
+                started = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                spent[side] += time.perf_counter() - started
+            done += n
+        for side, seconds in spent.items():
+            self.samples[side].append(seconds / self.calls * 1e6)
 
     def medians(self) -> dict[str, float]:
         return {side: statistics.median(us) for side, us in self.samples.items() if us}
