@@ -6,6 +6,7 @@ tests (tests/test_schemas_common.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -16,6 +17,8 @@ from marshmallow import fields
 
 from datalayer.models.base import to_utc
 
+UTC = dt.UTC
+
 
 def _iso(value: Any) -> Any:
     if value is None or isinstance(value, str):  # SQLite hands dates back as text
@@ -23,32 +26,65 @@ def _iso(value: Any) -> Any:
     return value.isoformat()
 
 
-def _iso_utc(value: Any) -> Any:
-    return None if value is None else to_utc(value).isoformat()  # type: ignore[union-attr]
+def _iso_utc(value: Any) -> str:
+    """ISO-8601 in UTC of a non-null timestamp given as a datetime or as stored text."""
+    return to_utc(value).isoformat()  # type: ignore[union-attr]
 
 
-def _bool(value: Any) -> Any:
-    return None if value is None else bool(value)
+def _iso_utc_text(value: Any) -> str:
+    """Like ``_iso_utc`` for SQLite's stored text, by slicing when it is the canonical form.
+
+    The library stores ``YYYY-MM-DD HH:MM:SS.ffffff+00:00``; its ISO form differs only by
+    the ``T``, except that ``isoformat`` leaves out a zero fraction.
+    """
+    if (isinstance(value, str) and len(value) == 32 and value[26:] == "+00:00"
+            and value[20:26] != "000000"):
+        return value[:10] + "T" + value[11:]
+    return _iso_utc(value)
 
 
 def _json_text(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _converter(field: fields.Field, *, raw_sqlite: bool = False) -> Callable[[Any], Any] | None:
-    """How one value is dumped; ``None`` where it is passed through unchanged.
-
-    ``raw_sqlite``: the value comes straight from the sqlite3 driver (JSON still text).
-    """
-    if raw_sqlite and isinstance(field, fields.Raw | fields.List):  # JSON columns
-        return _json_text
+def _expression(index: int, field: fields.Field, *, raw_sqlite: bool) -> str:
+    """The Python expression that dumps value ``v[index]`` of a row."""
+    v = f"v[{index}]"
+    if isinstance(field, fields.Raw | fields.List):  # JSON columns
+        return f"_json_text({v})" if raw_sqlite else v
     if isinstance(field, fields.DateTime):
-        return _iso_utc
+        if raw_sqlite:
+            return f"(None if {v} is None else _iso_utc_text({v}))"
+        # psycopg2 and peewee's converted values are usually already in UTC.
+        return (f"(None if {v} is None else {v}.isoformat() if {v}.tzinfo is UTC "
+                f"else _iso_utc({v}))")
     if isinstance(field, fields.Date):
-        return _iso
-    if isinstance(field, fields.Boolean):
-        return _bool
-    return None
+        return f"_iso({v})"
+    if isinstance(field, fields.Boolean) and raw_sqlite:  # stored as 0/1
+        return f"(None if {v} is None else bool({v}))"
+    return v
+
+
+_NAMESPACE = {"UTC": UTC, "_iso": _iso, "_iso_utc": _iso_utc,
+              "_iso_utc_text": _iso_utc_text, "_json_text": _json_text}
+
+
+def compile_row(columns: Sequence[str], dump_fields: Sequence[fields.Field], *,
+                raw_sqlite: bool) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """Generate one function that dumps a row: a single dict display, no per-field calls.
+
+    ``raw_sqlite``: values come straight from the sqlite3 driver (JSON and timestamps
+    still text, booleans 0/1). Otherwise they come from psycopg2 or from peewee's
+    converted values (``.tuples()``).
+    """
+    items = ", ".join(
+        f"{name!r}: {_expression(i, field, raw_sqlite=raw_sqlite)}"
+        for i, (name, field) in enumerate(zip(columns, dump_fields, strict=True))
+    )
+    source = f"def row(v):\n    return {{{items}}}\n"
+    namespace: dict[str, Any] = dict(_NAMESPACE)
+    exec(compile(source, f"<dumper {','.join(columns)[:60]}>", "exec"), namespace)  # noqa: S102
+    return namespace["row"]
 
 
 class Dumper:
@@ -66,24 +102,9 @@ class Dumper:
         self.fields: tuple[peewee.Field, ...] = tuple(
             model._meta.columns[name] for name in self.columns
         )
-        self.row = self._compile([_converter(f) for _, f in dumped])
-        self.raw_sqlite_row = self._compile([_converter(f, raw_sqlite=True) for _, f in dumped])
-
-    def _compile(self, converters: list[Callable[[Any], Any] | None]
-                 ) -> Callable[[Sequence[Any]], dict[str, Any]]:
-        """Build the function that dumps one row given in ``columns`` order."""
-        columns = self.columns
-        if all(c is None for c in converters):
-            return lambda values: dict(zip(columns, values, strict=True))
-        plan = tuple(zip(columns, converters, strict=True))
-
-        def row(values: Sequence[Any]) -> dict[str, Any]:
-            return {
-                name: (value if conv is None else conv(value))
-                for (name, conv), value in zip(plan, values, strict=True)
-            }
-
-        return row
+        dump_fields = [f for _, f in dumped]
+        self.row = compile_row(self.columns, dump_fields, raw_sqlite=False)
+        self.raw_sqlite_row = compile_row(self.columns, dump_fields, raw_sqlite=True)
 
     def rows(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
         """Dump many rows (values converted by peewee, e.g. from ``.tuples()``)."""
