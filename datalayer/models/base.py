@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-import uuid
 from typing import Any
 
 import peewee
@@ -29,7 +28,8 @@ def new_id() -> str:
     value |= (rand >> 68) << 64  # 12 bits rand_a
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without building one
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Dialect(peewee.Node):
@@ -92,6 +92,8 @@ class TimestampTZField(peewee.DateTimeField, peewee.FieldDatabaseHook):
     def db_value(self, value: Any) -> Any:
         if value is None or isinstance(value, peewee.Node):
             return value
+        if not self._as_text and isinstance(value, dt.datetime) and value.tzinfo is UTC:
+            return value  # the common case on PostgreSQL
         if isinstance(value, str):
             value = dt.datetime.fromisoformat(value)
         if not isinstance(value, dt.datetime):
