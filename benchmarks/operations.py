@@ -15,6 +15,7 @@ import psycopg2
 from benchmarks import raw
 from benchmarks.cases import Case
 from datalayer.bulk import copy_rows
+from datalayer.db import driver_url
 from datalayer.models import Todo, User, new_id, utcnow
 from datalayer.queries.base import encode_cursor
 from datalayer.queries.features_todos import TodoQueries
@@ -54,7 +55,7 @@ def _with(
 
 def pg_connect(url: str) -> Any:
     """The raw twins' psycopg2 connection (autocommit: one statement, one transaction)."""
-    conn = psycopg2.connect(url)
+    conn = psycopg2.connect(driver_url(url))  # without ?pooler=…, which psycopg2 rejects
     conn.autocommit = True
     return conn
 

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks import raw
+from datalayer.db import driver_url
 
 UTC = dt.UTC
 
@@ -52,6 +53,7 @@ class Twins:
 
     def __init__(self, url: str) -> None:
         self.sqlite = url.startswith("sqlite")
+        url = driver_url(url)  # without ?pooler=…, which psycopg2 rejects
         self.engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
         self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self.dto = raw._sqlite_dto if self.sqlite else raw._dto
