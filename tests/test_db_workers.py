@@ -48,6 +48,7 @@ def _child(queue: Any) -> None:
         queue.put(repr(exc))
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize("pool", [False, True], ids=["plain", "pooled"])
 def test_forked_child_never_touches_the_parents_connections(fresh_db, pool) -> None:
     # Direct, so a backend pid identifies a session (through PgBouncer it varies).
