@@ -15,6 +15,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PoolerSafetyError",
+    "QueryTimeoutError",
     "ValidationError",
     "translate_errors",
 ]
@@ -55,6 +56,10 @@ class PermissionDeniedError(DataLayerError):
 
 class ConnectionLostError(DataLayerError):
     """The database connection failed or dropped; the unit of work may be retried."""
+
+
+class QueryTimeoutError(DataLayerError):
+    """A statement ran past ``statement_timeout`` or waited past ``lock_timeout``."""
 
 
 class PoolerSafetyError(DataLayerError):
@@ -105,6 +110,8 @@ def translate(exc: BaseException) -> DataLayerError:
         if code in ("23502", "23514") or "NOT NULL" in str(exc).upper() or "CHECK" in str(exc).upper():
             return ValidationError(str(exc).splitlines()[0])
         return ConflictError(_conflict_message(exc))
+    if code in ("55P03", "57014"):  # lock_not_available, query_canceled (by a timeout)
+        return QueryTimeoutError(f"query timed out ({code}): {str(exc).strip().splitlines()[0]}")
     if code in ("40001", "40P01"):
         return ConflictError(f"transaction conflict ({code}): {str(exc).splitlines()[0]}")
     if is_connection_error(exc):

@@ -15,7 +15,7 @@ from factories import make_user
 
 from datalayer import connection_context, db, init_db, retrying
 from datalayer.db import build_database
-from datalayer.errors import DataLayerError
+from datalayer.errors import QueryTimeoutError
 from datalayer.models import User
 from datalayer.queries.base import write
 
@@ -114,7 +114,7 @@ def test_lock_wait_beyond_lock_timeout_is_a_datalayer_error(fresh_db) -> None:
 
         for attempt in (lambda: retrying(rename), lambda: _in_write(rename)):
             started = time.monotonic()
-            with pytest.raises(DataLayerError, match="lock timeout") as info:
+            with pytest.raises(QueryTimeoutError, match="lock timeout") as info:
                 attempt()
             assert not isinstance(info.value, peewee.PeeweeException)
             assert time.monotonic() - started < 5
@@ -126,7 +126,7 @@ def test_lock_wait_beyond_lock_timeout_is_a_datalayer_error(fresh_db) -> None:
 
 def test_statement_beyond_statement_timeout_is_a_datalayer_error(fresh_db) -> None:
     init_db(fresh_db, statement_timeout=200)
-    with pytest.raises(DataLayerError, match="statement timeout") as info:
+    with pytest.raises(QueryTimeoutError, match="statement timeout") as info:
         retrying(lambda: db.execute_sql("SELECT pg_sleep(3)"))
     assert not isinstance(info.value, peewee.PeeweeException)
     assert db.execute_sql("SELECT 1").fetchone()[0] == 1  # the connection is still fine
