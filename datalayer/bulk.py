@@ -29,6 +29,8 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 def _copy_text(value: Any) -> str:
     """Render one value in PostgreSQL's COPY text format."""
+    if type(value) is str:  # the common case first
+        return value.translate(_ESCAPES)
     if value is None:
         return "\\N"
     if value is True:
