@@ -110,6 +110,19 @@ def drop_pg_database(name: str) -> None:
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def scratch_database(tmp_path: Path) -> Iterator[str]:
+    """Yield the (direct) URL of a new, empty database of the caller's own; drop it after."""
+    if not IS_PG:
+        yield f"sqlite:///{tmp_path / f'scratch_{uuid.uuid4().hex[:8]}.sqlite3'}"
+        return
+    name = create_pg_database()
+    try:
+        yield pg_direct_url(name)
+    finally:
+        drop_pg_database(name)
+
+
 def _disconnect() -> None:
     if db.obj is not None:
         db.close()

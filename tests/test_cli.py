@@ -1,56 +1,31 @@
 """The ``datalayer`` command: migrate, rollback, status, check, and its error reporting.
 
 Every test makes a database of its own (the backend comes from DATALAYER_TEST_BACKEND);
-none relies on conftest fixtures.
+none relies on conftest fixtures (only on its scratch_database helper).
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import peewee as pw
-import psycopg2
 import pytest
 from click.testing import CliRunner, Result
+from conftest import scratch_database
 
 from datalayer.cli import main, register
 from datalayer.models import User
-
-BACKEND = os.environ.get("DATALAYER_TEST_BACKEND", "sqlite")
-IS_PG = BACKEND == "postgres"
-PG_ADMIN_URL = os.environ.get(
-    "DATALAYER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def _pg_admin(sql: str) -> None:
-    conn = psycopg2.connect(PG_ADMIN_URL)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
 
 
 @pytest.fixture
 def url(tmp_path: Path) -> Iterator[str]:
     """The URL of a new, empty database of this test's own."""
-    if not IS_PG:
-        yield f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-        return
-    name = f"dlcli_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(tmp_path) as scratch:
+        yield scratch
 
 
 def run(*args: str) -> Result:

@@ -1,17 +1,15 @@
 """Migration 001 builds the schema create_all() builds, and the runner applies it safely.
 
 Every test makes a database of its own (the backend comes from DATALAYER_TEST_BACKEND);
-none relies on conftest fixtures.
+none relies on conftest fixtures (only on its scratch_database helper).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,42 +17,14 @@ from pathlib import Path
 import peewee as pw
 import psycopg2
 import pytest
+from conftest import IS_PG, scratch_database
 
 from datalayer import migrate as migrations
 from datalayer.db import build_database
 from datalayer.models import ALL_MODELS, Todo, User, create_all
 
-BACKEND = os.environ.get("DATALAYER_TEST_BACKEND", "sqlite")
-IS_PG = BACKEND == "postgres"
-PG_ADMIN_URL = os.environ.get(
-    "DATALAYER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 pg_only = pytest.mark.skipif(not IS_PG, reason="PostgreSQL only (DATALAYER_TEST_BACKEND)")
-
-
-def _pg_admin(sql: str) -> None:
-    conn = psycopg2.connect(PG_ADMIN_URL)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-@contextmanager
-def scratch_database(tmp_path: Path) -> Iterator[str]:
-    """Yield the URL of a new, empty database; drop it afterwards."""
-    if not IS_PG:
-        yield f"sqlite:///{tmp_path / f'{uuid.uuid4().hex[:8]}.sqlite3'}"
-        return
-    name = f"dlmig_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
