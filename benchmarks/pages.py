@@ -9,40 +9,18 @@ the cost keyset pagination avoids.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 from benchmarks import raw
 from benchmarks.cases import Case, run
+from benchmarks.operations import bench_user
 from datalayer import db
-from datalayer.bulk import copy_rows
-from datalayer.models import Todo, User, new_id, utcnow
 from datalayer.queries.features_todos import TodoQueries
 
 PAGE_SIZE = 50
 
 
-def deep_user(todos: int) -> str:
-    """A user with ``todos`` personal todos, one millisecond apart (newest first)."""
-    user = User.create(name="Deep Pages", email=f"deep-{new_id()[:8]}@example.test")
-    now = utcnow()
-    rows = (
-        (
-            new_id(),
-            user.id,
-            None,
-            f"todo {n}",
-            None,
-            n % 3 == 0,
-            None,
-            now - dt.timedelta(milliseconds=n),
-            now,
-        )
-        for n in range(todos)
-    )
-    copy_rows(Todo, raw.COLUMNS, rows)
-    return str(user.id)
 
 
 def walk_to(user_id: str, page: int) -> str:
@@ -113,7 +91,7 @@ def summary(
 def run_pages(conn: Any, twins: Any, repetitions: int, page: int = 1000) -> dict[str, Any]:
     """Make the deep user, walk to ``page``, check and time page 1 against it (``db``: PG)."""
     todos = page * PAGE_SIZE + PAGE_SIZE
-    user_id = deep_user(todos)
+    user_id = bench_user(todos)  # personal todos one millisecond apart, newest first
     db.execute_sql("ANALYZE todos")
     cursor = walk_to(user_id, page)
     first = Case("page_1", page_sides(conn, twins, user_id, None), 30)
