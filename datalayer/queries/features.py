@@ -78,7 +78,7 @@ class WaitlistQueries:
 
     @staticmethod
     @replica_read
-    def list(*, limit: int = 50, cursor: str | None = None) -> Page:
+    def list(limit: int = 50, cursor: str | None = None) -> Page:  # noqa: A003 - the spec's name
         """Return a newest-first page of the waitlist."""
         return keyset_page(
             waitlist_dumper.select(),

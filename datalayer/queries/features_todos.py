@@ -117,7 +117,6 @@ class TodoQueries:
         user_id: str,
         tenant_id: str | None = None,
         completed: bool | None = None,
-        *,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
