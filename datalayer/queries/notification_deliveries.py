@@ -22,18 +22,28 @@ neither.
 from __future__ import annotations
 
 import datetime as dt
-import math
-import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import peewee
 
 from datalayer.db import is_postgres
-from datalayer.models import Notification, NotificationDelivery, NotificationTarget, User
+from datalayer.models import Notification, NotificationTarget, User
 from datalayer.models.base import utcnow
-from datalayer.models.notifications import CHANNELS
 from datalayer.queries.base import for_update, one_statement, read, write
+from datalayer.queries.delivery_parts import (
+    _MARK_SENT,
+    _MARK_SKIPPED,
+    D,
+    _check_attempts,
+    _check_channels,
+    _check_seconds,
+    _fence_values,
+    _held,
+    _message,
+    _retry_or_fail,
+    backoff_seconds,
+)
 from datalayer.schemas.base import check_aware, check_id, check_limit, require
 from datalayer.schemas.notifications import (
     ClaimedDeliveryDTO,
@@ -41,83 +51,6 @@ from datalayer.schemas.notifications import (
     notification_delivery_dumper,
     notification_dumper,
 )
-
-D = NotificationDelivery
-ERROR_MAX = 2000
-MAX_RETRY_DELAY = 86_400.0
-
-
-def _check_seconds(name: str, value: Any, *, positive: bool) -> float:
-    def ok(v: Any) -> bool:
-        number = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        return number and (v > 0 if positive else v >= 0) and v <= 10**9
-
-    return require(name, value, ok, "Must be a finite number of seconds in range.")  # type: ignore[no-any-return]
-
-
-def _check_channels(channels: Iterable[str] | None) -> list[str] | None:
-    if channels is None:
-        return None
-    listed = [channels] if isinstance(channels, str) else list(channels)
-    require(
-        "channels",
-        listed,
-        lambda v: bool(v) and all(c in CHANNELS for c in v),
-        f"Must be a non-empty list of: {', '.join(CHANNELS)}.",
-    )
-    return listed
-
-
-def _check_attempts(attempts: Any) -> int | None:
-    if attempts is None:
-        return None
-    return require(  # type: ignore[no-any-return]
-        "attempts",
-        attempts,
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**31 - 1,
-        "Must be the positive attempts value the claim returned.",
-    )
-
-
-def _message(name: str, value: Any) -> str:
-    """Keep an error text storable: no NUL, at most ERROR_MAX characters."""
-    require(
-        name, value, lambda v: isinstance(v, str) and v.strip() != "", "Must be a non-empty string."
-    )
-    return str(value).replace("\x00", "\ufffd")[:ERROR_MAX]
-
-
-def _held(delivery_id: str, worker_id: str, attempts: int | None) -> Any:
-    """The fence: the row is still processing under this worker (and this claim)."""
-    check_id("delivery_id", delivery_id)
-    check_id("worker_id", worker_id)
-    cond = (D.id == delivery_id) & (D.status == "processing") & (D.locked_by == worker_id)
-    if attempts is not None:
-        cond &= D.attempts == attempts
-    return cond
-
-
-def _at(value: dt.datetime) -> peewee.Value:
-    """A timestamp parameter inside an expression, stored the way the column stores it."""
-    return peewee.Value(value, converter=D.next_attempt_at.db_value)
-
-
-def _retry_or_fail(retry_at: dt.datetime, now: dt.datetime) -> dict[Any, Any]:
-    """Back to ``pending`` at ``retry_at`` while attempts remain, else ``failed``."""
-    retry = D.attempts < D.max_attempts
-    return {
-        D.status: peewee.Case(None, [(retry, "pending")], "failed"),
-        D.next_attempt_at: peewee.Case(None, [(retry, _at(retry_at))], _at(now)),
-        D.locked_by: peewee.Case(None, [(retry, None)], D.locked_by),
-        D.locked_at: peewee.Case(None, [(retry, None)], D.locked_at),
-        D.updated_at: now,
-    }
-
-
-def backoff_seconds(base: float, attempts: int) -> float:
-    """Return the jittered exponential delay before the retry that follows attempt ``attempts``."""
-    exponent = min(max(attempts - 1, 0), 32)
-    return min(MAX_RETRY_DELAY, base * 2**exponent * random.uniform(0.5, 1.5))
 
 
 def _due(now: dt.datetime, limit: int, channels: list[str] | None) -> Any:
@@ -236,28 +169,18 @@ class DeliveryQueries:
             lambda v: v is None or (isinstance(v, str) and 0 < len(v) <= 255 and "\x00" not in v),
             "Must be a non-empty string of at most 255 characters.",
         )
-        fence = _held(delivery_id, worker_id, _check_attempts(attempts))
-        now = utcnow()
-        values = {
-            D.status: "sent",
-            D.sent_at: now,
-            D.provider_message_id: provider_message_id,
-            D.updated_at: now,
-        }
-        with one_statement():
-            return D.update(values).where(fence).execute() > 0  # type: ignore[no-any-return]
+        values = _fence_values(delivery_id, worker_id, attempts)
+        values["provider_message_id"] = provider_message_id
+        return bool(_MARK_SENT(attempts is not None).execute(values).rowcount > 0)
 
     @staticmethod
     def mark_skipped(
         delivery_id: str, worker_id: str, reason: str, *, attempts: int | None = None
     ) -> bool:
         """Record that the delivery will not be sent, and why; False when the lease is gone."""
-        error = _message("reason", reason)
-        fence = _held(delivery_id, worker_id, _check_attempts(attempts))
-        now = utcnow()
-        with one_statement():
-            query = D.update({D.status: "skipped", D.error: error, D.updated_at: now}).where(fence)
-            return query.execute() > 0  # type: ignore[no-any-return]
+        values = _fence_values(delivery_id, worker_id, attempts)
+        values["error"] = _message("reason", reason)
+        return bool(_MARK_SKIPPED(attempts is not None).execute(values).rowcount > 0)
 
     @staticmethod
     def mark_failed(

@@ -1,0 +1,132 @@
+"""The delivery queue's building blocks: argument checks, the lease fence, the compiled
+marks and the retry schedule (used by ``notification_deliveries``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import peewee
+
+from datalayer.models import NotificationDelivery
+from datalayer.models.base import utcnow
+from datalayer.models.notifications import CHANNELS
+from datalayer.queries.base import StatementCache, param
+from datalayer.schemas.base import check_id, require
+
+D = NotificationDelivery
+ERROR_MAX = 2000
+MAX_RETRY_DELAY = 86_400.0
+
+
+def _check_seconds(name: str, value: Any, *, positive: bool) -> float:
+    def ok(v: Any) -> bool:
+        number = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        return number and (v > 0 if positive else v >= 0) and v <= 10**9
+
+    return require(name, value, ok, "Must be a finite number of seconds in range.")  # type: ignore[no-any-return]
+
+
+def _check_channels(channels: Iterable[str] | None) -> list[str] | None:
+    if channels is None:
+        return None
+    listed = [channels] if isinstance(channels, str) else list(channels)
+    require(
+        "channels",
+        listed,
+        lambda v: bool(v) and all(c in CHANNELS for c in v),
+        f"Must be a non-empty list of: {', '.join(CHANNELS)}.",
+    )
+    return listed
+
+
+def _check_attempts(attempts: Any) -> int | None:
+    if attempts is None:
+        return None
+    return require(  # type: ignore[no-any-return]
+        "attempts",
+        attempts,
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**31 - 1,
+        "Must be the positive attempts value the claim returned.",
+    )
+
+
+def _message(name: str, value: Any) -> str:
+    """Keep an error text storable: no NUL, at most ERROR_MAX characters."""
+    require(
+        name, value, lambda v: isinstance(v, str) and v.strip() != "", "Must be a non-empty string."
+    )
+    return str(value).replace("\x00", "\ufffd")[:ERROR_MAX]
+
+
+def _held(delivery_id: str, worker_id: str, attempts: int | None) -> Any:
+    """The fence: the row is still processing under this worker (and this claim)."""
+    check_id("delivery_id", delivery_id)
+    check_id("worker_id", worker_id)
+    cond = (D.id == delivery_id) & (D.status == "processing") & (D.locked_by == worker_id)
+    if attempts is not None:
+        cond &= D.attempts == attempts
+    return cond
+
+
+# The hot marks, compiled once per shape (with or without the attempts fence): a worker
+# marks every delivery it sends.
+def _fence(with_attempts: bool) -> Any:
+    cond = (D.id == param("id")) & (D.status == "processing") & (D.locked_by == param("worker"))
+    return cond & (D.attempts == param("attempts")) if with_attempts else cond
+
+
+def _fence_values(delivery_id: str, worker_id: str, attempts: int | None) -> dict[str, Any]:
+    return {
+        "id": check_id("delivery_id", delivery_id),
+        "worker": check_id("worker_id", worker_id),
+        "attempts": _check_attempts(attempts),
+        "now": utcnow(),
+    }
+
+
+_MARK_SENT = StatementCache(
+    lambda fenced: D.update(
+        {
+            D.status: "sent",
+            D.sent_at: param("now", D.sent_at),
+            D.provider_message_id: param("provider_message_id"),
+            D.updated_at: param("now", D.updated_at),
+        }
+    ).where(_fence(fenced))
+)
+_MARK_SKIPPED = StatementCache(
+    lambda fenced: D.update(
+        {
+            D.status: "skipped",
+            D.error: param("error"),
+            D.updated_at: param("now", D.updated_at),
+        }
+    ).where(_fence(fenced))
+)
+
+
+def _at(value: dt.datetime) -> peewee.Value:
+    """A timestamp parameter inside an expression, stored the way the column stores it."""
+    return peewee.Value(value, converter=D.next_attempt_at.db_value)
+
+
+def _retry_or_fail(retry_at: dt.datetime, now: dt.datetime) -> dict[Any, Any]:
+    """Back to ``pending`` at ``retry_at`` while attempts remain, else ``failed``."""
+    retry = D.attempts < D.max_attempts
+    return {
+        D.status: peewee.Case(None, [(retry, "pending")], "failed"),
+        D.next_attempt_at: peewee.Case(None, [(retry, _at(retry_at))], _at(now)),
+        D.locked_by: peewee.Case(None, [(retry, None)], D.locked_by),
+        D.locked_at: peewee.Case(None, [(retry, None)], D.locked_at),
+        D.updated_at: now,
+    }
+
+
+def backoff_seconds(base: float, attempts: int) -> float:
+    """Return the jittered exponential delay before the retry that follows attempt ``attempts``."""
+    exponent = min(max(attempts - 1, 0), 32)
+    return min(MAX_RETRY_DELAY, base * 2**exponent * random.uniform(0.5, 1.5))
