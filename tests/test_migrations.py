@@ -6,6 +6,7 @@ none relies on conftest fixtures (only on its scratch_database helper).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import peewee as pw
 import psycopg2
@@ -276,6 +278,24 @@ def test_concurrent_migrate_applies_each_migration_once(empty_url: str) -> None:
             "SELECT name, count(*) FROM migratehistory GROUP BY name").fetchall()
     assert rows == [("001_initial", 1)]
     assert migrations.check(empty_url) == []
+
+
+@pg_only
+def test_concurrent_migrate_through_a_transaction_pooler(empty_url: str, pgbouncer) -> None:
+    """Only the pooled URL at hand (PgBouncer, transaction mode, 3 server connections):
+    four runs at once still apply 001 exactly once — the lock is transaction-level."""
+    pooled = pgbouncer.url(urlparse(empty_url).path.lstrip("/"), pooler="transaction")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_DIRECT_URL"}
+    command = [sys.executable, "-m", "datalayer.cli", "migrate", "--database", pooled]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env) for _ in range(4)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in processes]
+    assert [code for code, _, _ in results] == [0, 0, 0, 0], results
+    assert sum("Applied 001_initial" in out for _, out, _ in results) == 1
+    with connected(empty_url) as database:
+        rows = database.execute_sql(
+            "SELECT name, count(*) FROM migratehistory GROUP BY name").fetchall()
+    assert rows == [("001_initial", 1)]
 
 
 def test_pw_migrate_auto_finds_no_changes(migrated_url: str, tmp_path: Path) -> None:
