@@ -7,13 +7,7 @@ from typing import Any
 
 import peewee
 
-from datalayer.models.base import utcnow
-from datalayer.schemas.base import Dumper, check_aware, require
-
-
-def resolve_now(now: dt.datetime | None) -> dt.datetime:
-    """Return ``now`` in UTC (it must be aware), or the current time when it is None."""
-    return utcnow() if now is None else check_aware("now", now)
+from datalayer.schemas.base import Dumper, require
 
 
 def check_text(name: str, value: Any) -> str:

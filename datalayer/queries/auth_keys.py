@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from datalayer.db import db, is_postgres
 from datalayer.models import Account, Jwks
-from datalayer.queries.auth_common import check_text, resolve_now, returning_row
+from datalayer.queries.auth_common import check_text, returning_row
 from datalayer.queries.base import read, write
 from datalayer.replicas import replica_read
 from datalayer.schemas.auth import (
@@ -20,7 +20,7 @@ from datalayer.schemas.auth import (
     create_jwks_schema,
     jwks_dumper,
 )
-from datalayer.schemas.base import check_id, load, require
+from datalayer.schemas.base import check_id, check_now, load, require
 
 GRACE_MAX_SECONDS = 10 * 365 * 24 * 3600
 
@@ -107,7 +107,7 @@ class JwksQueries:
     @staticmethod
     def list_valid(now: dt.datetime | None = None) -> list[JwksDTO]:
         """Return the keys that have not expired, newest first."""
-        now = resolve_now(now)
+        now = check_now(now)
         query = (
             jwks_dumper.select()
             .where(Jwks.expires_at.is_null() | (Jwks.expires_at > now))
@@ -125,7 +125,7 @@ class JwksQueries:
         now: dt.datetime | None = None,
     ) -> JwksDTO:
         """Add a new key; the older ones expire ``grace_seconds`` from now (or earlier)."""
-        now = resolve_now(now)
+        now = check_now(now)
         cutoff = now + dt.timedelta(seconds=_check_grace(grace_seconds))
         values = load(create_jwks_schema, {"public_key": public_key, "private_key": private_key})
         with write():

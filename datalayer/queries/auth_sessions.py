@@ -6,7 +6,7 @@ import datetime as dt
 from typing import cast
 
 from datalayer.models import Session, Verification
-from datalayer.queries.auth_common import check_text, resolve_now, returning_row
+from datalayer.queries.auth_common import check_text, returning_row
 from datalayer.queries.base import read, write
 from datalayer.schemas.auth import (
     SessionDTO,
@@ -16,7 +16,7 @@ from datalayer.schemas.auth import (
     session_dumper,
     verification_dumper,
 )
-from datalayer.schemas.base import check_id, load
+from datalayer.schemas.base import check_id, check_now, load
 
 
 class SessionQueries:
@@ -49,7 +49,7 @@ class SessionQueries:
     def find_valid(token: str, now: dt.datetime | None = None) -> SessionDTO | None:
         """Return the session with this token unless it has expired, else None."""
         check_text("token", token)
-        now = resolve_now(now)
+        now = check_now(now)
         query = session_dumper.select().where((Session.token == token) & (Session.expires_at > now))
         with read():
             return cast(SessionDTO | None, session_dumper.one(query))
@@ -71,7 +71,7 @@ class SessionQueries:
     @staticmethod
     def delete_expired(now: dt.datetime | None = None) -> int:
         """Delete sessions that have expired; return how many."""
-        now = resolve_now(now)
+        now = check_now(now)
         with write():
             return int(Session.delete().where(Session.expires_at <= now).execute())
 
@@ -99,7 +99,7 @@ class VerificationQueries:
         """Use up a matching, unexpired verification; True once, False ever after."""
         check_text("identifier", identifier)
         check_text("value", value)
-        now = resolve_now(now)
+        now = check_now(now)
         # One DELETE, no SELECT first: of concurrent callers only the one whose DELETE
         # removes the row sees a count of 1; the others find it gone.
         query = Verification.delete().where(
@@ -113,7 +113,7 @@ class VerificationQueries:
     @staticmethod
     def delete_expired(now: dt.datetime | None = None) -> int:
         """Delete verifications that have expired; return how many."""
-        now = resolve_now(now)
+        now = check_now(now)
         with write():
             return int(Verification.delete().where(Verification.expires_at <= now).execute())
 

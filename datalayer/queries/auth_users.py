@@ -11,7 +11,7 @@ from peewee import fn
 from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import TenantMember, User
 from datalayer.models.auth import USER_ADMIN_ROLES
-from datalayer.queries.auth_common import check_text, resolve_now, returning_row, stamp
+from datalayer.queries.auth_common import check_text, returning_row, stamp
 from datalayer.queries.base import read, write
 from datalayer.schemas.auth import (
     UserDTO,
@@ -19,7 +19,7 @@ from datalayer.schemas.auth import (
     update_user_schema,
     user_dumper,
 )
-from datalayer.schemas.base import check_id, load, require
+from datalayer.schemas.base import check_id, check_now, load, require
 
 # touch_last_active writes at most once per interval per user.
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
@@ -111,7 +111,7 @@ class UserQueries:
     def touch_last_active(user_id: str, now: dt.datetime | None = None) -> bool:
         """Stamp the user's activity at most once a minute; tell whether it wrote."""
         check_id("user_id", user_id)
-        now = resolve_now(now)
+        now = check_now(now)
         last = User.last_active_at
         # One conditional UPDATE: of concurrent calls within a minute, the first writes and
         # the others find the condition false once they see its row (no read-then-write).

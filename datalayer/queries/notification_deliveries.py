@@ -29,7 +29,6 @@ import peewee
 
 from datalayer.db import is_postgres
 from datalayer.models import Notification, NotificationTarget, User
-from datalayer.models.base import utcnow
 from datalayer.queries.base import for_update, one_statement, read, write
 from datalayer.queries.delivery_parts import (
     _MARK_SENT,
@@ -44,7 +43,7 @@ from datalayer.queries.delivery_parts import (
     _retry_or_fail,
     backoff_seconds,
 )
-from datalayer.schemas.base import check_aware, check_id, check_limit, require
+from datalayer.schemas.base import check_id, check_limit, check_now, require
 from datalayer.schemas.notifications import (
     ClaimedDeliveryDTO,
     NotificationDeliveryDTO,
@@ -133,7 +132,7 @@ class DeliveryQueries:
         limit = check_limit(limit)
         wanted = _check_channels(channels)
         lease = _check_seconds("lease_seconds", lease_seconds, positive=True)
-        now = utcnow() if now is None else check_aware("now", now)
+        now = check_now(now)
         due = _due(now, limit, wanted)
         query = (
             D.update(
@@ -196,7 +195,7 @@ class DeliveryQueries:
         text = _message("error", error)
         base = _check_seconds("retry_base_seconds", retry_base_seconds, positive=False)
         fence = _held(delivery_id, worker_id, _check_attempts(attempts))
-        now = utcnow() if now is None else check_aware("now", now)
+        now = check_now(now)
         if attempts is not None:  # fenced on the claim's attempts: one statement
             with one_statement():
                 return _fail_attempt(fence, attempts, base, text, now)
@@ -212,7 +211,7 @@ class DeliveryQueries:
     @staticmethod
     def release_stale(now: dt.datetime | None = None) -> int:
         """Return deliveries whose lease ran out to ``pending`` (``failed`` if out of attempts)."""
-        now = utcnow() if now is None else check_aware("now", now)
+        now = check_now(now)
         # locked_at <= now is always true of a lease; it lets the lease index find the rows.
         expired = (D.status == "processing") & (D.locked_at <= now) & (D.next_attempt_at <= now)
         values = _retry_or_fail(now, now)

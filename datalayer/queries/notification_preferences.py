@@ -15,7 +15,7 @@ import peewee
 from datalayer.models import NotificationPreference, NotificationTarget
 from datalayer.models.base import utcnow
 from datalayer.queries.base import read, write
-from datalayer.schemas.base import check_aware, check_id, load, require
+from datalayer.schemas.base import check_id, check_now, load, require
 from datalayer.schemas.notifications import (
     DEFAULT_PREFERENCES,
     PREFERENCE_FLAGS,
@@ -134,7 +134,7 @@ class TargetQueries:
     def touch(user_id: str, now: dt.datetime | None = None) -> NotificationTargetDTO:
         """Record that the user was active at ``now``; never moves ``last_active_at`` back."""
         check_id("user_id", user_id)
-        now = utcnow() if now is None else check_aware("now", now)
+        now = check_now(now)
         # Two touches racing with slightly different clocks keep the later time.
         later = peewee.Case(
             None,
@@ -166,7 +166,7 @@ class TargetQueries:
         """Tell whether the user was active in the ``within_seconds`` before ``now``."""
         check_id("user_id", user_id)
         within = _check_seconds("within_seconds", within_seconds)
-        now = utcnow() if now is None else check_aware("now", now)
+        now = check_now(now)
         since = now - dt.timedelta(seconds=within)
         query = Target.select(Target.id).where(
             (Target.user == user_id) & (Target.last_active_at >= since)

@@ -24,10 +24,9 @@ import peewee
 
 from datalayer.errors import DataLayerError
 from datalayer.models import Subscription, SubscriptionEvent, Tenant
-from datalayer.models.base import utcnow
 from datalayer.queries.base import Page, for_update, keyset_page, read, write
 from datalayer.replicas import replica_read
-from datalayer.schemas.base import check_aware, check_id, load
+from datalayer.schemas.base import check_id, check_now, load
 from datalayer.schemas.subscriptions import (
     PROVIDER_KEYS,
     STATE_COLUMNS,
@@ -224,7 +223,7 @@ class SubscriptionQueries:
     def has_access(tenant_id: str, now: dt.datetime | None = None) -> bool:
         """Tell whether any of the tenant's subscriptions grants access at ``now``."""
         check_id("tenant_id", tenant_id)
-        now = utcnow() if now is None else check_aware("now", now)
+        now = check_now(now)
         end = Subscription.current_period_end
         grants = (
             Subscription.status.in_(("active", "trialing"))

@@ -13,7 +13,7 @@ from datalayer.errors import ConflictError, NotFoundError, PermissionDeniedError
 from datalayer.models import TenantInvite, TenantMember, User, utcnow
 from datalayer.queries.base import read, write
 from datalayer.queries.tenant_access import MANAGERS, denied, require_role
-from datalayer.schemas.base import check_aware, check_id, load, require
+from datalayer.schemas.base import check_id, check_now, load, require
 from datalayer.schemas.tenant import (
     TenantInviteDTO,
     TenantMemberDTO,
@@ -233,7 +233,7 @@ class TenantInviteQueries:
     @staticmethod
     def expire_overdue(now: dt.datetime | None = None) -> int:
         """Mark every pending invite whose time is up as expired; return how many."""
-        now = utcnow() if now is None else check_aware("now", now)
+        now = check_now(now)
         with write():
             query = TenantInvite.update(status="expired").where(
                 (TenantInvite.status == "pending") & (TenantInvite.expires_at <= now)

@@ -21,7 +21,7 @@ import peewee
 from marshmallow import fields, validate
 
 from datalayer.errors import ValidationError
-from datalayer.models.base import TimestampTZField, to_utc
+from datalayer.models.base import TimestampTZField, to_utc, utcnow
 
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
 EMAIL_MAX = 255
@@ -279,6 +279,11 @@ def check_aware(name: str, value: Any) -> dt.datetime:
         "Must be a timezone-aware datetime.",
     )
     return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+def check_now(now: Any) -> dt.datetime:
+    """Validate an optional ``now`` argument (aware, in UTC); the current time when None."""
+    return utcnow() if now is None else check_aware("now", now)
 
 
 # The compiled dumper lives in its own module; importable from here as before.
