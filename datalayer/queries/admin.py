@@ -57,7 +57,7 @@ class AdminUserQueries:
             *admin_user_dumper.fields
         )
         with write():
-            return admin_user_dumper.row(next(iter(query.tuples().execute())))  # type: ignore[return-value]
+            return admin_user_dumper.written(query)  # type: ignore[return-value]
 
     @staticmethod
     def set_status(
@@ -84,7 +84,7 @@ class AdminUserQueries:
                 .where(AdminUser.id == admin_user_id)
                 .returning(*admin_user_dumper.fields)
             )
-            changed = admin_user_dumper.row(next(iter(query.tuples().execute())))
+            changed = admin_user_dumper.written(query)
             audit(
                 actor_admin_id,
                 "ADMIN_STATUS_CHANGE",

@@ -42,7 +42,7 @@ def audit(
         },
     )
     query = AdminAuditLog.insert(**values).returning(*admin_audit_log_dumper.fields)
-    return admin_audit_log_dumper.row(next(iter(query.tuples().execute())))  # type: ignore[return-value]
+    return admin_audit_log_dumper.written(query)  # type: ignore[return-value]
 
 
 def _filters(

@@ -45,7 +45,7 @@ class AdminRoleQueries:
             .returning(*admin_role_dumper.fields)
         )
         with write():
-            return admin_role_dumper.row(next(iter(query.tuples().execute())))  # type: ignore[return-value]
+            return admin_role_dumper.written(query)  # type: ignore[return-value]
 
     @staticmethod
     def grant(

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from datalayer.db import db, is_postgres
 from datalayer.models import Account, Jwks
-from datalayer.queries.auth_common import check_text, returning_row
+from datalayer.queries.auth_common import check_text
 from datalayer.queries.base import read, write
 from datalayer.replicas import replica_read
 from datalayer.schemas.auth import (
@@ -58,7 +58,7 @@ class AccountQueries:
         check_id("user_id", user_id)
         values = load(create_account_schema, data)
         with write():
-            row = returning_row(Account.insert(user=user_id, **values), account_dumper)
+            row = account_dumper.written(Account.insert(user=user_id, **values))
         return cast(AccountDTO, row)
 
     @staticmethod
@@ -102,7 +102,7 @@ class JwksQueries:
             },
         )
         with write():
-            return cast(JwksDTO, returning_row(Jwks.insert(**values), jwks_dumper))
+            return cast(JwksDTO, jwks_dumper.written(Jwks.insert(**values)))
 
     @staticmethod
     def list_valid(now: dt.datetime | None = None) -> list[JwksDTO]:
@@ -136,7 +136,7 @@ class JwksQueries:
             Jwks.update(expires_at=cutoff).where(
                 Jwks.expires_at.is_null() | (Jwks.expires_at > cutoff)
             ).execute()
-            row = returning_row(Jwks.insert(created_at=now, **values), jwks_dumper)
+            row = jwks_dumper.written(Jwks.insert(created_at=now, **values))
         return cast(JwksDTO, row)
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import cast
 
 from datalayer.models import Session, Verification
-from datalayer.queries.auth_common import check_text, returning_row
+from datalayer.queries.auth_common import check_text
 from datalayer.queries.base import read, write
 from datalayer.schemas.auth import (
     SessionDTO,
@@ -42,7 +42,7 @@ class SessionQueries:
             },
         )
         with write():
-            row = returning_row(Session.insert(user=user_id, **values), session_dumper)
+            row = session_dumper.written(Session.insert(user=user_id, **values))
         return cast(SessionDTO, row)
 
     @staticmethod
@@ -91,7 +91,7 @@ class VerificationQueries:
             },
         )
         with write():
-            row = returning_row(Verification.insert(**values), verification_dumper)
+            row = verification_dumper.written(Verification.insert(**values))
         return cast(VerificationDTO, row)
 
     @staticmethod

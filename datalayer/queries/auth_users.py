@@ -11,8 +11,8 @@ from peewee import fn
 from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import TenantMember, User
 from datalayer.models.auth import USER_ADMIN_ROLES
-from datalayer.queries.auth_common import check_text, returning_row, stamp
-from datalayer.queries.base import read, write
+from datalayer.queries.auth_common import check_text
+from datalayer.queries.base import read, stamp, write
 from datalayer.schemas.auth import (
     UserDTO,
     create_user_schema,
@@ -26,7 +26,7 @@ TOUCH_INTERVAL = dt.timedelta(seconds=60)
 
 
 def _changed(query: Any, user_id: str) -> UserDTO:
-    row = returning_row(query, user_dumper)
+    row = user_dumper.written(query)
     if row is None:
         raise NotFoundError(f"user {user_id} not found")
     return cast(UserDTO, row)
@@ -57,7 +57,7 @@ class UserQueries:
         """Create a user; ConflictError when the email is taken."""
         values = load(create_user_schema, data)
         with write():
-            return cast(UserDTO, returning_row(User.insert(**values), user_dumper))
+            return cast(UserDTO, user_dumper.written(User.insert(**values)))
 
     @staticmethod
     def update(id: str, data: Mapping[str, Any]) -> UserDTO:  # noqa: A002
@@ -87,7 +87,7 @@ class UserQueries:
             # One statement: the membership is checked where the row is written.
             query = query.where(fn.EXISTS(member))
         with write():
-            row = returning_row(query, user_dumper)
+            row = user_dumper.written(query)
             if row is None:
                 if not User.select(User.id).where(User.id == user_id).exists():
                     raise NotFoundError(f"user {user_id} not found")

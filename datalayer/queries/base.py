@@ -67,6 +67,11 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         raise ValidationError({"cursor": ["Not a valid cursor."]}) from None
 
 
+def stamp(field: peewee.Field, value: Any) -> peewee.Value:
+    """Wrap a value for use inside an SQL expression, stored the way ``field`` stores it."""
+    return peewee.Value(value, converter=field.db_value)
+
+
 def keyset_page(
     query: peewee.ModelSelect,
     *,
@@ -89,10 +94,7 @@ def keyset_page(
         if not isinstance(cursor, str):
             raise ValidationError({"cursor": ["Not a valid cursor."]})
         ts, row_id = decode_cursor(cursor)
-        position = peewee.Tuple(
-            peewee.Value(ts, converter=ts_field.db_value),
-            peewee.Value(row_id, converter=id_field.db_value),
-        )
+        position = peewee.Tuple(stamp(ts_field, ts), stamp(id_field, row_id))
         query = query.where(peewee.Tuple(ts_field, id_field) < position)
     query = query.order_by(ts_field.desc(), id_field.desc()).limit(limit + 1)
     with read():
@@ -138,8 +140,9 @@ class Param:
 
 def param(name: str, field: peewee.Field | None = None) -> peewee.Value:
     """A placeholder for ``name``, converted at run time the way ``field`` converts values."""
-    return peewee.Value(Param(name, field.db_value if field is not None else None),
-                        converter=False, unpack=False)
+    return peewee.Value(
+        Param(name, field.db_value if field is not None else None), converter=False, unpack=False
+    )
 
 
 class Statement:
@@ -156,8 +159,7 @@ class Statement:
         compiled = self._compiled.get(key)
         if compiled is None:
             sql, params = database.get_sql_context().sql(self._build()).query()
-            plan = tuple((p.name, p.convert) if isinstance(p, Param) else (None, p)
-                         for p in params)
+            plan = tuple((p.name, p.convert) if isinstance(p, Param) else (None, p) for p in params)
             compiled = self._compiled[key] = (sql, plan)
         return compiled
 
@@ -167,7 +169,8 @@ class Statement:
         database = _routed.get() or db.obj
         sql, plan = self._compile(database)
         params = [
-            constant if name is None
+            constant
+            if name is None
             else (values[name] if constant is None else constant(values[name]))
             for name, constant in plan
         ]

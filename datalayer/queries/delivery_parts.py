@@ -14,7 +14,7 @@ import peewee
 from datalayer.models import NotificationDelivery
 from datalayer.models.base import utcnow
 from datalayer.models.notifications import CHANNELS
-from datalayer.queries.base import StatementCache, param
+from datalayer.queries.base import StatementCache, param, stamp
 from datalayer.schemas.base import check_id, require
 
 D = NotificationDelivery
@@ -109,17 +109,14 @@ _MARK_SKIPPED = StatementCache(
 )
 
 
-def _at(value: dt.datetime) -> peewee.Value:
-    """A timestamp parameter inside an expression, stored the way the column stores it."""
-    return peewee.Value(value, converter=D.next_attempt_at.db_value)
-
-
 def _retry_or_fail(retry_at: dt.datetime, now: dt.datetime) -> dict[Any, Any]:
     """Back to ``pending`` at ``retry_at`` while attempts remain, else ``failed``."""
     retry = D.attempts < D.max_attempts
     return {
         D.status: peewee.Case(None, [(retry, "pending")], "failed"),
-        D.next_attempt_at: peewee.Case(None, [(retry, _at(retry_at))], _at(now)),
+        D.next_attempt_at: peewee.Case(
+            None, [(retry, stamp(D.next_attempt_at, retry_at))], stamp(D.next_attempt_at, now)
+        ),
         D.locked_by: peewee.Case(None, [(retry, None)], D.locked_by),
         D.locked_at: peewee.Case(None, [(retry, None)], D.locked_at),
         D.updated_at: now,

@@ -92,8 +92,7 @@ class PreferenceQueries:
             .returning(*notification_preference_dumper.fields)
         )
         with write():
-            row = next(iter(query.tuples().execute()))
-        return notification_preference_dumper.row(row)  # type: ignore[return-value]
+            return notification_preference_dumper.written(query)  # type: ignore[return-value]
 
 
 def _check_seconds(name: str, value: Any) -> float:
@@ -127,8 +126,7 @@ class TargetQueries:
             .returning(*notification_target_dumper.fields)
         )
         with write():
-            row = next(iter(query.tuples().execute()))
-        return notification_target_dumper.row(row)  # type: ignore[return-value]
+            return notification_target_dumper.written(query)  # type: ignore[return-value]
 
     @staticmethod
     def touch(user_id: str, now: dt.datetime | None = None) -> NotificationTargetDTO:
@@ -156,8 +154,7 @@ class TargetQueries:
             .returning(*notification_target_dumper.fields)
         )
         with write():
-            row = next(iter(query.tuples().execute()))
-        return notification_target_dumper.row(row)  # type: ignore[return-value]
+            return notification_target_dumper.written(query)  # type: ignore[return-value]
 
     @staticmethod
     def is_active(

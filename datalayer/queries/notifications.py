@@ -13,7 +13,7 @@ which the inbox index (recipient_user_id, tenant_id, created_at, id) serves in o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from datalayer.models import Notification, NotificationDelivery
 from datalayer.models.base import utcnow
@@ -90,7 +90,7 @@ class NotificationQueries:
                 actor_user=actor_user_id,
                 **values,
             ).returning(*notification_dumper.fields)
-            result: dict[str, Any] = notification_dumper.row(next(iter(insert.tuples().execute())))
+            result = cast(dict[str, Any], notification_dumper.written(insert))
             channels = [channel for channel, flag in CHANNEL_FLAGS if prefs[flag]]  # type: ignore[literal-required]
             result["deliveries"] = _queue(result["id"], channels)
         return result  # type: ignore[return-value]

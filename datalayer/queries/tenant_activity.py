@@ -68,8 +68,7 @@ class TenantActivityQueries:
             .returning(*tenant_activity_daily_dumper.fields)
         )
         with write():
-            row = next(iter(query.tuples().execute()))
-        return tenant_activity_daily_dumper.row(row)  # type: ignore[return-value]
+            return tenant_activity_daily_dumper.written(query)  # type: ignore[return-value]
 
     @staticmethod
     @replica_read

@@ -84,7 +84,7 @@ def _expire_stale(tenant_id: str, email: str, now: dt.datetime) -> None:
 def _insert(values: dict[str, Any]) -> TenantInviteDTO:
     query = TenantInvite.insert(**values).returning(*tenant_invite_dumper.fields)
     try:
-        return tenant_invite_dumper.row(next(iter(query.tuples().execute())))  # type: ignore[return-value]
+        return tenant_invite_dumper.written(query)  # type: ignore[return-value]
     except peewee.IntegrityError as exc:
         error = translate(exc)
         if isinstance(error, ConflictError):  # tenant_invites_pending_email_uniq
@@ -131,7 +131,7 @@ def _join(invite: dict[str, Any], user_id: str) -> TenantMemberDTO:
         tenant=invite["tenant_id"], user=user_id, role=invite["role"]
     ).returning(*tenant_member_dumper.fields)
     try:
-        return tenant_member_dumper.row(next(iter(query.tuples().execute())))  # type: ignore[return-value]
+        return tenant_member_dumper.written(query)  # type: ignore[return-value]
     except peewee.IntegrityError as exc:
         error = translate(exc)
         if isinstance(error, ConflictError):

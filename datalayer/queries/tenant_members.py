@@ -35,7 +35,7 @@ def _set_role(tenant_id: str, user_id: str, values: dict[str, Any]) -> TenantMem
         .where(_scope(tenant_id, user_id))
         .returning(*tenant_member_dumper.fields)
     )
-    return tenant_member_dumper.row(next(iter(query.tuples().execute())))  # type: ignore[return-value]
+    return tenant_member_dumper.written(query)  # type: ignore[return-value]
 
 
 def _delete(tenant_id: str, user_id: str) -> TenantMemberDTO:
@@ -44,7 +44,7 @@ def _delete(tenant_id: str, user_id: str) -> TenantMemberDTO:
         .where(_scope(tenant_id, user_id))
         .returning(*tenant_member_dumper.fields)
     )
-    member = tenant_member_dumper.row(next(iter(query.tuples().execute())))
+    member = tenant_member_dumper.written(query)
     clear_active_tenant(tenant_id, user_id)
     return member  # type: ignore[return-value]
 

@@ -131,6 +131,12 @@ class Dumper:
             return self.row(values)  # type: ignore[arg-type]
         return None
 
+    def written(self, query: Any) -> dict[str, Any] | None:
+        """Run a write with ``RETURNING`` this DTO's columns; dump its first row, or None."""
+        # Read every row: an unfinished cursor would keep SQLite's statement open.
+        rows = list(query.returning(*self.fields).tuples().execute())
+        return self.row(rows[0]) if rows else None
+
     def many(self, query: peewee.ModelSelect) -> list[dict[str, Any]]:
         """Run ``query`` (made by ``select``) and dump every row."""
         return self.rows(query.tuples())  # type: ignore[arg-type]
