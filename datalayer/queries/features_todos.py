@@ -54,16 +54,37 @@ def _changed(cursor: Any, todo_id: str) -> TodoDTO:
 
 
 _BY_ID = Statement(lambda: todo_dumper.select().where(Todo.id == param("id")).limit(1))
-_FOR_USER = Statement(lambda: todo_dumper.select().where(
-    (Todo.id == param("id")) & (Todo.user == param("user_id"))).limit(1))
-_MEMBER = Statement(lambda: TenantMember.select(peewee.SQL("1")).where(
-    (TenantMember.tenant == param("tenant_id")) & (TenantMember.user == param("user_id"))
-).limit(1))
-_TOGGLE = Statement(lambda: Todo.update({
-    Todo.completed: ~Todo.completed, Todo.updated_at: param("now", Todo.updated_at),
-}).where((Todo.id == param("id")) & (Todo.user == param("user_id"))).returning(*_COLUMNS))
-_DELETE = Statement(lambda: Todo.delete().where(
-    (Todo.id == param("id")) & (Todo.user == param("user_id"))))
+_FOR_USER = Statement(
+    lambda: (
+        todo_dumper.select()
+        .where((Todo.id == param("id")) & (Todo.user == param("user_id")))
+        .limit(1)
+    )
+)
+_MEMBER = Statement(
+    lambda: (
+        TenantMember.select(peewee.SQL("1"))
+        .where(
+            (TenantMember.tenant == param("tenant_id")) & (TenantMember.user == param("user_id"))
+        )
+        .limit(1)
+    )
+)
+_TOGGLE = Statement(
+    lambda: (
+        Todo.update(
+            {
+                Todo.completed: ~Todo.completed,
+                Todo.updated_at: param("now", Todo.updated_at),
+            }
+        )
+        .where((Todo.id == param("id")) & (Todo.user == param("user_id")))
+        .returning(*_COLUMNS)
+    )
+)
+_DELETE = Statement(
+    lambda: Todo.delete().where((Todo.id == param("id")) & (Todo.user == param("user_id")))
+)
 
 
 def _list_query(in_tenant: bool, by_completed: bool, after: bool) -> peewee.Query:
@@ -87,9 +108,11 @@ def _insert_query(columns: tuple[str, ...]) -> peewee.Query:
 
 def _update_query(columns: tuple[str, ...]) -> peewee.Query:
     fields = [Todo._meta.columns[c] for c in (*columns, "updated_at")]
-    return (Todo.update({f: param(f.column_name, f) for f in fields})
-            .where((Todo.id == param("id")) & (Todo.user == param("user_id")))
-            .returning(*_COLUMNS))
+    return (
+        Todo.update({f: param(f.column_name, f) for f in fields})
+        .where((Todo.id == param("id")) & (Todo.user == param("user_id")))
+        .returning(*_COLUMNS)
+    )
 
 
 _LIST = StatementCache(_list_query)
@@ -121,8 +144,10 @@ class TodoQueries:
         cursor: str | None = None,
     ) -> Page:
         """Return a newest-first page of the user's todos (personal ones when tenant_id is None)."""
-        values: dict[str, Any] = {"user_id": check_id("user_id", user_id),
-                                  "limit": check_limit(limit) + 1}
+        values: dict[str, Any] = {
+            "user_id": check_id("user_id", user_id),
+            "limit": check_limit(limit) + 1,
+        }
         if tenant_id is not None:
             values["tenant_id"] = check_id("tenant_id", tenant_id)
         if completed is not None:
@@ -135,8 +160,7 @@ class TodoQueries:
         if len(rows) > limit:
             rows = rows[:limit]
             next_cursor = encode_cursor(rows[-1][_CREATED], rows[-1][_ID])
-        return {"items": todo_dumper.raw_rows(rows, sqlite=is_sqlite()),
-                "next_cursor": next_cursor}
+        return {"items": todo_dumper.raw_rows(rows, sqlite=is_sqlite()), "next_cursor": next_cursor}
 
     @staticmethod
     def create(user_id: str, data: Mapping[str, Any], tenant_id: str | None = None) -> TodoDTO:
@@ -159,15 +183,19 @@ class TodoQueries:
         """Change the user's todo; NotFoundError when it is not theirs."""
         values = load(update_todo_schema, data)
         shape = tuple(sorted(values))
-        values.update(id=check_id("id", id), user_id=check_id("user_id", user_id),
-                      updated_at=utcnow())
+        values.update(
+            id=check_id("id", id), user_id=check_id("user_id", user_id), updated_at=utcnow()
+        )
         return _changed(_UPDATE(shape).execute(values), id)
 
     @staticmethod
     def toggle_complete(id: str, user_id: str) -> TodoDTO:  # noqa: A002
         """Flip the todo's ``completed`` flag atomically."""
-        values = {"id": check_id("id", id), "user_id": check_id("user_id", user_id),
-                  "now": utcnow()}
+        values = {
+            "id": check_id("id", id),
+            "user_id": check_id("user_id", user_id),
+            "now": utcnow(),
+        }
         return _changed(_TOGGLE.execute(values), id)
 
     @staticmethod
