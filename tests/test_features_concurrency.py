@@ -7,46 +7,18 @@ could not show there.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from conftest import postgres_only
 from factories import make_user
+from races import race
 
-from datalayer import UserActivityQueries, WaitlistQueries, db
+from datalayer import UserActivityQueries, WaitlistQueries
 from datalayer.models import UserActivityDaily, Waitlist
 
 pytestmark = [postgres_only, pytest.mark.usefixtures("fresh_db")]
 
 THREADS = 8
-
-
-def race(worker: Callable[[int], Any], threads: int = THREADS) -> list[Any]:
-    """Run ``worker(i)`` in ``threads`` threads released together; return results in order."""
-    barrier = threading.Barrier(threads)
-    results: list[Any] = [None] * threads
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = worker(i)
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
-        finally:
-            db.close()
-
-    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in pool), "a worker hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def casings(address: str) -> list[str]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from factories import make_tenant, make_user
+from races import race
 
 from datalayer import (
     NotFoundError,
@@ -167,32 +166,6 @@ class TestTargets:
         with pytest.raises(NotFoundError):
             TargetQueries.touch("no-such-user")
         assert NotificationTarget.select().where(NotificationTarget.user == user.id).count() == 0
-
-
-def race(worker: Callable[[int], Any], threads: int = 8) -> list[Any]:
-    """Run ``worker(i)`` in threads released together; return their results."""
-    barrier = threading.Barrier(threads)
-    results: list[Any] = [None] * threads
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = worker(i)
-        except BaseException as exc:  # re-raised in the test's thread
-            errors.append(exc)
-        finally:
-            db.close()
-
-    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in pool), "a thread hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 @pytest.mark.usefixtures("fresh_db")
