@@ -15,26 +15,29 @@ peewee_migrate's own per-migration transactions nest inside it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import peewee
-from peewee_migrate import Router
-from peewee_migrate.auto import diff_many
+from peewee_migrate import Migrator, Router
 from peewee_migrate.models import MIGRATE_TABLE
 
 from datalayer.db import build_database
-from datalayer.errors import DataLayerError
+from datalayer.errors import DataLayerError, sqlstate
+from datalayer.migration_steps import DataLoss, data_loss, install_index_fix, is_concurrent, queue
 
 __all__ = [
     "LOCK_KEY",
     "MigrationError",
     "PendingMigrationsError",
+    "DataLossError",
     "check",
     "migrate",
     "migrations_dir",
@@ -42,6 +45,10 @@ __all__ = [
     "rollback",
     "status",
 ]
+
+# How long a DDL statement waits for its table lock before the run is retried.
+LOCK_TIMEOUT = 5.0
+LOCK_RETRIES = 4
 
 # pg_advisory_xact_lock key: the bytes of "datalayr" read as a (positive) bigint.
 LOCK_KEY = int.from_bytes(b"datalayr", "big")
@@ -72,13 +79,42 @@ class PendingMigrationsError(MigrationError):
     """The database has migrations left to apply."""
 
 
+class DataLossError(MigrationError):
+    """A pending migration drops data; ``migrate(allow_data_loss=True)`` lets it."""
+
+    def __init__(self, losses: list[DataLoss]) -> None:
+        self.losses = losses
+        listed = "; ".join(str(loss) for loss in losses)
+        super().__init__(f"refusing to drop data: {listed}. Nothing was applied. Back the "
+                         "data up or move it first, then run again with --allow-data-loss")
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """Return the SQLSTATE behind a (wrapped) database error, if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = sqlstate(seen)
+        if code:
+            return code
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def resolve_url(url: str | None = None) -> str | None:
     """Return the URL migrations use; None means ``DATABASE_URL``, else the SQLite default."""
     return url or os.environ.get("DATABASE_DIRECT_URL") or None
 
 
 def migrations_dir() -> Path:
-    """Return the folder holding the shipped migrations."""
+    """Return the folder holding the migrations.
+
+    Run from a checkout (an editable install, or the source tree on ``sys.path``), it is
+    the checkout's ``migrations/``, where ``makemigrations`` writes; installed from a
+    wheel, it is the shipped ``datalayer.migrations``.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if (root / "setup.cfg").is_file() and (root / "migrations" / "__init__.py").is_file():
+        return root / "migrations"
     spec = importlib.util.find_spec("datalayer.migrations")
     for location in (spec.submodule_search_locations or []) if spec else []:
         if Path(location).is_dir():
@@ -89,25 +125,140 @@ def migrations_dir() -> Path:
     raise MigrationError("cannot find the migrations: datalayer.migrations is not installed")
 
 
-def migrate(url: str | None = None) -> list[str]:
-    """Apply every pending migration; return the names applied."""
-    with _locked(url) as database:
-        return list(_router(database).run())
+def migrate(url: str | None = None, *, allow_data_loss: bool = False,
+            lock_timeout: float = LOCK_TIMEOUT, retries: int = LOCK_RETRIES) -> list[str]:
+    """Apply every pending migration; return the names applied.
+
+    Refuses (``DataLossError``, nothing applied) when a pending step drops a table or
+    column holding data, unless ``allow_data_loss``. On PostgreSQL each DDL lock is
+    waited for at most ``lock_timeout`` seconds; a run that timed out is rolled back and
+    tried again ``retries`` times with backoff.
+    """
+    applied: list[str] = []
+    while True:
+        batch, concurrent = _retrying_locks(
+            lambda: _migrate_batch(url, allow_data_loss, lock_timeout), retries)
+        applied += batch
+        if concurrent is None:
+            return applied
+        _run_outside_transaction(url, concurrent, downgrade=False)
+        applied.append(concurrent)
 
 
-def rollback(url: str | None = None, count: int = 1) -> list[str]:
+def rollback(url: str | None = None, count: int = 1, *,
+             lock_timeout: float = LOCK_TIMEOUT, retries: int = LOCK_RETRIES) -> list[str]:
     """Roll back the last ``count`` applied migrations; return their names, newest first."""
     if count < 1:
         raise MigrationError(f"count must be at least 1, not {count}")
-    with _locked(url) as database:
+    undone: list[str] = []
+    while len(undone) < count:
+        left = count - len(undone)
+        batch, concurrent = _retrying_locks(
+            lambda left=left: _rollback_batch(url, left, lock_timeout), retries)
+        undone += batch
+        if concurrent is None:
+            break
+        _run_outside_transaction(url, concurrent, downgrade=True)
+        undone.append(concurrent)
+    return undone
+
+
+def _migrate_batch(url: str | None, allow_data_loss: bool,
+                   lock_timeout: float) -> tuple[list[str], str | None]:
+    """Apply pending migrations in one transaction, up to a CONCURRENTLY one."""
+    with _locked(url, lock_timeout) as database:
         router = _router(database)
-        done = router.done
-        if len(done) < count:
+        migrator, done = router.migrator, []
+        for name in router.diff:
+            ops = queue(router.read, migrator, database, name)
+            if _concurrent(ops, name, database):
+                return done, name
+            lost = data_loss(database, ops, name)
+            if lost and not allow_data_loss:
+                raise DataLossError(lost)
+            migrator()
+            router.model.create(name=name)
+            done.append(name)
+        return done, None
+
+
+def _rollback_batch(url: str | None, count: int,
+                    lock_timeout: float) -> tuple[list[str], str | None]:
+    with _locked(url, lock_timeout) as database:
+        router = _router(database)
+        names = router.done[::-1]
+        if len(names) < count:
             raise MigrationError(
-                f"cannot roll back {count} migration(s): only {len(done)} applied")
-        for _ in range(count):
-            router.rollback()
-        return done[::-1][:count]
+                f"cannot roll back {count} migration(s): only {len(names)} applied")
+        undone: list[str] = []
+        for name in names[:count]:
+            migrator = _state_before(router, database, name)
+            ops = queue(router.read, migrator, database, name, downgrade=True)
+            if _concurrent(ops, name, database):
+                return undone, name
+            migrator()
+            router.model.delete().where(router.model.name == name).execute()
+            undone.append(name)
+        return undone, None
+
+
+def _state_before(router: Router, database: peewee.Database, name: str) -> Migrator:
+    """Return a migrator holding the state up to and including ``name`` (fake replay)."""
+    migrator = Migrator(database)
+    for done in router.done:
+        router.run_one(done, migrator, fake=True)
+        if done == name:
+            break
+    return migrator
+
+
+def _concurrent(ops: list[Any], name: str, database: peewee.Database) -> bool:
+    try:
+        concurrent = is_concurrent(ops, name)
+    except ValueError as exc:
+        raise MigrationError(str(exc)) from exc
+    return concurrent and not isinstance(database, peewee.SqliteDatabase)
+
+
+def _run_outside_transaction(url: str | None, name: str, *, downgrade: bool) -> None:
+    """Run a CONCURRENTLY migration's statements one by one, then record it."""
+    with _connected(url) as database:
+        router = _router(database)
+        migrator = _state_before(router, database, name) if downgrade else router.migrator
+        try:
+            for op in queue(router.read, migrator, database, name, downgrade=downgrade):
+                op.run()
+        except Exception:
+            if not downgrade:  # a failed CREATE INDEX CONCURRENTLY leaves an INVALID index
+                undo = _router(database).migrator
+                for back in queue(router.read, undo, database, name, downgrade=True):
+                    with contextlib.suppress(Exception):
+                        back.run()
+            raise
+    with _locked(url, LOCK_TIMEOUT) as database:
+        router = _router(database)
+        if downgrade:
+            router.model.delete().where(router.model.name == name).execute()
+        elif name not in router.done:
+            router.model.create(name=name)
+
+
+def _retrying_locks(run: Callable[[], Any], retries: int) -> Any:
+    delay = 0.5
+    for attempt in range(retries + 1):
+        try:
+            return run()
+        except MigrationError as exc:
+            if sqlstate_of(exc) != "55P03" or attempt == retries:
+                if sqlstate_of(exc) == "55P03":
+                    raise MigrationError(
+                        f"{exc} -- gave up after {retries + 1} lock timeouts: a long "
+                        "transaction holds a lock the migration needs; end it or retry "
+                        "with a longer --lock-timeout") from exc
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+    raise AssertionError("unreachable")
 
 
 def status(url: str | None = None) -> tuple[list[str], list[str]]:
@@ -121,6 +272,7 @@ def check(url: str | None = None) -> list[str]:
 
     Raises ``PendingMigrationsError`` when migrations are left to apply.
     """
+    from datalayer.makemigrations import pending_changes
     from datalayer.models import ALL_MODELS
 
     with _connected(url) as database:
@@ -130,13 +282,11 @@ def check(url: str | None = None) -> list[str]:
             raise PendingMigrationsError(
                 f"{len(pending)} pending migration(s) ({', '.join(pending)}): "
                 "run `datalayer migrate` first")
-        models: list[Any] = list(ALL_MODELS)
-        changes = diff_many(models, list(router.migrator.orm), router.migrator)
         problems = [
-            "models and migrations differ (write a migration): " + _one_line(change)
-            for change in changes
+            "models and migrations differ (run `datalayer makemigrations`): " + change
+            for change in pending_changes(migrations_dir(), database)
         ]
-        return problems + _live_differences(database, models)
+        return problems + _live_differences(database, list(ALL_MODELS))
 
 
 def _status(database: peewee.Database, router: Router) -> tuple[list[str], list[str]]:
@@ -146,6 +296,7 @@ def _status(database: peewee.Database, router: Router) -> tuple[list[str], list[
 
 
 def _router(database: peewee.Database, *, strict: bool = True) -> Router:
+    install_index_fix()
     router = Router(database, migrate_dir=migrations_dir(), migrate_table=MIGRATE_TABLE)
     if strict and database.table_exists(router.migrate_table):
         # peewee_migrate replays every applied migration from its file; name the problem.
@@ -177,18 +328,46 @@ def _connected(url: str | None) -> Iterator[peewee.Database]:
 
 
 @contextmanager
-def _locked(url: str | None) -> Iterator[peewee.Database]:
+def _locked(url: str | None, lock_timeout: float = LOCK_TIMEOUT) -> Iterator[peewee.Database]:
     """Hold the migration lock for one transaction around the whole run."""
     with _connected(url) as database:
         if isinstance(database, peewee.SqliteDatabase):
-            with database.atomic():  # BEGIN IMMEDIATE: build_database sets lock_type
+            with _sqlite_foreign_keys_off(database), database.atomic():  # BEGIN IMMEDIATE
                 yield database
+                _foreign_key_check(database)
             return
         # READ COMMITTED whatever the server default: once the lock is ours, the next
         # statement must see the history a previous holder committed.
         with database.atomic(isolation_level="READ COMMITTED"):
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            # After the advisory lock (waiting for another migrate is fine): a DDL lock
+            # queued behind a long transaction would block every query on that table.
+            database.execute_sql("SELECT set_config('lock_timeout', %s, true)",
+                                 (f"{int(lock_timeout * 1000)}ms",))
             yield database
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(database: peewee.Database) -> Iterator[None]:
+    """SQLite's ALTER TABLE procedure: rebuilding a table must not cascade its DROP.
+
+    With foreign keys on, peewee's rebuild (create, copy, DROP, rename) deletes every
+    row referencing the table. The pragma is a no-op inside a transaction, so it is set
+    before BEGIN; ``_foreign_key_check`` runs before the COMMIT instead.
+    """
+    database.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        database.execute_sql("PRAGMA foreign_keys = ON")
+
+
+def _foreign_key_check(database: peewee.Database) -> None:
+    rows = database.execute_sql("PRAGMA foreign_key_check").fetchall()
+    if rows:
+        listed = ", ".join(f"{r[0]} rowid {r[1]} -> {r[2]}" for r in rows[:5])
+        raise MigrationError(f"the migration leaves {len(rows)} row(s) whose foreign key "
+                             f"points nowhere ({listed}); rolled back, nothing changed")
 
 
 def _live_differences(database: peewee.Database, models: list[Any]) -> list[str]:

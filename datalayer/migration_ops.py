@@ -1,0 +1,216 @@
+"""The operations generated migrations call, beside peewee_migrate's own ``migrator`` API.
+
+``datalayer makemigrations`` writes migrations that import this module and nothing else
+of the package: never the models, so an old migration still runs after the models move
+on. Treat everything here as frozen: change a helper's behaviour and every migration
+that calls it changes too. Add a new helper instead.
+
+Each helper does two things, like peewee_migrate's own operations: it updates the
+migration state (``migrator.orm``, which the next migration and ``makemigrations`` read)
+and it queues the SQL, written for the backend the migration runs on. peewee_migrate's
+``add_index`` / ``drop_index`` cannot name an index, give it a ``WHERE`` or drop one a
+model declared with ``Model.index(...)``; the ones here can.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import peewee as pw
+
+__all__ = [
+    "Dialect",
+    "ServerDefault",
+    "TimestampTZField",
+    "add_check",
+    "add_index",
+    "check",
+    "drop_check",
+    "drop_index",
+    "run_sql",
+    "set_default",
+]
+
+# Statements that must run outside a transaction; `datalayer migrate` runs a migration
+# made only of these on its own (see datalayer.migrate), and refuses to mix them.
+CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
+
+
+class Dialect(pw.Node):
+    """A piece of DDL written for each backend (PostgreSQL, SQLite)."""
+
+    prefix = ""
+
+    def __init__(self, postgres: str, sqlite: str | None = None) -> None:
+        self.postgres = postgres
+        self.sqlite = postgres if sqlite is None else sqlite
+
+    def __sql__(self, ctx: Any) -> Any:
+        # peewee gives no dialect name to the context; its parameter style tells it.
+        expr = self.sqlite if ctx.state.param == "?" else self.postgres
+        return ctx.literal(self.prefix + expr if expr else "")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.postgres!r}, {self.sqlite!r})"
+
+
+class ServerDefault(Dialect):
+    """A column's server-side ``DEFAULT``."""
+
+    prefix = "DEFAULT "
+
+
+class TimestampTZField(pw.DateTimeField):
+    """``timestamptz`` on PostgreSQL, ``TIMESTAMPTZ`` (ISO text, UTC) on SQLite."""
+
+    field_type = "TIMESTAMPTZ"
+
+
+def check(name: str, expression: str) -> pw.SQL:
+    """Return a named table CHECK constraint, as models and ``Meta.constraints`` write it."""
+    return pw.SQL(f"CONSTRAINT {name} CHECK ({expression})")
+
+
+def _is_sqlite(migrator: Any) -> bool:
+    return isinstance(migrator.__database__, pw.SqliteDatabase)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql(migrator: Any, statement: str) -> None:
+    # migrator.sql() runs through execute_sql with a parameter tuple: psycopg2
+    # interpolates, so a literal % must be doubled there (SQLite's ? style does not).
+    migrator.sql(statement if _is_sqlite(migrator) else statement.replace("%", "%%"))
+
+
+def add_index(migrator: Any, table: str, name: str, fields: Iterable[str], *,
+              unique: bool = False, where: str | None = None,
+              concurrently: bool = False) -> None:
+    """Create index ``name`` on ``fields`` (field names), partial when ``where`` is given.
+
+    ``concurrently=True`` builds it with ``CREATE INDEX CONCURRENTLY`` on PostgreSQL,
+    outside the migration's transaction; such a migration holds only such steps.
+    """
+    model = migrator.orm[table]
+    columns = [model._meta.fields[f] for f in fields]
+    model._meta.indexes.append(model.index(
+        *columns, unique=unique, name=name, where=pw.SQL(where) if where else None))
+    listed = ", ".join(_quote(c.column_name) for c in columns)
+    how = "CONCURRENTLY " if concurrently and not _is_sqlite(migrator) else ""
+    statement = (f"CREATE {'UNIQUE ' if unique else ''}INDEX {how}IF NOT EXISTS "
+                 f"{_quote(name)} ON {_quote(table)} ({listed})")
+    _sql(migrator, statement + (f" WHERE {where}" if where else ""))
+
+
+def drop_index(migrator: Any, table: str, name: str, *, concurrently: bool = False) -> None:
+    """Drop index ``name``, however the model declared it (tuple, ``index()``, field flag)."""
+    meta = migrator.orm[table]._meta
+    kept = []
+    for index in meta.indexes:
+        declared = index if isinstance(index, pw.ModelIndex) else None
+        if declared is None:
+            columns, unique = index
+            declared = pw.ModelIndex(meta.model, [meta.fields[c] for c in columns], unique)
+        if declared._name != name:
+            kept.append(index)
+    meta.indexes = kept
+    for field in meta.sorted_fields:  # a single-field index=True / unique=True
+        if (field.index or field.unique) and pw.ModelIndex(
+                meta.model, (field,), field.unique)._name == name:
+            field.index = field.unique = False
+    how = "CONCURRENTLY " if concurrently and not _is_sqlite(migrator) else ""
+    _sql(migrator, f"DROP INDEX {how}IF EXISTS {_quote(name)}")
+
+
+def _constraint_name(node: Any) -> str | None:
+    match = re.match(r"\s*CONSTRAINT\s+(\S+)", getattr(node, "sql", "") or "", re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def add_check(migrator: Any, table: str, name: str, expression: str) -> None:
+    """Add CHECK constraint ``name``; existing rows must pass it.
+
+    PostgreSQL adds it ``NOT VALID`` and validates it in a second statement, which takes
+    a weaker lock than a plain ``ADD CONSTRAINT``; SQLite rebuilds the table.
+    """
+    meta = migrator.orm[table]._meta
+    meta.constraints = [*(meta.constraints or []), check(name, expression)]
+    if _is_sqlite(migrator):
+        migrator.run(_sqlite_rebuild, migrator.__database__, table,
+                     lambda body: body + f", CONSTRAINT {name} CHECK ({expression})")
+        return
+    _sql(migrator, f"ALTER TABLE {_quote(table)} ADD CONSTRAINT {name} "
+                   f"CHECK ({expression}) NOT VALID")
+    _sql(migrator, f"ALTER TABLE {_quote(table)} VALIDATE CONSTRAINT {name}")
+
+
+def drop_check(migrator: Any, table: str, name: str) -> None:
+    """Drop CHECK constraint ``name``."""
+    meta = migrator.orm[table]._meta
+    meta.constraints = [c for c in meta.constraints or [] if _constraint_name(c) != name] or None
+    if _is_sqlite(migrator):
+        pattern = re.compile(rf",\s*CONSTRAINT\s+{re.escape(name)}\s+CHECK\s*\(", re.I)
+        migrator.run(_sqlite_rebuild, migrator.__database__, table,
+                     lambda body: _drop_clause(body, pattern))
+        return
+    _sql(migrator, f"ALTER TABLE {_quote(table)} DROP CONSTRAINT IF EXISTS {name}")
+
+
+def set_default(migrator: Any, table: str, field: str, default: ServerDefault | None) -> None:
+    """Set (or, with None, drop) the server-side DEFAULT of a column."""
+    model = migrator.orm[table]
+    column = model._meta.fields[field]
+    # Any class named ServerDefault: 001 and the models each carry their own copy.
+    others = [c for c in column.constraints or [] if type(c).__name__ != "ServerDefault"]
+    column.constraints = [*others, default] if default is not None else (others or None)
+    if _is_sqlite(migrator):  # SQLite cannot alter a default: peewee rebuilds the table
+        migrator.change_fields(table, **{field: column})
+        return
+    what = f"SET DEFAULT {default.postgres}" if default is not None else "DROP DEFAULT"
+    _sql(migrator, f"ALTER TABLE {_quote(table)} ALTER COLUMN "
+                   f"{_quote(column.column_name)} {what}")
+
+
+def run_sql(migrator: Any, *, postgres: Iterable[str] = (), sqlite: Iterable[str] = ()) -> None:
+    """Run statements written for each backend (triggers, functions, data fixes)."""
+    for statement in sqlite if _is_sqlite(migrator) else postgres:
+        _sql(migrator, statement)
+
+
+def _drop_clause(body: str, pattern: re.Pattern[str]) -> str:
+    match = pattern.search(body)
+    if not match:
+        return body
+    depth, end = 1, match.end()
+    while depth and end < len(body):
+        depth += {"(": 1, ")": -1}.get(body[end], 0)
+        end += 1
+    return body[:match.start()] + body[end:]
+
+
+def _sqlite_rebuild(database: pw.Database, table: str, edit: Callable[[str], str]) -> None:
+    """Rebuild a SQLite table with an edited column/constraint list, keeping every row.
+
+    SQLite's documented procedure: create the new table, copy, drop, rename, recreate the
+    indexes and triggers. ``datalayer migrate`` runs with foreign keys off and runs
+    ``PRAGMA foreign_key_check`` before it commits.
+    """
+    sql = database.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()[0]
+    _, _, rest = sql.partition("(")
+    body = rest[:rest.rindex(")")]
+    extras = [row[0] for row in database.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') "
+        "AND sql IS NOT NULL", (table,))]
+    temporary = f"{table}__rebuild__"
+    database.execute_sql(f"CREATE TABLE {_quote(temporary)} ({edit(body)})")
+    database.execute_sql(f"INSERT INTO {_quote(temporary)} SELECT * FROM {_quote(table)}")
+    database.execute_sql(f"DROP TABLE {_quote(table)}")
+    database.execute_sql(f"ALTER TABLE {_quote(temporary)} RENAME TO {_quote(table)}")
+    for statement in extras:
+        database.execute_sql(statement)
