@@ -3,7 +3,9 @@
 Loads ``n`` due pending deliveries (``copy_rows`` into notifications and
 notification_deliveries), starts ``workers`` processes (spawned: each imports the
 library and calls ``init_db(url)`` itself), releases them together, and each loops
-``claim(limit=50)`` → ``mark_sent(..., attempts=...)`` until a claim comes back empty.
+``claim(limit=50)`` → ``mark_sent_many`` (one statement for the batch; with
+``many=False``, one ``mark_sent(..., attempts=...)`` per delivery) until a claim comes
+back empty.
 Reports deliveries per second from the release to the last worker's finish, and checks
 that no delivery was claimed twice, none was missed, every ``mark_sent`` held its lease
 and every row ended ``sent`` after exactly one attempt.
@@ -77,32 +79,39 @@ def load_deliveries(n: int, recipients: int = 200) -> None:
     )
 
 
-def drain(worker_id: str, claimed: list[str]) -> tuple[int, int]:
+def drain(
+    worker_id: str, claimed: list[str], batch_size: int = BATCH, many: bool = True
+) -> tuple[int, int]:
     """Claim and mark sent until a claim comes back empty; return (claims, refused marks)."""
-    from datalayer.queries.notification_deliveries import DeliveryQueries
+    from datalayer.queries import DeliveryQueries
 
+    many = many and hasattr(DeliveryQueries, "mark_sent_many")
     claims = refused = 0
     while True:
-        batch = DeliveryQueries.claim(worker_id, limit=BATCH)
+        batch = DeliveryQueries.claim(worker_id, limit=batch_size)
         claims += 1
         if not batch:
             return claims, refused
+        claimed.extend(d["id"] for d in batch)
+        if many:
+            sent = [(d["id"], f"bench-{d['id']}", d["attempts"]) for d in batch]
+            refused += len(batch) - DeliveryQueries.mark_sent_many(worker_id, sent)
+            continue
         for delivery in batch:
-            claimed.append(delivery["id"])
             if not DeliveryQueries.mark_sent(
                 delivery["id"], worker_id, attempts=delivery["attempts"]
             ):
                 refused += 1
 
 
-def _worker(url: str, index: int, barrier: Any, results: Any) -> None:
+def _worker(url: str, index: int, barrier: Any, results: Any, batch_size: int, many: bool) -> None:
     """One worker process: connect, wait for the start, drain the queue, report."""
     init_db(url)
     db.execute_sql("SELECT 1")  # connected before the clock starts
     claimed: list[str] = []
     try:
         barrier.wait(STARTUP_TIMEOUT)
-        claims, refused = drain(f"bench-worker-{index}", claimed)
+        claims, refused = drain(f"bench-worker-{index}", claimed, batch_size, many)
         results.put((index, claimed, refused, claims, time.monotonic(), None))
     except Exception as exc:  # reported to the parent, which fails the run
         results.put((index, claimed, 0, 0, time.monotonic(), repr(exc)))
@@ -132,7 +141,9 @@ def _collect(results: Any, workers: int) -> list[tuple[Any, ...]]:
     return reports
 
 
-def run_claim(url: str, n: int, workers: int = 8) -> dict[str, Any]:
+def run_claim(
+    url: str, n: int, workers: int = 8, *, batch_size: int = BATCH, many: bool = True
+) -> dict[str, Any]:
     """Load ``n`` deliveries, drain them with ``workers`` processes; return the measurements."""
     load_deliveries(n)
     for table in ("notifications", "notification_deliveries"):
@@ -141,7 +152,7 @@ def run_claim(url: str, n: int, workers: int = 8) -> dict[str, Any]:
     barrier = ctx.Barrier(workers + 1)
     results = ctx.Queue()
     procs = [
-        ctx.Process(target=_worker, args=(url, i, barrier, results), daemon=True)
+        ctx.Process(target=_worker, args=(url, i, barrier, results, batch_size, many), daemon=True)
         for i in range(workers)
     ]
     for p in procs:
@@ -158,11 +169,22 @@ def run_claim(url: str, n: int, workers: int = 8) -> dict[str, Any]:
     errors = [r[5] for r in reports if r[5]]
     if errors:
         raise RuntimeError(f"claim worker failed: {errors[0]}")
-    return _summary(n, workers, started, reports)
+    return _summary(n, workers, started, reports, batch_size, many)
+
+
+def _has_many() -> bool:
+    from datalayer.queries import DeliveryQueries
+
+    return hasattr(DeliveryQueries, "mark_sent_many")
 
 
 def _summary(
-    n: int, workers: int, started: float, reports: list[tuple[Any, ...]]
+    n: int,
+    workers: int,
+    started: float,
+    reports: list[tuple[Any, ...]],
+    batch_size: int,
+    many: bool,
 ) -> dict[str, Any]:
     elapsed = max(r[4] for r in reports) - started
     claimed = [i for r in reports for i in r[1]]
@@ -179,7 +201,8 @@ def _summary(
     result = {
         "workers": workers,
         "deliveries": n,
-        "batch": BATCH,
+        "batch": batch_size,
+        "marks": "mark_sent_many" if many and _has_many() else "mark_sent",
         "seconds": round(elapsed, 3),
         "deliveries_per_second": round(n / elapsed, 1),
         "claims": sum(r[3] for r in reports),
