@@ -29,13 +29,18 @@ class RenameQuestion(Exception):
 
 @dataclass
 class Plan:
-    lines: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
     drops: list[str] = field(default_factory=list)  # what a step would delete, for review
+    errors: list[str] = field(default_factory=list)  # steps that cannot be written safely
 
     def add(self, code: str, *helpers: str) -> None:
-        self.lines.extend(code.splitlines())
+        self.steps.append(code)
         self.helpers.update(helpers)
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for step in self.steps for line in step.splitlines()]
 
 
 def rename_candidates(have: Mapping[str, TableState],
@@ -132,7 +137,7 @@ def _add_index(plan: Plan, table: str, index: IndexState) -> None:
 
 def _add_field(plan: Plan, table: str, new: FieldState) -> None:
     if not new.null and new.default is None:
-        raise ValueError(
+        plan.errors.append(
             f"{table}.{new.name} is NOT NULL without a server default: existing rows need "
             "a value. Give the field a server default (constraints=[ServerDefault(...)]), "
             "or add it with null=True, backfill it, and make it NOT NULL in a later "

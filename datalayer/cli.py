@@ -87,15 +87,25 @@ def database_option(function: Any) -> Any:
 
 
 @main.command()
+@click.option("--allow-data-loss", is_flag=True,
+              help="Apply migrations that drop tables or columns holding data.")
+@click.option("--lock-timeout", default=migrations.LOCK_TIMEOUT, show_default=True,
+              type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="PostgreSQL: how long a DDL statement waits for a table lock before "
+                   "the run is rolled back and retried with backoff.")
 @database_option
-def migrate(url: str | None) -> None:
+def migrate(allow_data_loss: bool, lock_timeout: float, url: str | None) -> None:
     """Apply every pending migration.
 
     Safe to run from several processes at once (replicas starting together): on
     PostgreSQL the run holds a transaction-level advisory lock, so each migration is
-    applied exactly once; the whole run commits or rolls back as one transaction.
+    applied exactly once; the whole run commits or rolls back as one transaction (a
+    migration of CONCURRENTLY index steps runs on its own, outside it). A pending step
+    that drops a table or column holding data is refused, with its row counts, unless
+    --allow-data-loss.
     """
-    applied = migrations.migrate(url)
+    applied = migrations.migrate(url, allow_data_loss=allow_data_loss,
+                                 lock_timeout=lock_timeout)
     if not applied:
         click.echo("Nothing to migrate: the database is up to date.")
     for name in applied:

@@ -70,11 +70,10 @@ def model_state() -> dict[str, TableState]:
 
 def pending_changes(migrate_dir: Path, database: pw.Database | None = None) -> list[str]:
     """Return the steps a new migration would hold (empty: models and migrations agree)."""
-    try:
-        plan = diff(migration_state(migrate_dir, database), model_state(), {})
-    except ValueError as exc:
-        return [str(exc)]
-    return [line.strip() for line in plan.lines if line.strip() and not line.startswith("#")]
+    plan = diff(migration_state(migrate_dir, database), model_state(), {})
+    steps = [" ".join(line.strip() for line in step.splitlines() if not line.startswith("#"))
+             for step in plan.steps]
+    return [step.replace("( ", "(").replace(", )", ")") for step in steps if step] + plan.errors
 
 
 def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
@@ -91,12 +90,11 @@ def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
         forward = backward = Plan()
     else:
         chosen = _answer_renames(have, want, renames, not_renames, ask)
-        try:
-            forward = diff(have, want, chosen)
-            backward = diff(want, have, {(t, new): old for (t, old), new in chosen.items()})
-        except ValueError as exc:
-            raise MakeMigrationsError(str(exc)) from exc
-        if not forward.lines:
+        forward = diff(have, want, chosen)
+        backward = diff(want, have, {(t, new): old for (t, old), new in chosen.items()})
+        if forward.errors:
+            raise MakeMigrationsError("; ".join(forward.errors) + " (nothing was written)")
+        if not forward.steps:
             return None
     path = migrate_dir / f"{_next_number(migrate_dir):03d}_{name}.py"
     path.write_text(_render(name, forward, backward, empty=empty), encoding="utf-8")

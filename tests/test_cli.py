@@ -18,7 +18,10 @@ from click.testing import CliRunner, Result
 from conftest import scratch_database
 
 from datalayer.cli import main, register
+from datalayer.migrate import migrations_dir
 from datalayer.models import User
+
+ALL = sorted(p.stem for p in migrations_dir().glob("[0-9][0-9][0-9]_*.py"))
 
 
 @pytest.fixture
@@ -66,23 +69,27 @@ def test_register_adds_a_subcommand() -> None:
 def test_status_migrate_rollback_cycle(url: str) -> None:
     result = run("status", "--database", url)
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == ["[ ] 001_initial", "0 applied, 1 pending"]
+    assert result.stdout.splitlines() == [f"[ ] {n}" for n in ALL] + [
+        f"0 applied, {len(ALL)} pending"]
 
     result = run("migrate", "--database", url)
-    assert (result.exit_code, result.stdout) == (0, "Applied 001_initial\n")
+    assert (result.exit_code, result.stdout) == (0, "".join(f"Applied {n}\n" for n in ALL))
     result = run("migrate", "--database", url)
     assert (result.exit_code, result.stdout) == (
         0, "Nothing to migrate: the database is up to date.\n")
 
     result = run("status", "--database", url)
-    assert result.stdout.splitlines() == ["[x] 001_initial", "1 applied, 0 pending"]
+    assert result.stdout.splitlines() == [f"[x] {n}" for n in ALL] + [
+        f"{len(ALL)} applied, 0 pending"]
 
-    assert_one_line_error(run("rollback", "--count", "2", "--database", url),
-                          "cannot roll back 2 migration(s): only 1 applied")
-    result = run("rollback", "--database", url)
-    assert (result.exit_code, result.stdout) == (0, "Rolled back 001_initial\n")
+    assert_one_line_error(run("rollback", "--count", str(len(ALL) + 1), "--database", url),
+                          f"cannot roll back {len(ALL) + 1} migration(s): only {len(ALL)} applied")
+    result = run("rollback", "--count", str(len(ALL)), "--database", url)
+    assert (result.exit_code, result.stdout) == (
+        0, "".join(f"Rolled back {n}\n" for n in ALL[::-1]))
     result = run("status", "--database", url)
-    assert result.stdout.splitlines() == ["[ ] 001_initial", "0 applied, 1 pending"]
+    assert result.stdout.splitlines() == [f"[ ] {n}" for n in ALL] + [
+        f"0 applied, {len(ALL)} pending"]
 
 
 def test_check_passes_after_migrate(url: str) -> None:
@@ -92,7 +99,8 @@ def test_check_passes_after_migrate(url: str) -> None:
 
 
 def test_check_fails_when_migrations_are_pending(url: str) -> None:
-    assert_one_line_error(run("check", "--database", url), "pending migration(s) (001_initial)")
+    assert_one_line_error(run("check", "--database", url),
+                          f"pending migration(s) ({', '.join(ALL)})")
 
 
 def test_check_exits_1_when_a_model_gains_a_column(url: str) -> None:
@@ -105,7 +113,8 @@ def test_check_exits_1_when_a_model_gains_a_column(url: str) -> None:
         delattr(User, "nickname")
     assert result.exit_code == 1
     assert result.stdout.startswith("The schema does not match the models")
-    assert "add_fields('user', nickname=pw.TextField(null=True))" in result.stdout
+    assert "add_fields('user', allow_not_null=True, nickname=pw.TextField(null=True))" \
+        in result.stdout
     assert "user.nickname: column of User.nickname is missing from the database" in result.stdout
     assert run("check", "--database", url).exit_code == 0
 
@@ -116,7 +125,7 @@ def test_direct_url_wins_over_database_url(url: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("DATABASE_URL", "nosuchscheme://pooler/db")
     monkeypatch.setenv("DATABASE_DIRECT_URL", url)
     result = run("migrate")
-    assert (result.exit_code, result.stdout) == (0, "Applied 001_initial\n")
+    assert (result.exit_code, result.stdout) == (0, "".join(f"Applied {n}\n" for n in ALL))
     monkeypatch.delenv("DATABASE_DIRECT_URL")
     assert_one_line_error(run("status"), "unsupported database URL scheme 'nosuchscheme'")
 

@@ -1,4 +1,4 @@
-"""Migration 001 builds the schema create_all() builds, and the runner applies it safely.
+"""The migrations build the schema create_all() builds, and the runner applies them safely.
 
 Every test makes a database of its own (the backend comes from DATALAYER_TEST_BACKEND);
 none relies on conftest fixtures (only on its scratch_database helper).
@@ -26,6 +26,8 @@ from datalayer.db import build_database
 from datalayer.models import ALL_MODELS, Todo, User, create_all
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Every migration the package ships, oldest first (the tests name none of them).
+ALL = sorted(p.stem for p in migrations.migrations_dir().glob("[0-9][0-9][0-9]_*.py"))
 pg_only = pytest.mark.skipif(not IS_PG, reason="PostgreSQL only (DATALAYER_TEST_BACKEND)")
 
 
@@ -37,7 +39,7 @@ def empty_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def migrated_url(empty_url: str) -> str:
-    assert migrations.migrate(empty_url) == ["001_initial"]
+    assert migrations.migrate(empty_url) == ALL
     return empty_url
 
 
@@ -142,8 +144,9 @@ def test_model_change_without_migration_is_detected(migrated_url: str) -> None:
             extra_field(Todo, "priority", pw.IntegerField(default=0, index=True)):
         problems = migrations.check(migrated_url)
     text = "\n".join(problems)
-    assert "add_fields('user', nickname=pw.TextField(null=True))" in text
+    assert "add_fields('user', allow_not_null=True, nickname=pw.TextField(null=True))" in text
     assert "user.nickname: column of User.nickname is missing from the database" in text
+    assert "todos.priority is NOT NULL without a server default" in text
     assert "todos.priority" in text and "index todos_priority" in text
     assert "nickname" not in User._meta.fields and not hasattr(User, "nickname")
     assert migrations.check(migrated_url) == []
@@ -215,11 +218,11 @@ def test_audit_log_trigger_rejects_update_and_delete(migrated_url: str) -> None:
 
 
 def test_migrate_rollback_migrate(empty_url: str) -> None:
-    assert migrations.status(empty_url) == ([], ["001_initial"])
-    assert migrations.migrate(empty_url) == ["001_initial"]
+    assert migrations.status(empty_url) == ([], ALL)
+    assert migrations.migrate(empty_url) == ALL
     assert migrations.migrate(empty_url) == []
-    assert migrations.rollback(empty_url) == ["001_initial"]
-    assert migrations.status(empty_url) == ([], ["001_initial"])
+    assert migrations.rollback(empty_url, count=len(ALL)) == ALL[::-1]
+    assert migrations.status(empty_url) == ([], ALL)
     with connected(empty_url) as database:
         assert database.get_tables() == ["migratehistory"]
         if IS_PG:
@@ -228,16 +231,16 @@ def test_migrate_rollback_migrate(empty_url: str) -> None:
             assert cursor.fetchone()[0] == 0
     with pytest.raises(migrations.MigrationError, match="only 0 applied"):
         migrations.rollback(empty_url)
-    assert migrations.migrate(empty_url) == ["001_initial"]
+    assert migrations.migrate(empty_url) == ALL
     assert migrations.check(empty_url) == []
     if IS_PG:  # no session state: the run works behind a transaction-mode pooler
         behind_pooler = empty_url + "?pooler=transaction"
-        assert migrations.rollback(behind_pooler) == ["001_initial"]
-        assert migrations.migrate(behind_pooler) == ["001_initial"]
+        assert migrations.rollback(behind_pooler, count=len(ALL)) == ALL[::-1]
+        assert migrations.migrate(behind_pooler) == ALL
 
 
 def test_check_refuses_pending_migrations(empty_url: str) -> None:
-    with pytest.raises(migrations.PendingMigrationsError, match="001_initial"):
+    with pytest.raises(migrations.PendingMigrationsError, match=ALL[0]):
         migrations.check(empty_url)
 
 
@@ -249,7 +252,7 @@ def test_unknown_applied_migration_is_refused(migrated_url: str) -> None:
     for run in (migrations.migrate, migrations.rollback, migrations.check):
         with pytest.raises(migrations.MigrationError, match="does not ship: 999_future"):
             run(migrated_url)
-    assert migrations.status(migrated_url) == (["001_initial", "999_future"], [])
+    assert migrations.status(migrated_url) == ([*ALL, "999_future"], [])
 
 
 def test_migrations_folder_comes_from_the_package(monkeypatch: pytest.MonkeyPatch,
@@ -258,32 +261,38 @@ def test_migrations_folder_comes_from_the_package(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.chdir(tmp_path)
     folder = migrations.migrations_dir()
-    assert folder == Path(package.__file__).parent
-    assert (folder / "001_initial.py").is_file()
-    source = (folder / "001_initial.py").read_text()
-    assert "import datalayer" not in source and "from datalayer" not in source
+    # Installed from a wheel: the shipped package; run from a checkout: its migrations/.
+    assert folder in {Path(package.__file__).parent, REPO_ROOT / "migrations"}
+    assert [p.stem for p in sorted(folder.glob("[0-9][0-9][0-9]_*.py"))] == ALL
+    for name in ALL:  # migrations never read the models: they must run after those move on
+        imports = [line for line in (folder / f"{name}.py").read_text().splitlines()
+                   if line.startswith(("import ", "from "))]
+        assert not [line for line in imports if "datalayer" in line
+                    and "datalayer.migration_ops" not in line], name
 
 
 def test_concurrent_migrate_applies_each_migration_once(empty_url: str) -> None:
     """Four processes at once: PostgreSQL queues them on an advisory lock, SQLite on
-    BEGIN IMMEDIATE; either way one applies 001 and the others find nothing to do."""
+    BEGIN IMMEDIATE; either way one applies each migration, the others find nothing to do."""
     command = [sys.executable, "-m", "datalayer.cli", "migrate", "--database", empty_url]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(4)]
     results = [(p.wait(timeout=120), *p.communicate()) for p in processes]
     assert [code for code, _, _ in results] == [0, 0, 0, 0], results
-    assert sum("Applied 001_initial" in out for _, out, _ in results) == 1
+    for name in ALL:
+        assert sum(f"Applied {name}" in out for _, out, _ in results) == 1
     with connected(empty_url) as database:
         rows = database.execute_sql(
-            "SELECT name, count(*) FROM migratehistory GROUP BY name").fetchall()
-    assert rows == [("001_initial", 1)]
+            "SELECT name, count(*) FROM migratehistory GROUP BY name ORDER BY name").fetchall()
+    assert rows == [(name, 1) for name in ALL]
     assert migrations.check(empty_url) == []
 
 
 @pg_only
 def test_concurrent_migrate_through_a_transaction_pooler(empty_url: str, pgbouncer) -> None:
     """Only the pooled URL at hand (PgBouncer, transaction mode, 3 server connections):
-    four runs at once still apply 001 exactly once — the lock is transaction-level."""
+    four runs at once still apply each migration exactly once — the lock is
+    transaction-level."""
     pooled = pgbouncer.url(urlparse(empty_url).path.lstrip("/"), pooler="transaction")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_DIRECT_URL"}
     command = [sys.executable, "-m", "datalayer.cli", "migrate", "--database", pooled]
@@ -291,11 +300,12 @@ def test_concurrent_migrate_through_a_transaction_pooler(empty_url: str, pgbounc
                                   text=True, env=env) for _ in range(4)]
     results = [(p.wait(timeout=120), *p.communicate()) for p in processes]
     assert [code for code, _, _ in results] == [0, 0, 0, 0], results
-    assert sum("Applied 001_initial" in out for _, out, _ in results) == 1
+    for name in ALL:
+        assert sum(f"Applied {name}" in out for _, out, _ in results) == 1
     with connected(empty_url) as database:
         rows = database.execute_sql(
-            "SELECT name, count(*) FROM migratehistory GROUP BY name").fetchall()
-    assert rows == [("001_initial", 1)]
+            "SELECT name, count(*) FROM migratehistory GROUP BY name ORDER BY name").fetchall()
+    assert rows == [(name, 1) for name in ALL]
 
 
 def test_pw_migrate_auto_finds_no_changes(migrated_url: str, tmp_path: Path) -> None:
