@@ -21,6 +21,7 @@ __all__ = ["LAZY_COMMANDS", "main", "register"]
 LAZY_COMMANDS: dict[str, str] = {
     "demo": "datalayer.demo:demo_command",
     "diagram": "datalayer.commands:diagram_command",
+    "maintain": "datalayer.maintain:maintain_command",
     "makemigrations": "datalayer.makemigrations:makemigrations_command",
     "seed": "datalayer.commands:seed_command",
 }
