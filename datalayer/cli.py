@@ -19,6 +19,7 @@ __all__ = ["LAZY_COMMANDS", "main", "register"]
 
 # Subcommands defined elsewhere: name -> "module:attribute" of a click.Command.
 LAZY_COMMANDS: dict[str, str] = {
+    "adopt": "datalayer.adopt_cli:adopt_command",
     "demo": "datalayer.demo:demo_command",
     "diagram": "datalayer.commands:diagram_command",
     "maintain": "datalayer.maintain:maintain_command",
