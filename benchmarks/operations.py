@@ -17,8 +17,8 @@ from benchmarks.cases import Case
 from datalayer.bulk import copy_rows
 from datalayer.db import driver_url
 from datalayer.models import Todo, User, new_id, utcnow
+from datalayer.queries import TodoQueries
 from datalayer.queries.base import encode_cursor
-from datalayer.queries.features_todos import TodoQueries
 
 
 def bench_user(personal_todos: int) -> str:

@@ -16,7 +16,7 @@ from benchmarks import raw
 from benchmarks.cases import Case, run
 from benchmarks.operations import bench_user
 from datalayer import db
-from datalayer.queries.features_todos import TodoQueries
+from datalayer.queries import TodoQueries
 
 PAGE_SIZE = 50
 

@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-from datalayer import queries
-from datalayer.db import atomic, connection_context, db, init_db, retrying
+from datalayer.db import atomic, connection_context, db, init_db
 from datalayer.errors import (
     ConflictError,
     DataLayerError,
@@ -16,7 +15,30 @@ from datalayer.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from datalayer.queries import *  # noqa: F403
+from datalayer.queries import (
+    AccountQueries,
+    AdminRoleQueries,
+    AdminUserQueries,
+    AuditLogQueries,
+    DeliveryQueries,
+    JwksQueries,
+    NotificationQueries,
+    PreferenceQueries,
+    SessionQueries,
+    SubscriptionEventQueries,
+    SubscriptionQueries,
+    TargetQueries,
+    TenantActivityQueries,
+    TenantInviteQueries,
+    TenantMemberQueries,
+    TenantQueries,
+    TodoQueries,
+    UserActivityQueries,
+    UserQueries,
+    VerificationQueries,
+    WaitlistQueries,
+)
+from datalayer.retry import retrying
 
 __all__ = [
     "ConflictError",
@@ -29,5 +51,32 @@ __all__ = [
     "db",
     "init_db",
     "retrying",
-    *queries.__all__,
+    # the query namespaces (datalayer.queries)
+    # auth
+    "UserQueries",
+    "SessionQueries",
+    "AccountQueries",
+    "VerificationQueries",
+    "JwksQueries",
+    # tenant
+    "TenantQueries",
+    "TenantMemberQueries",
+    "TenantInviteQueries",
+    "TenantActivityQueries",
+    # notifications
+    "NotificationQueries",
+    "DeliveryQueries",
+    "PreferenceQueries",
+    "TargetQueries",
+    # subscriptions
+    "SubscriptionEventQueries",
+    "SubscriptionQueries",
+    # features
+    "TodoQueries",
+    "WaitlistQueries",
+    "UserActivityQueries",
+    # admin
+    "AdminUserQueries",
+    "AdminRoleQueries",
+    "AuditLogQueries",
 ]

@@ -16,7 +16,6 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlparse
 
@@ -24,10 +23,10 @@ import peewee
 from playhouse import db_url
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
-from datalayer import pooling
+from datalayer import pooling, replicas
 from datalayer.errors import DataLayerError, PoolerSafetyError
 from datalayer.pooling import check_pooler_safe, forget_connection, is_broken
-from datalayer.retry import retrying
+from datalayer.routing import routed_database
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
@@ -38,23 +37,18 @@ __all__ = [
     "init_db",
     "is_postgres",
     "is_sqlite",
-    "retrying",
 ]
 
 T = TypeVar("T")
 
 DEFAULT_SQLITE_PATH = "datalayer.sqlite3"
 
-# The database the current context's queries go to when it is not the primary (``db.obj``):
-# datalayer.replicas sets it to a replica for the duration of a replica-safe read.
-_routed: ContextVar[peewee.Database | None] = ContextVar("datalayer_routed", default=None)
-
-
 class RoutingProxy(peewee.DatabaseProxy):
-    """``db``: the primary (``db.obj``), or the replica this context's read was routed to."""
+    """``db``: the primary (``db.obj``), or the replica this context's read was routed to
+    (``datalayer.routing``: a replica for the duration of a replica-safe read)."""
 
     def __getattr__(self, attr: str) -> Any:
-        database = _routed.get()
+        database = routed_database()
         if database is None:
             database = self.obj
             if database is None:
@@ -260,14 +254,12 @@ def init_db(url: str | None = None, **options: Any) -> peewee.Database:
     ``replica_wait_ms``, ``replica_max_lag_ms``, ``replica_retry_seconds`` — see
     ``datalayer.replicas``.
     """
-    from datalayer import replicas  # it imports this module
-
     replica_options = replicas.take_options(options)
     if db.obj is not None and not db.obj.is_closed():
         db.obj.close()
     database = build_database(url, **options)
     db.initialize(database)
-    replicas.configure(database, options, **replica_options)
+    replicas.configure(database, options, build=build_database, **replica_options)
     return database
 
 

@@ -1,7 +1,7 @@
-"""The machinery behind ``datalayer.replicas``: replicas, their health, the fence, positions.
+"""The machinery behind ``datalayer.replicas``: replicas, their health, the fence.
 
-- ``Session``: a context's read-your-writes position (writes seen; the primary WAL
-  position they need a replica to have replayed).
+(A context's read-your-writes position, ``Session``, lives in ``datalayer.routing``.)
+
 - ``Replica``: one standby's database, health, and the replay position it is known to
   have reached (replay positions only grow, so a cached one is a safe lower bound).
 - ``Router``: chooses a replica for a read (none inside a transaction, none unhealthy,
@@ -18,15 +18,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 import peewee
 
-from datalayer.db import _routed, db
 from datalayer.errors import DataLayerError, is_connection_error, sqlstate, translate_errors
 from datalayer.pooling import forget_connection
+from datalayer.routing import current_session, routed_to
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,51 +59,24 @@ def _redact(url: str) -> str:
     return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@")).geturl()
 
 
-# --- read-your-writes positions ----------------------------------------------------------
-
-
-class Session:
-    """A read-your-writes position: the writes of a context and the WAL position they need.
-
-    Hand one to another thread (``with session(token):``) to carry a request's or a job's
-    writes with it.
-    """
-
-    __slots__ = ("fenced", "lsn", "writes")
-
-    def __init__(self) -> None:
-        self.writes = 0  # writes seen in this context
-        self.fenced = 0  # writes covered by ``lsn``
-        self.lsn = 0  # the primary's position those writes need a replica to have replayed
-
-
-_session: ContextVar[Session] = ContextVar("datalayer_replica_session")
-
-
-def current_session() -> Session:
-    """Return this context's position (one per thread unless ``session()`` set another)."""
-    current = _session.get(None)
-    if current is None:
-        current = Session()
-        _session.set(current)
-    return current
-
-
 # --- statistics --------------------------------------------------------------------------
 
 
-class _Stats:
+class RouteStats:
+    """The routing counters and the recent fence waits, shared by every thread."""
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: collections.Counter[str] = collections.Counter()
         self.fence_waits: collections.deque[float] = collections.deque(maxlen=100_000)
 
     def count(self, name: str) -> None:
+        """Add one to the counter ``name``."""
         with self.lock:
             self.counts[name] += 1
 
 
-_stats = _Stats()
+route_stats = RouteStats()
 
 
 # --- replicas and their health -----------------------------------------------------------
@@ -176,7 +148,10 @@ class Replica:
 class Router:
     """The configured replicas and the rules that choose one for a read."""
 
-    def __init__(self, replicas: list[Replica], settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, primary: peewee.Database, replicas: list[Replica], settings: Mapping[str, Any]
+    ) -> None:
+        self.primary = primary
         self.replicas = replicas
         self.wait = float(settings["replica_wait_ms"]) / 1000
         self.max_lag = float(settings["replica_max_lag_ms"]) / 1000
@@ -192,7 +167,7 @@ class Router:
 
     def _sample_primary(self) -> None:
         try:
-            text = db.obj.execute_sql("SELECT pg_current_wal_flush_lsn()::text").fetchone()[0]
+            text = self.primary.execute_sql("SELECT pg_current_wal_flush_lsn()::text").fetchone()[0]
         except peewee.PeeweeException:  # the read itself will report a primary failure
             return
         with self.samples_lock:
@@ -209,7 +184,7 @@ class Router:
 
     def check(self, replica: Replica) -> None:
         """Measure a replica's health and lag; mark it up or down."""
-        if not db.obj.in_transaction():
+        if not self.primary.in_transaction():
             self._sample_primary()
         try:
             in_recovery, text = replica.query(
@@ -255,7 +230,7 @@ class Router:
         writes = current.writes
         if writes == current.fenced:
             return current.lsn, False
-        text, block = db.obj.execute_sql(
+        text, block = self.primary.execute_sql(
             "SELECT pg_current_wal_insert_lsn()::text, current_setting('wal_block_size')::int"
         ).fetchone()
         current.lsn = max(current.lsn, replayable(lsn_int(text) or 0, block))
@@ -285,7 +260,7 @@ class Router:
                 return True
             now = time.monotonic()
             if now >= deadline:
-                _stats.count("fence_timeout")
+                route_stats.count("fence_timeout")
                 replica.lag_ms = max(replica.lag_ms or 0.0, self.wait * 1000)
                 return False
             time.sleep(min(delay, deadline - now))
@@ -293,7 +268,7 @@ class Router:
 
     def choose(self) -> Replica | None:
         """The replica this read may use now, or None for the primary."""
-        if db.obj.in_transaction():
+        if self.primary.in_transaction():
             return None
         candidates = self.usable()
         if not candidates or not self.fence:
@@ -304,12 +279,12 @@ class Router:
         if chosen is None:
             first = candidates[0]
             if (first.lag_ms or 0.0) >= self.wait * 1000:  # would time out: do not wait
-                _stats.count("fence_skipped")
+                route_stats.count("fence_skipped")
             elif self._wait(first, target):
                 chosen = first
         elif not fetched:
             return chosen  # no new writes, and known to be replayed: no fence to pay
-        _stats.fence_waits.append(time.perf_counter() - started)
+        route_stats.fence_waits.append(time.perf_counter() - started)
         return chosen
 
     # Running a read ------------------------------------------------------------------
@@ -331,10 +306,10 @@ class Router:
             with translate_errors():
                 replica = self.choose()
             if replica is not None:
-                token = _routed.set(replica.database)
                 try:
-                    result = fn(*args, **kwargs)
-                    _stats.count("replica")
+                    with routed_to(replica.database):
+                        result = fn(*args, **kwargs)
+                    route_stats.count("replica")
                     return result
                 except Exception as exc:
                     if not self.failed(replica, exc):
@@ -345,13 +320,11 @@ class Router:
                         replica.url,
                         exc,
                     )
-                    _stats.count("fallback")
-                finally:
-                    _routed.reset(token)
+                    route_stats.count("fallback")
         finally:
             for each in self.replicas:
                 each.release()
-        _stats.count("primary")
+        route_stats.count("primary")
         return fn(*args, **kwargs)
 
     def close(self) -> None:

@@ -3,7 +3,7 @@
 ``init_db(url, replica_urls=[...])`` (or ``DATABASE_REPLICA_URLS``, comma separated) adds
 standbys. Catalog functions marked ``@replica_read`` (inboxes, lists, audit queries,
 activity ranges) then run on a healthy replica: ``db`` resolves to it for the duration
-of the call (``datalayer.db`` routes by a context variable). Everything else — every
+of the call (by a context variable in ``datalayer.routing``). Everything else — every
 write, every unmarked read, every read while this thread's primary connection is in a
 transaction — stays on the primary.
 
@@ -26,23 +26,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import peewee
 
-from datalayer.db import _routed, build_database
-from datalayer.replica_router import (
-    Replica,
-    Router,
-    Session,
-    _session,
-    _stats,
-    current_session,
-    lsn_int,
-    replayable,
-)
+from datalayer.errors import DataLayerError
+from datalayer.replica_router import Replica, Router, lsn_int, replayable, route_stats
+from datalayer.routing import Session, current_session, routed_database, session
 
 __all__ = [
     "DEFAULTS",
@@ -77,17 +68,6 @@ DEFAULTS: dict[str, Any] = {
 # --- read-your-writes positions ----------------------------------------------------------
 
 
-@contextmanager
-def session(token: Session | None = None) -> Iterator[Session]:
-    """Track read-your-writes for one unit of work (a request, a job), or continue ``token``'s."""
-    current = token if token is not None else Session()
-    reset = _session.set(current)
-    try:
-        yield current
-    finally:
-        _session.reset(reset)
-
-
 def note_write() -> None:
     """Record a write in the current context (called by the primary for each write statement)."""
     current_session().writes += 1
@@ -104,15 +84,15 @@ def stats() -> dict[str, Any]:
     up within ``replica_wait_ms``), ``fence_skipped`` (not waited for: it timed out or lagged
     by the bound since its last health check).
     """
-    with _stats.lock:
-        return {**_stats.counts, "fence_waits": list(_stats.fence_waits)}
+    with route_stats.lock:
+        return {**route_stats.counts, "fence_waits": list(route_stats.fence_waits)}
 
 
 def reset_stats() -> None:
     """Zero the counters and forget the recorded fence waits."""
-    with _stats.lock:
-        _stats.counts.clear()
-        _stats.fence_waits.clear()
+    with route_stats.lock:
+        route_stats.counts.clear()
+        route_stats.fence_waits.clear()
 
 
 _router: Router | None = None
@@ -124,7 +104,7 @@ def replica_read(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def routed(*args: P.args, **kwargs: P.kwargs) -> R:
         router = _router
-        if router is None or _routed.get() is not None:
+        if router is None or routed_database() is not None:
             return fn(*args, **kwargs)
         return router.run(fn, *args, **kwargs)
 
@@ -147,24 +127,33 @@ def take_options(options: dict[str, Any]) -> dict[str, Any]:
     return taken
 
 
-def _build(url: str, primary: peewee.Database, options: Mapping[str, Any]) -> peewee.Database:
+Build = Callable[..., peewee.Database]
+
+
+def _build(
+    build: Build, url: str, primary: peewee.Database, options: Mapping[str, Any]
+) -> peewee.Database:
     options = dict(options)
     if hasattr(primary, "close_idle") and "+pool" not in url.split(":", 1)[0]:
         options.setdefault("pool", True)  # pooled when the primary is
     if "connect_timeout" not in url:
         options.setdefault("connect_timeout", 3)  # a dead replica costs little
-    return build_database(url, **options)
+    return build(url, **options)
 
 
 def configure(
     primary: peewee.Database,
     options: Mapping[str, Any],
     replica_urls: list[str] | None = None,
+    *,
+    build: Build | None = None,
     **settings: Any,
 ) -> None:
     """Route replica-safe reads to ``replica_urls`` (None/empty: no replicas).
 
-    ``options`` are the primary's (pooling, pooler, timeouts), applied to each replica.
+    ``options`` are the primary's (pooling, pooler, timeouts), applied to each replica;
+    ``build(url, **options)`` builds a replica's database (``init_db`` passes
+    ``datalayer.db.build_database``: this module sits below ``datalayer.db``).
     """
     global _router
     old, _router = _router, None
@@ -177,9 +166,11 @@ def configure(
     if not getattr(primary, "is_pg", False):
         log.warning("replica URLs ignored: replicas need a PostgreSQL primary")
         return
+    if build is None:
+        raise DataLayerError("replicas.configure() needs build= to build the replica databases")
     merged = {**DEFAULTS, **settings}
-    replicas = [Replica(url, _build(url, primary, options)) for url in replica_urls]
-    _router = Router(replicas, merged)
+    replicas = [Replica(url, _build(build, url, primary, options)) for url in replica_urls]
+    _router = Router(primary, replicas, merged)
     primary.on_write = note_write  # type: ignore[attr-defined]
 
 

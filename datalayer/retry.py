@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import peewee
 
-import datalayer.db as _db  # the module: db.py imports this one while it loads
+from datalayer.db import db
 from datalayer.errors import (
     ConnectionLostError,
     DataLayerError,
@@ -52,7 +52,6 @@ def retrying(
     queue's ``locked_by``/``attempts`` — so running it twice changes nothing.
     Must be called outside any transaction.
     """
-    db = _db.db
     if db.in_transaction():
         raise DataLayerError("retrying() must be called outside a transaction")
     for attempt in range(attempts):
@@ -83,4 +82,4 @@ def retrying(
 
 def _discard_connection() -> None:
     """Drop this thread's connection so the next use opens a fresh one."""
-    forget_connection(_db.db.obj)
+    forget_connection(db.obj)

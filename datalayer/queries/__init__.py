@@ -1,20 +1,67 @@
-"""The XxxQueries namespaces, one module per domain: the only thing callers need."""
+"""The XxxQueries namespaces, a package per domain: the only thing callers need."""
 
 from __future__ import annotations
 
-from datalayer.queries import admin, auth, features, notifications, subscriptions, tenant
-from datalayer.queries.admin import *  # noqa: F403
-from datalayer.queries.auth import *  # noqa: F403
-from datalayer.queries.features import *  # noqa: F403
-from datalayer.queries.notifications import *  # noqa: F403
-from datalayer.queries.subscriptions import *  # noqa: F403
-from datalayer.queries.tenant import *  # noqa: F403
+from datalayer.queries.admin import (
+    AdminRoleQueries,
+    AdminUserQueries,
+    AuditLogQueries,
+)
+from datalayer.queries.auth import (
+    AccountQueries,
+    JwksQueries,
+    SessionQueries,
+    UserQueries,
+    VerificationQueries,
+)
+from datalayer.queries.features import (
+    TodoQueries,
+    UserActivityQueries,
+    WaitlistQueries,
+)
+from datalayer.queries.notifications import (
+    DeliveryQueries,
+    NotificationQueries,
+    PreferenceQueries,
+    TargetQueries,
+)
+from datalayer.queries.subscriptions import (
+    SubscriptionEventQueries,
+    SubscriptionQueries,
+)
+from datalayer.queries.tenant import (
+    TenantActivityQueries,
+    TenantInviteQueries,
+    TenantMemberQueries,
+    TenantQueries,
+)
 
 __all__ = [
-    *auth.__all__,
-    *tenant.__all__,
-    *notifications.__all__,
-    *subscriptions.__all__,
-    *features.__all__,
-    *admin.__all__,
+    # auth
+    "UserQueries",
+    "SessionQueries",
+    "AccountQueries",
+    "VerificationQueries",
+    "JwksQueries",
+    # tenant
+    "TenantQueries",
+    "TenantMemberQueries",
+    "TenantInviteQueries",
+    "TenantActivityQueries",
+    # notifications
+    "NotificationQueries",
+    "DeliveryQueries",
+    "PreferenceQueries",
+    "TargetQueries",
+    # subscriptions
+    "SubscriptionEventQueries",
+    "SubscriptionQueries",
+    # features
+    "TodoQueries",
+    "WaitlistQueries",
+    "UserActivityQueries",
+    # admin
+    "AdminUserQueries",
+    "AdminRoleQueries",
+    "AuditLogQueries",
 ]

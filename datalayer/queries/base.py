@@ -10,12 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypedDict, TypeVar
 
+import marshmallow
 import peewee
 
-from datalayer.db import _routed, db, is_postgres
+from datalayer.db import db, is_postgres
 from datalayer.errors import ValidationError, translate, translate_errors
 from datalayer.models.base import to_utc
-from datalayer.schemas.base import Dumper, check_limit
+from datalayer.routing import routed_database
+from datalayer.schemas.base import Date, Dumper, check_limit
 
 T = TypeVar("T")
 
@@ -63,6 +65,17 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         return ts, row_id
     except (ValueError, TypeError, binascii.Error, AttributeError):
         raise ValidationError({"cursor": ["Not a valid cursor."]}) from None
+
+
+_DATE = Date(required=True)
+
+
+def check_date(name: str, value: Any) -> dt.date:
+    """Validate a date argument (a ``date`` or ``YYYY-MM-DD``); a bad one is a ValidationError."""
+    try:
+        return _DATE.deserialize(value)  # type: ignore[no-any-return]
+    except marshmallow.ValidationError as exc:
+        raise ValidationError({name: exc.messages}) from None
 
 
 def stamp(field: peewee.Field, value: Any) -> peewee.Value:
@@ -164,7 +177,7 @@ class Statement:
     def execute(self, values: dict[str, Any]) -> Any:
         """Run the statement with ``values`` for its placeholders; return the cursor."""
         # The database ``db`` resolves to here: a replica inside a ``replica_read`` call.
-        database = _routed.get() or db.obj
+        database = routed_database() or db.obj
         sql, plan = self._compile(database)
         params = [
             constant

@@ -1,7 +1,4 @@
-"""Queries of the notifications domain: the inbox, the delivery queue, preferences, targets.
-
-``DeliveryQueries`` lives in ``notification_deliveries`` and ``PreferenceQueries`` /
-``TargetQueries`` in ``notification_preferences``; this module re-exports them.
+"""Queries of the notifications domain: notifications and the inbox.
 
 Scope: only the recipient reads or changes a notification — every inbox function takes
 the ``user_id`` and matches it against ``recipient_user_id``, so another user's id finds
@@ -18,12 +15,7 @@ from typing import Any, cast
 from datalayer.models import Notification, NotificationDelivery
 from datalayer.models.base import utcnow
 from datalayer.queries.base import Page, keyset_page, read, write
-from datalayer.queries.notification_deliveries import DeliveryQueries
-from datalayer.queries.notification_preferences import (
-    PreferenceQueries,
-    TargetQueries,
-    resolve_preferences,
-)
+from datalayer.queries.notifications._resolve import resolve_preferences
 from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load, require
 from datalayer.schemas.notifications import (
@@ -177,4 +169,4 @@ def _queue(notification_id: str, channels: list[str]) -> list[dict[str, Any]]:
     return sorted(delivered, key=lambda d: order[d["channel"]])
 
 
-__all__ = ["DeliveryQueries", "NotificationQueries", "PreferenceQueries", "TargetQueries"]
+__all__ = ["NotificationQueries"]

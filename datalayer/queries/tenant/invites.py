@@ -12,7 +12,7 @@ import peewee
 from datalayer.errors import ConflictError, NotFoundError, PermissionDeniedError, translate
 from datalayer.models import TenantInvite, TenantMember, User, utcnow
 from datalayer.queries.base import read, write
-from datalayer.queries.tenant_access import MANAGERS, denied, require_role
+from datalayer.queries.tenant._access import MANAGERS, denied, require_role
 from datalayer.schemas.base import check_id, check_now, load, require
 from datalayer.schemas.tenant import (
     TenantInviteDTO,

@@ -1,5 +1,5 @@
 """The delivery queue's building blocks: argument checks, the lease fence, the compiled
-marks and the retry schedule (used by ``notification_deliveries``)."""
+marks and the retry schedule (used by ``deliveries``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ ERROR_MAX = 2000
 MAX_RETRY_DELAY = 86_400.0
 
 
-def _check_seconds(name: str, value: Any, *, positive: bool) -> float:
+def check_seconds(name: str, value: Any, *, positive: bool) -> float:
+    """Validate a number of seconds (> 0 when ``positive``, else >= 0; at most 10**9)."""
+
     def ok(v: Any) -> bool:
         number = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         return number and (v > 0 if positive else v >= 0) and v <= 10**9
@@ -30,7 +32,8 @@ def _check_seconds(name: str, value: Any, *, positive: bool) -> float:
     return require(name, value, ok, "Must be a finite number of seconds in range.")  # type: ignore[no-any-return]
 
 
-def _check_channels(channels: Iterable[str] | None) -> list[str] | None:
+def check_channels(channels: Iterable[str] | None) -> list[str] | None:
+    """Validate the channels a claim is limited to (None: all); one name counts as a list."""
     if channels is None:
         return None
     listed = [channels] if isinstance(channels, str) else list(channels)
@@ -43,7 +46,8 @@ def _check_channels(channels: Iterable[str] | None) -> list[str] | None:
     return listed
 
 
-def _check_attempts(attempts: Any) -> int | None:
+def check_attempts(attempts: Any) -> int | None:
+    """Validate the ``attempts`` value a claim returned (None: not fenced on the claim)."""
     if attempts is None:
         return None
     return require(  # type: ignore[no-any-return]
@@ -54,16 +58,16 @@ def _check_attempts(attempts: Any) -> int | None:
     )
 
 
-def _message(name: str, value: Any) -> str:
-    """Keep an error text storable: no NUL, at most ERROR_MAX characters."""
+def storable_message(name: str, value: Any) -> str:
+    """Return an error text made storable: no NUL, at most ERROR_MAX characters."""
     require(
         name, value, lambda v: isinstance(v, str) and v.strip() != "", "Must be a non-empty string."
     )
     return str(value).replace("\x00", "\ufffd")[:ERROR_MAX]
 
 
-def _held(delivery_id: str, worker_id: str, attempts: int | None) -> Any:
-    """The fence: the row is still processing under this worker (and this claim)."""
+def lease_held(delivery_id: str, worker_id: str, attempts: int | None) -> Any:
+    """Return the fence: the row is still processing under this worker (and this claim)."""
     check_id("delivery_id", delivery_id)
     check_id("worker_id", worker_id)
     cond = (D.id == delivery_id) & (D.status == "processing") & (D.locked_by == worker_id)
@@ -79,16 +83,17 @@ def _fence(with_attempts: bool) -> Any:
     return cond & (D.attempts == param("attempts")) if with_attempts else cond
 
 
-def _fence_values(delivery_id: str, worker_id: str, attempts: int | None) -> dict[str, Any]:
+def fence_values(delivery_id: str, worker_id: str, attempts: int | None) -> dict[str, Any]:
+    """Return the values the compiled fence binds (ids checked, ``now`` stamped)."""
     return {
         "id": check_id("delivery_id", delivery_id),
         "worker": check_id("worker_id", worker_id),
-        "attempts": _check_attempts(attempts),
+        "attempts": check_attempts(attempts),
         "now": utcnow(),
     }
 
 
-_MARK_SENT = StatementCache(
+MARK_SENT = StatementCache(
     lambda fenced: D.update(
         {
             D.status: "sent",
@@ -98,7 +103,7 @@ _MARK_SENT = StatementCache(
         }
     ).where(_fence(fenced))
 )
-_MARK_SKIPPED = StatementCache(
+MARK_SKIPPED = StatementCache(
     lambda fenced: D.update(
         {
             D.status: "skipped",
@@ -109,7 +114,7 @@ _MARK_SKIPPED = StatementCache(
 )
 
 
-def _retry_or_fail(retry_at: dt.datetime, now: dt.datetime) -> dict[Any, Any]:
+def retry_or_fail(retry_at: dt.datetime, now: dt.datetime) -> dict[Any, Any]:
     """Back to ``pending`` at ``retry_at`` while attempts remain, else ``failed``."""
     retry = D.attempts < D.max_attempts
     return {

@@ -1,5 +1,4 @@
-"""Queries of the admin domain: back-office users (here), roles (admin_roles.py) and the
-append-only audit trail (admin_audit.py), re-exported through this module's ``__all__``.
+"""Queries of the admin domain: back-office users.
 
 Every change an admin makes to another admin is written with its audit row in the same
 transaction: either both are stored or neither is.
@@ -14,8 +13,7 @@ from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import AdminUser
 from datalayer.models.admin import ADMIN_STATUSES
 from datalayer.models.base import utcnow
-from datalayer.queries.admin_audit import AuditLogQueries, audit
-from datalayer.queries.admin_roles import AdminRoleQueries
+from datalayer.queries.admin._audit import audit
 from datalayer.queries.base import for_update, read, write
 from datalayer.schemas.admin import AdminUserDTO, admin_user_dumper, create_admin_user_schema
 from datalayer.schemas.base import check_id, load, require
@@ -123,4 +121,4 @@ class AdminUserQueries:
         return admin_user_dumper.row(rows[0])  # type: ignore[return-value]
 
 
-__all__ = ["AdminRoleQueries", "AdminUserQueries", "AuditLogQueries"]
+__all__ = ["AdminUserQueries"]

@@ -1,4 +1,4 @@
-"""Queries of the tenant domain: tenants here; members, invites and activity in sibling modules."""
+"""Queries of the tenant domain: tenants."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ from typing import Any, cast
 from datalayer.errors import NotFoundError
 from datalayer.models import Tenant, TenantMember, User
 from datalayer.queries.base import read, write
-from datalayer.queries.tenant_access import MANAGERS, OWNER, lock_members, require_role
-from datalayer.queries.tenant_activity import TenantActivityQueries
-from datalayer.queries.tenant_invites import TenantInviteQueries
-from datalayer.queries.tenant_members import TenantMemberQueries
+from datalayer.queries.tenant._access import MANAGERS, OWNER, lock_members, require_role
 from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.tenant import (
@@ -93,9 +90,4 @@ class TenantQueries:
             Tenant.delete().where(Tenant.id == tenant_id).execute()
 
 
-__all__ = [
-    "TenantActivityQueries",
-    "TenantInviteQueries",
-    "TenantMemberQueries",
-    "TenantQueries",
-]
+__all__ = ["TenantQueries"]

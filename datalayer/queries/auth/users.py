@@ -11,7 +11,7 @@ from peewee import fn
 from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import TenantMember, User
 from datalayer.models.auth import USER_ADMIN_ROLES
-from datalayer.queries.auth_common import check_text
+from datalayer.queries.auth._checks import check_text
 from datalayer.queries.base import read, stamp, write
 from datalayer.schemas.auth import (
     UserDTO,

@@ -1,7 +1,4 @@
-"""Queries of a recipient's notification preferences and push targets.
-
-Re-exported by ``datalayer.queries.notifications``.
-"""
+"""Queries of a recipient's push targets and when they were last seen."""
 
 from __future__ import annotations
 
@@ -12,87 +9,17 @@ from typing import Any
 
 import peewee
 
-from datalayer.models import NotificationPreference, NotificationTarget
+from datalayer.models import NotificationTarget
 from datalayer.models.base import utcnow
 from datalayer.queries.base import read, write
 from datalayer.schemas.base import check_id, check_now, load, require
 from datalayer.schemas.notifications import (
-    DEFAULT_PREFERENCES,
-    PREFERENCE_FLAGS,
-    NotificationPreferenceDTO,
     NotificationTargetDTO,
-    ResolvedNotificationPreferenceDTO,
-    notification_preference_dumper,
     notification_target_dumper,
-    update_notification_preference_schema,
     update_notification_target_schema,
 )
 
-Pref = NotificationPreference
 Target = NotificationTarget
-
-
-def resolve_preferences(user_id: str, tenant_id: str | None) -> ResolvedNotificationPreferenceDTO:
-    """Return the flags in force for the user (in ``tenant_id``), in one query; ids checked."""
-    scope = Pref.tenant.is_null()
-    if tenant_id is not None:
-        scope = scope | (Pref.tenant == tenant_id)
-    flags = [getattr(Pref, name) for name in PREFERENCE_FLAGS]
-    # The tenant's row sorts before the global one: (tenant_id IS NULL) is false for it.
-    query: Any = (
-        Pref.select(Pref.tenant, *flags)
-        .where((Pref.user == user_id) & scope)
-        .order_by(Pref.tenant.is_null())
-        .limit(1)
-        .tuples()
-    )
-    with read():
-        row = next(iter(query), None)
-    if row is None:
-        values, source = dict(DEFAULT_PREFERENCES), "default"
-    else:
-        values = {name: bool(v) for name, v in zip(PREFERENCE_FLAGS, row[1:], strict=True)}
-        source = "global" if row[0] is None else "tenant"
-    return {"user_id": user_id, "tenant_id": tenant_id, **values, "source": source}  # type: ignore[typeddict-item]
-
-
-class PreferenceQueries:
-    """Which channels a user receives notifications on, globally and per tenant."""
-
-    @staticmethod
-    def resolve(user_id: str, tenant_id: str | None = None) -> ResolvedNotificationPreferenceDTO:
-        """Return the user's flags in force: the tenant row, else the global row, else defaults."""
-        check_id("user_id", user_id)
-        if tenant_id is not None:
-            check_id("tenant_id", tenant_id)
-        return resolve_preferences(user_id, tenant_id)
-
-    @staticmethod
-    def upsert(
-        user_id: str, data: Mapping[str, Any], tenant_id: str | None = None
-    ) -> NotificationPreferenceDTO:
-        """Set the given flags on the user's global row (or tenant row), creating it atomically."""
-        check_id("user_id", user_id)
-        if tenant_id is not None:
-            check_id("tenant_id", tenant_id)
-        values = load(update_notification_preference_schema, data)
-        now = utcnow()
-        # ON CONFLICT names the partial unique index (its columns and predicate), so
-        # concurrent first writes meet in the index instead of both inserting.
-        target: list[Any] = [Pref.user]
-        if tenant_id is None:
-            where = peewee.SQL("tenant_id IS NULL")
-        else:
-            target, where = [Pref.user, Pref.tenant], peewee.SQL("tenant_id IS NOT NULL")
-        update = {getattr(Pref, name): getattr(peewee.EXCLUDED, name) for name in values}
-        update[Pref.updated_at] = now
-        query = (
-            Pref.insert(user=user_id, tenant=tenant_id, created_at=now, updated_at=now, **values)
-            .on_conflict(conflict_target=target, conflict_where=where, update=update)
-            .returning(*notification_preference_dumper.fields)
-        )
-        with write():
-            return notification_preference_dumper.written(query)  # type: ignore[return-value]
 
 
 def _check_seconds(name: str, value: Any) -> float:
@@ -172,4 +99,4 @@ class TargetQueries:
             return bool(query.exists())
 
 
-__all__ = ["PreferenceQueries", "TargetQueries"]
+__all__ = ["TargetQueries"]

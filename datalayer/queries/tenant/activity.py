@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-import marshmallow
 from peewee import EXCLUDED
 
 from datalayer.errors import ValidationError
 from datalayer.models import TenantActivityDaily, utcnow
-from datalayer.queries.base import read, write
+from datalayer.queries.base import check_date, read, write
 from datalayer.replicas import replica_read
-from datalayer.schemas.base import Date, check_id, load
+from datalayer.schemas.base import check_id, load
 from datalayer.schemas.tenant import (
     TenantActivityDailyDTO,
     create_tenant_activity_daily_schema,
@@ -20,14 +18,6 @@ from datalayer.schemas.tenant import (
 )
 
 Daily = TenantActivityDaily
-_date_field = Date()
-
-
-def _check_date(name: str, value: Any) -> dt.date:
-    try:
-        return _date_field.deserialize(value)  # type: ignore[no-any-return]
-    except marshmallow.ValidationError as exc:
-        raise ValidationError({name: exc.messages}) from None
 
 
 class TenantActivityQueries:
@@ -75,7 +65,7 @@ class TenantActivityQueries:
     def list_range(tenant_id: str, start: dt.date, end: dt.date) -> list[TenantActivityDailyDTO]:
         """Return the tenant's rows from ``start`` to ``end`` (both included), oldest first."""
         check_id("tenant_id", tenant_id)
-        first, last = _check_date("start", start), _check_date("end", end)
+        first, last = check_date("start", start), check_date("end", end)
         if last < first:
             raise ValidationError({"end": ["Must not be before start."]})
         query = (

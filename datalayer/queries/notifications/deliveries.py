@@ -1,7 +1,5 @@
 """The delivery work queue: workers claim due deliveries under a lease, send, then mark them.
 
-Re-exported by ``datalayer.queries.notifications``.
-
 A delivery's life: ``pending`` → (``claim``) ``processing`` → ``sent`` | ``skipped`` |
 ``failed``, or back to ``pending`` after a failed attempt (``mark_failed``) or an
 expired lease (``release_stale``).
@@ -30,18 +28,18 @@ import peewee
 from datalayer.db import is_postgres
 from datalayer.models import Notification, NotificationTarget, User
 from datalayer.queries.base import for_update, one_statement, read, write
-from datalayer.queries.delivery_parts import (
-    _MARK_SENT,
-    _MARK_SKIPPED,
+from datalayer.queries.notifications._queue import (
+    MARK_SENT,
+    MARK_SKIPPED,
     D,
-    _check_attempts,
-    _check_channels,
-    _check_seconds,
-    _fence_values,
-    _held,
-    _message,
-    _retry_or_fail,
     backoff_seconds,
+    check_attempts,
+    check_channels,
+    check_seconds,
+    fence_values,
+    lease_held,
+    retry_or_fail,
+    storable_message,
 )
 from datalayer.schemas.base import check_id, check_limit, check_now, require
 from datalayer.schemas.notifications import (
@@ -110,7 +108,7 @@ def _with_sending_details(deliveries: list[dict[str, Any]]) -> list[ClaimedDeliv
 def _fail_attempt(fence: Any, attempts: int, base: float, text: str, now: dt.datetime) -> bool:
     """Back to pending after a backoff, or failed when no attempts remain (fenced)."""
     retry_at = now + dt.timedelta(seconds=backoff_seconds(base, attempts))
-    values = _retry_or_fail(retry_at, now)
+    values = retry_or_fail(retry_at, now)
     values[D.error] = text
     return D.update(values).where(fence).execute() > 0  # type: ignore[no-any-return]
 
@@ -130,8 +128,8 @@ class DeliveryQueries:
         """Lease up to ``limit`` due pending deliveries to the worker; return them to send."""
         check_id("worker_id", worker_id)
         limit = check_limit(limit)
-        wanted = _check_channels(channels)
-        lease = _check_seconds("lease_seconds", lease_seconds, positive=True)
+        wanted = check_channels(channels)
+        lease = check_seconds("lease_seconds", lease_seconds, positive=True)
         now = check_now(now)
         due = _due(now, limit, wanted)
         query = (
@@ -168,18 +166,18 @@ class DeliveryQueries:
             lambda v: v is None or (isinstance(v, str) and 0 < len(v) <= 255 and "\x00" not in v),
             "Must be a non-empty string of at most 255 characters.",
         )
-        values = _fence_values(delivery_id, worker_id, attempts)
+        values = fence_values(delivery_id, worker_id, attempts)
         values["provider_message_id"] = provider_message_id
-        return bool(_MARK_SENT(attempts is not None).execute(values).rowcount > 0)
+        return bool(MARK_SENT(attempts is not None).execute(values).rowcount > 0)
 
     @staticmethod
     def mark_skipped(
         delivery_id: str, worker_id: str, reason: str, *, attempts: int | None = None
     ) -> bool:
         """Record that the delivery will not be sent, and why; False when the lease is gone."""
-        values = _fence_values(delivery_id, worker_id, attempts)
-        values["error"] = _message("reason", reason)
-        return bool(_MARK_SKIPPED(attempts is not None).execute(values).rowcount > 0)
+        values = fence_values(delivery_id, worker_id, attempts)
+        values["error"] = storable_message("reason", reason)
+        return bool(MARK_SKIPPED(attempts is not None).execute(values).rowcount > 0)
 
     @staticmethod
     def mark_failed(
@@ -192,9 +190,9 @@ class DeliveryQueries:
         now: dt.datetime | None = None,
     ) -> bool:
         """Record a failed attempt: retry later with backoff, or fail for good when none remain."""
-        text = _message("error", error)
-        base = _check_seconds("retry_base_seconds", retry_base_seconds, positive=False)
-        fence = _held(delivery_id, worker_id, _check_attempts(attempts))
+        text = storable_message("error", error)
+        base = check_seconds("retry_base_seconds", retry_base_seconds, positive=False)
+        fence = lease_held(delivery_id, worker_id, check_attempts(attempts))
         now = check_now(now)
         if attempts is not None:  # fenced on the claim's attempts: one statement
             with one_statement():
@@ -214,7 +212,7 @@ class DeliveryQueries:
         now = check_now(now)
         # locked_at <= now is always true of a lease; it lets the lease index find the rows.
         expired = (D.status == "processing") & (D.locked_at <= now) & (D.next_attempt_at <= now)
-        values = _retry_or_fail(now, now)
+        values = retry_or_fail(now, now)
         values[D.error] = "lease expired"
         with one_statement():
             return D.update(values).where(expired).execute()  # type: ignore[no-any-return]

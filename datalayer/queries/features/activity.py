@@ -1,4 +1,4 @@
-"""Queries of per-user daily activity rollups (re-exported by ``datalayer.queries.features``)."""
+"""Queries of per-user daily activity rollups: atomic counters, one row per day."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-import marshmallow
 from peewee import EXCLUDED, SQL
 
 from datalayer.db import is_postgres
 from datalayer.errors import ValidationError
 from datalayer.models import UserActivityDaily
 from datalayer.models.base import utcnow
-from datalayer.queries.base import read, write
+from datalayer.queries.base import check_date, read, write
 from datalayer.replicas import replica_read
-from datalayer.schemas.base import INT4_MAX, Date, check_id, load
+from datalayer.schemas.base import INT4_MAX, check_id, load
 from datalayer.schemas.features import (
     UserActivityDailyDTO,
     create_user_activity_daily_schema,
@@ -65,13 +64,6 @@ def _load_activity(
         ) from None
     values["features_used"] = sorted(set(values["features_used"]))
     return values
-
-
-def _check_date(name: str, value: Any) -> dt.date:
-    try:
-        return Date(required=True).deserialize(value)  # type: ignore[no-any-return]
-    except marshmallow.ValidationError as exc:
-        raise ValidationError({name: exc.messages}) from None
 
 
 def _upsert_activity(user_id: str, values: dict[str, Any]) -> Any:
@@ -133,7 +125,7 @@ class UserActivityQueries:
     def list_range(user_id: str, start: dt.date, end: dt.date) -> list[UserActivityDailyDTO]:
         """Return the user's daily rows from start to end (inclusive), oldest first."""
         check_id("user_id", user_id)
-        first, last = _check_date("start", start), _check_date("end", end)
+        first, last = check_date("start", start), check_date("end", end)
         if last < first:
             raise ValidationError({"end": ["Must not be before start."]})
         model = UserActivityDaily

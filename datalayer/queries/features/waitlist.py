@@ -1,4 +1,4 @@
-"""Queries of the features domain: todos, the waitlist, per-user daily activity."""
+"""Queries of the features domain: the waitlist."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from typing import Any
 from datalayer.errors import ConflictError
 from datalayer.models import Waitlist
 from datalayer.queries.base import Page, keyset_page, read, write
-from datalayer.queries.features_activity import UserActivityQueries
-from datalayer.queries.features_todos import TodoQueries
 from datalayer.replicas import replica_read
 from datalayer.schemas.base import load
 from datalayer.schemas.features import (
@@ -90,4 +88,4 @@ class WaitlistQueries:
         )
 
 
-__all__ = ["TodoQueries", "UserActivityQueries", "WaitlistQueries"]
+__all__ = ["WaitlistQueries"]

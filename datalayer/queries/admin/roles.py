@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from datalayer.models import AdminRole, AdminUser, AdminUserRole
-from datalayer.queries.admin_audit import audit
+from datalayer.queries.admin._audit import audit
 from datalayer.queries.base import read, write
 from datalayer.schemas.admin import AdminRoleDTO, admin_role_dumper, upsert_admin_role_schema
 from datalayer.schemas.base import check_id, load, require

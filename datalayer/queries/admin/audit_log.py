@@ -12,37 +12,15 @@ import peewee
 from datalayer.errors import ValidationError
 from datalayer.models import AdminAuditLog
 from datalayer.models.admin import AUDIT_TARGET_TYPES
+from datalayer.queries.admin._audit import audit
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.replicas import replica_read
 from datalayer.schemas.admin import (
     AdminAuditLogDTO,
     AuditSummaryDTO,
     admin_audit_log_dumper,
-    append_admin_audit_log_schema,
 )
-from datalayer.schemas.base import check_aware, check_id, load, require
-
-
-def audit(
-    admin_user_id: str,
-    action: str,
-    target_type: str,
-    target_id: str | None = None,
-    **details: Any,
-) -> AdminAuditLogDTO:
-    """Insert one audit row in the current transaction and return it (callers hold write())."""
-    values = load(
-        append_admin_audit_log_schema,
-        {
-            "admin_user_id": admin_user_id,
-            "action": action,
-            "target_type": target_type,
-            "target_id": target_id,
-            **details,
-        },
-    )
-    query = AdminAuditLog.insert(**values).returning(*admin_audit_log_dumper.fields)
-    return admin_audit_log_dumper.written(query)  # type: ignore[return-value]
+from datalayer.schemas.base import check_aware, check_id, require
 
 
 def _filters(

@@ -1,4 +1,4 @@
-"""Queries of the subscriptions domain: billing webhooks in, access decisions out.
+"""Queries of the subscriptions domain: billing webhook events in, applied to subscriptions.
 
 Webhooks arrive late, twice, out of order and concurrently. ``ingest`` is built so that
 none of that matters:
@@ -24,22 +24,17 @@ import peewee
 
 from datalayer.errors import DataLayerError
 from datalayer.models import Subscription, SubscriptionEvent, Tenant
-from datalayer.queries.base import Page, for_update, keyset_page, read, write
-from datalayer.replicas import replica_read
-from datalayer.schemas.base import check_id, check_now, load
+from datalayer.queries.base import for_update, read, write
+from datalayer.schemas.base import check_id, load
 from datalayer.schemas.subscriptions import (
     PROVIDER_KEYS,
     STATE_COLUMNS,
     IngestOutcome,
-    SubscriptionDTO,
     SubscriptionEventDTO,
     ingest_event_schema,
     neutral_event_type,
-    subscription_dumper,
     subscription_event_dumper,
 )
-
-PAST_DUE_GRACE = dt.timedelta(days=3)
 
 # What a column left out of an event's state is stored as (events carry the full state).
 _EMPTY_STATE: dict[str, Any] = {column: None for column in STATE_COLUMNS}
@@ -187,74 +182,4 @@ class SubscriptionEventQueries:
             return subscription_event_dumper.one(query)  # type: ignore[return-value]
 
 
-# Most relevant first: what grants access, then what may again, then the rest.
-_RELEVANCE = peewee.Case(
-    Subscription.status,
-    (("active", 0), ("trialing", 0), ("past_due", 1), ("canceled", 2), ("paused", 3)),
-    4,
-)
-
-
-class SubscriptionQueries:
-    """A tenant's subscriptions and whether they grant access."""
-
-    @staticmethod
-    def find_by_id(id: str) -> SubscriptionDTO | None:  # noqa: A002 - the spec's naming
-        """Return the subscription with this id, or None."""
-        check_id("id", id)
-        with read():
-            return subscription_dumper.one(  # type: ignore[return-value]
-                subscription_dumper.select().where(Subscription.id == id)
-            )
-
-    @staticmethod
-    def current_for_tenant(tenant_id: str) -> SubscriptionDTO | None:
-        """Return the tenant's most relevant subscription (live before ended, newest first)."""
-        check_id("tenant_id", tenant_id)
-        query = (
-            subscription_dumper.select()
-            .where(Subscription.tenant == tenant_id)
-            .order_by(_RELEVANCE, Subscription.created_at.desc(), Subscription.id.desc())
-        )
-        with read():
-            return subscription_dumper.one(query)  # type: ignore[return-value]
-
-    @staticmethod
-    def has_access(tenant_id: str, now: dt.datetime | None = None) -> bool:
-        """Tell whether any of the tenant's subscriptions grants access at ``now``."""
-        check_id("tenant_id", tenant_id)
-        now = check_now(now)
-        end = Subscription.current_period_end
-        grants = (
-            Subscription.status.in_(("active", "trialing"))
-            | ((Subscription.status == "past_due") & (end > now - PAST_DUE_GRACE))
-            | (
-                (Subscription.status == "canceled")
-                & (Subscription.cancel_at_period_end == True)  # noqa: E712 - SQL
-                & (end > now)
-            )
-        )
-        with read():
-            return bool(
-                Subscription.select(Subscription.id)
-                .where((Subscription.tenant == tenant_id) & grants)
-                .exists()
-            )
-
-    @staticmethod
-    @replica_read
-    def list_for_tenant(tenant_id: str, *, limit: int = 50, cursor: str | None = None) -> Page:
-        """Return a newest-first page of the tenant's subscriptions."""
-        check_id("tenant_id", tenant_id)
-        query = subscription_dumper.select().where(Subscription.tenant == tenant_id)
-        return keyset_page(
-            query,
-            dumper=subscription_dumper,
-            ts_field=Subscription.created_at,
-            id_field=Subscription.id,
-            limit=limit,
-            cursor=cursor,
-        )
-
-
-__all__ = ["SubscriptionEventQueries", "SubscriptionQueries"]
+__all__ = ["SubscriptionEventQueries"]

@@ -1,0 +1,68 @@
+"""Queries of the auth domain: provider accounts linked to a user."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from datalayer.models import Account
+from datalayer.queries.auth._checks import check_text
+from datalayer.queries.base import read, write
+from datalayer.replicas import replica_read
+from datalayer.schemas.auth import (
+    AccountDTO,
+    account_dumper,
+    create_account_schema,
+)
+from datalayer.schemas.base import check_id, load
+
+
+class AccountQueries:
+    """Provider accounts linked to a user; their passwords and tokens are never dumped."""
+
+    @staticmethod
+    def find_by_provider(provider_id: str, account_id: str) -> AccountDTO | None:
+        """Return the account a provider knows by ``account_id``, or None."""
+        check_text("provider_id", provider_id)
+        check_text("account_id", account_id)
+        query = account_dumper.select().where(
+            (Account.provider_id == provider_id) & (Account.account_id == account_id)
+        )
+        with read():
+            return cast(AccountDTO | None, account_dumper.one(query))
+
+    @staticmethod
+    @replica_read
+    def list_for_user(user_id: str) -> list[AccountDTO]:
+        """Return the user's linked accounts, oldest first (a user has a handful)."""
+        check_id("user_id", user_id)
+        query = (
+            account_dumper.select()
+            .where(Account.user == user_id)
+            .order_by(Account.created_at, Account.id)
+        )
+        with read():
+            return cast(list[AccountDTO], account_dumper.many(query))
+
+    @staticmethod
+    def link(user_id: str, data: Mapping[str, Any]) -> AccountDTO:
+        """Link a provider account to the user; ConflictError when it is linked already."""
+        check_id("user_id", user_id)
+        values = load(create_account_schema, data)
+        with write():
+            row = account_dumper.written(Account.insert(user=user_id, **values))
+        return cast(AccountDTO, row)
+
+    @staticmethod
+    def unlink(user_id: str, provider_id: str) -> bool:
+        """Remove the user's accounts at this provider; False when there were none."""
+        check_id("user_id", user_id)
+        check_text("provider_id", provider_id)
+        query = Account.delete().where(
+            (Account.user == user_id) & (Account.provider_id == provider_id)
+        )
+        with write():
+            return bool(query.execute() > 0)
+
+
+__all__ = ["AccountQueries"]

@@ -1,0 +1,64 @@
+"""Queries of a recipient's notification preferences, globally and per tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import peewee
+
+from datalayer.models import NotificationPreference
+from datalayer.models.base import utcnow
+from datalayer.queries.base import write
+from datalayer.queries.notifications._resolve import resolve_preferences
+from datalayer.schemas.base import check_id, load
+from datalayer.schemas.notifications import (
+    NotificationPreferenceDTO,
+    ResolvedNotificationPreferenceDTO,
+    notification_preference_dumper,
+    update_notification_preference_schema,
+)
+
+Pref = NotificationPreference
+
+
+class PreferenceQueries:
+    """Which channels a user receives notifications on, globally and per tenant."""
+
+    @staticmethod
+    def resolve(user_id: str, tenant_id: str | None = None) -> ResolvedNotificationPreferenceDTO:
+        """Return the user's flags in force: the tenant row, else the global row, else defaults."""
+        check_id("user_id", user_id)
+        if tenant_id is not None:
+            check_id("tenant_id", tenant_id)
+        return resolve_preferences(user_id, tenant_id)
+
+    @staticmethod
+    def upsert(
+        user_id: str, data: Mapping[str, Any], tenant_id: str | None = None
+    ) -> NotificationPreferenceDTO:
+        """Set the given flags on the user's global row (or tenant row), creating it atomically."""
+        check_id("user_id", user_id)
+        if tenant_id is not None:
+            check_id("tenant_id", tenant_id)
+        values = load(update_notification_preference_schema, data)
+        now = utcnow()
+        # ON CONFLICT names the partial unique index (its columns and predicate), so
+        # concurrent first writes meet in the index instead of both inserting.
+        target: list[Any] = [Pref.user]
+        if tenant_id is None:
+            where = peewee.SQL("tenant_id IS NULL")
+        else:
+            target, where = [Pref.user, Pref.tenant], peewee.SQL("tenant_id IS NOT NULL")
+        update = {getattr(Pref, name): getattr(peewee.EXCLUDED, name) for name in values}
+        update[Pref.updated_at] = now
+        query = (
+            Pref.insert(user=user_id, tenant=tenant_id, created_at=now, updated_at=now, **values)
+            .on_conflict(conflict_target=target, conflict_where=where, update=update)
+            .returning(*notification_preference_dumper.fields)
+        )
+        with write():
+            return notification_preference_dumper.written(query)  # type: ignore[return-value]
+
+
+__all__ = ["PreferenceQueries"]
