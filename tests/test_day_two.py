@@ -261,3 +261,65 @@ def test_pw_migrate_rollback_of_an_index_on_todos(checkout: Checkout) -> None:
     checkout.run("migrate")
     checkout.run("rollback")  # and the datalayer command rolls the same file back
     assert checkout.counts() == before
+
+
+HAND_WRITTEN_KARMA = '''"""Add user.karma, written the way peewee_migrate's docs show it."""
+
+import peewee as pw
+from peewee_migrate import Migrator
+
+
+def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
+    migrator.add_fields("user", karma=pw.IntegerField(default=0))
+
+
+def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
+    migrator.remove_fields("user", "karma")
+'''
+
+ORPHANING = '''"""Delete the users under their todos: leaves rows pointing nowhere."""
+
+import peewee as pw
+from peewee_migrate import Migrator
+
+
+def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
+    migrator.sql('DELETE FROM "user"')
+
+
+def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
+    pass
+'''
+
+
+def _add_migration(checkout: Checkout, name: str, source: str) -> None:
+    number = len(checkout.migrations()) + 1
+    (checkout.root / "migrations" / f"{number:03d}_{name}.py").write_text(source)
+
+
+def test_a_table_rebuild_keeps_the_rows_that_reference_it(checkout: Checkout) -> None:
+    """peewee rebuilds a SQLite table to add NOT NULL (create, copy, DROP, rename); with
+    foreign keys on, the DROP cascaded: todos 5 -> 0. The run now keeps them off."""
+    before = checkout.counts()
+    _add_migration(checkout, "karma", HAND_WRITTEN_KARMA)
+    checkout.run("migrate")
+    assert checkout.counts() == before
+    assert set(checkout.values('SELECT karma FROM "user"')) == {(0,)}
+    checkout.run("rollback")
+    assert checkout.counts() == before
+
+
+def test_a_migration_that_orphans_rows_is_rolled_back(checkout: Checkout) -> None:
+    before = checkout.counts()
+    applied = checkout.run("status").stdout
+    _add_migration(checkout, "orphans", ORPHANING)
+    result = checkout.run("migrate", ok=False)
+    assert result.returncode == 1
+    if IS_PG:  # the foreign keys refuse the DELETE itself
+        assert "foreign key" in result.stderr.lower()
+    else:  # foreign keys are off during the run; the check before COMMIT catches it
+        assert "foreign key points nowhere" in result.stderr
+        assert "rolled back, nothing changed" in result.stderr
+    assert checkout.counts() == before
+    assert checkout.run("status").stdout.replace("[ ] 00", "").count("[x]") == \
+        applied.count("[x]")
