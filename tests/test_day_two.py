@@ -323,3 +323,70 @@ def test_a_migration_that_orphans_rows_is_rolled_back(checkout: Checkout) -> Non
     assert checkout.counts() == before
     assert checkout.run("status").stdout.replace("[ ] 00", "").count("[x]") == \
         applied.count("[x]")
+
+
+CONCURRENT_INDEX = '''"""An index built without blocking writes."""
+
+import peewee as pw
+from peewee_migrate import Migrator
+
+from datalayer.migration_ops import add_index, drop_index
+
+
+def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
+    add_index(migrator, "todos", "todos_title_idx", ["title"], concurrently=True)
+
+
+def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
+    drop_index(migrator, "todos", "todos_title_idx", concurrently=True)
+'''
+
+ADD_COLUMN_TO_TODOS = '''"""Needs todos' ACCESS EXCLUSIVE lock."""
+
+import peewee as pw
+from peewee_migrate import Migrator
+
+
+def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
+    migrator.add_fields("todos", label=pw.TextField(null=True))
+
+
+def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
+    migrator.remove_fields("todos", "label")
+'''
+
+
+@pg_only
+def test_an_index_built_concurrently_outside_the_transaction(checkout: Checkout) -> None:
+    before = checkout.counts()
+    _add_migration(checkout, "title_index", CONCURRENT_INDEX)
+    checkout.run("migrate")
+    assert checkout.values("SELECT i.indisvalid FROM pg_index i JOIN pg_class c "
+                           "ON c.oid = i.indexrelid WHERE c.relname = 'todos_title_idx'") == [
+        (True,)]
+    assert "0 pending" in checkout.run("status").stdout
+    checkout.run("rollback")
+    assert checkout.values("SELECT 1 FROM pg_class WHERE relname = 'todos_title_idx'") == []
+    assert checkout.counts() == before
+
+
+@pg_only
+def test_a_held_lock_times_out_and_the_run_is_retried(checkout: Checkout) -> None:
+    import threading
+
+    import psycopg2
+
+    _add_migration(checkout, "todo_label", ADD_COLUMN_TO_TODOS)
+    blocker = psycopg2.connect(checkout.url)
+    with blocker.cursor() as cursor:  # a long transaction reading todos
+        cursor.execute("SELECT count(*) FROM todos")
+    refused = checkout.run("migrate", "--lock-timeout", "0.2", ok=False)
+    assert refused.returncode == 1
+    assert "gave up after 5 lock timeouts" in refused.stderr
+    assert "1 pending" in checkout.run("status").stdout
+    # Released while the run backs off: a later attempt takes the lock and applies it.
+    threading.Timer(1.0, blocker.rollback).start()
+    applied = checkout.run("migrate", "--lock-timeout", "0.2")
+    assert "Applied" in applied.stdout and "todo_label" in applied.stdout
+    blocker.close()
+    assert "0 pending" in checkout.run("status").stdout
