@@ -205,7 +205,7 @@ class _Run:
         zone = self.sql("SELECT current_setting('TimeZone')").fetchone()[0]
         if zone.lower() in _UTC_NAMES:
             return []
-        return [f"the server's TimeZone is {zone}, not UTC: values the original stored "
+        return [f"the TimeZone setting is {zone}, not UTC: values the original stored "
                 "through now() defaults (rows inserted without that column) hold that zone's "
                 "wall-clock time, yet adopt reads every timestamp as UTC (see the README)"]
 
