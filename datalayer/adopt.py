@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import peewee
 from peewee_migrate import Router
@@ -33,6 +32,7 @@ from peewee_migrate.models import MIGRATE_TABLE
 from datalayer import adopt_catalog as catalog
 from datalayer.adopt_original import ORIGINAL_TABLES, AdoptError, AdoptRefused, recognise
 from datalayer.adopt_plan import SCRATCH, Plan, build_plan
+from datalayer.adopt_report import AdoptReport, Progress, StepResult
 from datalayer.db import build_database
 from datalayer.errors import DataLayerError, sqlstate
 from datalayer.migrate import LOCK_KEY, migrations_dir, resolve_url, status
@@ -45,49 +45,6 @@ LOCK_TIMEOUT = 60.0  # seconds
 
 _UTC_NAMES = {"utc", "etc/utc", "gmt", "etc/gmt", "uct", "etc/uct", "zulu", "etc/zulu",
               "universal", "etc/universal", "gmt0", "etc/gmt0", "greenwich"}
-
-
-@dataclass
-class StepResult:
-    label: str
-    seconds: float
-    rows: int | None = None
-
-
-class Progress(Protocol):
-    def start(self, label: str) -> None: ...
-
-    def done(self, result: StepResult) -> None: ...
-
-
-@dataclass
-class AdoptReport:
-    """What adopt found, planned and did (or, with ``dry_run``, would do)."""
-
-    found: str
-    variant: str  # "full", "first" or "adopted"
-    dry_run: bool = False
-    migrations: list[str] = field(default_factory=list)  # recorded as applied
-    pending: list[str] = field(default_factory=list)  # when already adopted
-    steps: list[StepResult] = field(default_factory=list)
-    fixes: list[tuple[str, str, int]] = field(default_factory=list)  # table, rule, rows
-    rows_before: dict[str, int] = field(default_factory=dict)  # original tables
-    rows_after: dict[str, int] = field(default_factory=dict)  # target tables
-    notes: dict[str, list[str]] = field(default_factory=dict)  # per table conversions
-    defaulted: dict[str, list[str]] = field(default_factory=dict)
-    created_empty: list[str] = field(default_factory=list)
-    dropped_empty: list[str] = field(default_factory=list)
-    other_tables: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def already_adopted(self) -> bool:
-        return self.variant == "adopted"
-
-    @property
-    def folded(self) -> int:
-        """Delivery log rows folded away (the only rows that do not survive as rows)."""
-        return sum(n for table, _, n in self.fixes if table == "notification_deliveries")
 
 
 class _Quiet:
@@ -180,6 +137,11 @@ class _Run:
         if found.variant == "adopted":
             return report
         report.warnings += self._timezone_warning()
+        extras = catalog.dropped_with(self.db, "public", list(ORIGINAL_TABLES))
+        if extras:
+            report.warnings.append(
+                "the original tables carry things the package does not make, which go with "
+                f"them and are not re-created: {', '.join(extras)}")
         originals = ", ".join(catalog.qualified("public", t) for t in ORIGINAL_TABLES)
         if not dry_run:
             self.step("lock the original tables (waits for open transactions)",
@@ -195,9 +157,13 @@ class _Run:
         self.step("rebuild keys and indexes, check foreign keys", self._rebuild)
         if dry_run:
             return report
+        # who may use the tables now (besides their owner) may use the new ones too
+        privileges = catalog.grants(self.db, "public", [t for t in tables if t in ORIGINAL_TABLES])
         self.step(f"drop the {len(ORIGINAL_TABLES)} original tables",
                   lambda: self.run(f"DROP TABLE {originals}"))
         self.step("move the new tables into public", self._move)
+        self.step("grant the original tables' privileges to the new ones",
+                  partial(self._each, privileges))
         self.step("analyze the new tables", lambda: self._analyze(plan))
         return report
 
@@ -273,6 +239,11 @@ class _Run:
         for statement in self.rebuild:
             self.current = f"rebuilding ({statement})"
             self.db.execute_sql(statement)
+
+    def _each(self, statements: list[str]) -> int:
+        for statement in statements:
+            self.db.execute_sql(statement)
+        return len(statements)
 
     def _copy(self, sql: str, table: str, expected: int) -> int:
         written = int(self.sql(sql).rowcount)

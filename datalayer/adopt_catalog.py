@@ -137,3 +137,37 @@ def detach_keys(database: Any, schema: str, tables: list[str]) -> list[str]:
             + [definition for _, _, definition in indexes]
             + [f"ALTER TABLE {qualified(schema, t)} ADD CONSTRAINT {ident(n)} {d}"
                for t, n, d in foreign])
+
+
+def grants(database: Any, schema: str, tables: list[str]) -> list[str]:
+    """The GRANT statements that give ``tables`` the privileges they have now.
+
+    Roles other than the owner keep what they could do on the original tables (an
+    application role, Supabase's ``authenticated``, ...) once the new tables replace them.
+    """
+    cursor = database.execute_sql(
+        "SELECT c.relname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
+        "ELSE quote_ident(pg_get_userbyid(a.grantee)) END, a.privilege_type, a.is_grantable "
+        "FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a "
+        "WHERE c.relnamespace = %s::regnamespace AND c.relname = ANY(%s) "
+        "AND a.grantee <> c.relowner ORDER BY 1, 2, 3", (ident(schema), tables))
+    return [f"GRANT {privilege} ON {qualified(schema, table)} TO {grantee}"
+            + (" WITH GRANT OPTION" if grantable else "")
+            for table, grantee, privilege, grantable in cursor.fetchall()]
+
+
+def dropped_with(database: Any, schema: str, tables: list[str]) -> list[str]:
+    """What dropping ``tables`` would silently take with it: policies, triggers, publications."""
+    cursor = database.execute_sql(
+        "SELECT format('row-level security policy %%s on %%s', p.polname, c.relname) "
+        "FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
+        "WHERE c.relnamespace = %s::regnamespace AND c.relname = ANY(%s) "
+        "UNION ALL SELECT format('trigger %%s on %%s', t.tgname, c.relname) FROM pg_trigger t "
+        "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal "
+        "AND c.relnamespace = %s::regnamespace AND c.relname = ANY(%s) "
+        "UNION ALL SELECT format('%%s in publication %%s', c.relname, p.pubname) "
+        "FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid "
+        "JOIN pg_class c ON c.oid = r.prrelid "
+        "WHERE c.relnamespace = %s::regnamespace AND c.relname = ANY(%s) ORDER BY 1",
+        (ident(schema), tables) * 3)
+    return [what for (what,) in cursor.fetchall()]

@@ -288,6 +288,37 @@ def test_dry_run_prints_the_plan_and_writes_nothing(original: tuple[str, Sample]
     assert fingerprint(url) == before
 
 
+@pytest.fixture
+def role() -> Iterator[str]:
+    """A role of the test's own (request it before ``database``: dropped after it)."""
+    name = f"dltest_app_{uuid.uuid4().hex[:8]}"
+    with connect(pg_direct_url("postgres")) as cur:
+        cur.execute(f'CREATE ROLE "{name}"')
+    try:
+        yield name
+    finally:
+        with connect(pg_direct_url("postgres")) as cur:
+            cur.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+@postgres_only
+def test_other_roles_keep_their_privileges_and_dropped_extras_are_named(
+        role: str, database: str) -> None:
+    build(database)
+    with connect(database) as cur:
+        cur.execute(f'GRANT SELECT, INSERT ON todos TO "{role}"')
+        cur.execute(f'GRANT SELECT ON "user" TO "{role}"')
+        cur.execute("CREATE POLICY own_todos ON todos USING (true)")
+    report = adopt(database)
+    with connect(database) as cur:
+        cur.execute("SELECT has_table_privilege(%s, 'public.todos', 'INSERT'), "
+                    "has_table_privilege(%s, 'public.todos', 'DELETE'), "
+                    "has_table_privilege(%s, 'public.user', 'SELECT'), "
+                    "has_table_privilege(%s, 'public.tenants', 'SELECT')", (role,) * 4)
+        assert cur.fetchone() == (True, False, True, False)
+    assert any("policy own_todos on todos" in warning for warning in report.warnings)
+
+
 # --- refusals and failures leave the database untouched ---------------------------------
 
 def _create_foreign(url: str, kind: str) -> None:
