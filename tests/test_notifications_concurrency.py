@@ -81,7 +81,8 @@ def open_count() -> int:
 
 
 @pytest.mark.usefixtures("fresh_db")
-def test_racing_threads_never_claim_a_delivery_twice() -> None:
+@pytest.mark.parametrize("many", [False, True], ids=["mark_sent", "mark_sent_many"])
+def test_racing_threads_never_claim_a_delivery_twice(many: bool) -> None:
     ids = bulk_queue(400)
     db.close()
     barrier = threading.Barrier(WORKERS)
@@ -92,8 +93,12 @@ def test_racing_threads_never_claim_a_delivery_twice() -> None:
         try:
             barrier.wait(timeout=30)
             while batch := DeliveryQueries.claim(f"t{i}", limit=7):
+                claimed[i] += [d["id"] for d in batch]
+                if many:
+                    sent = [(d["id"], None, d["attempts"]) for d in batch]
+                    assert DeliveryQueries.mark_sent_many(f"t{i}", sent) == len(batch)
+                    continue
                 for d in batch:
-                    claimed[i].append(d["id"])
                     assert DeliveryQueries.mark_sent(d["id"], f"t{i}", attempts=d["attempts"])
         except BaseException as exc:  # re-raised in the test's thread
             errors.append(exc)
@@ -140,7 +145,23 @@ def naive_claim(worker_id: str, limit: int, lease_seconds: float) -> list[dict[s
     return claimed
 
 
-def drain(url: str, worker_id: str, naive: bool, seed: int) -> tuple[list[Any], ...]:
+def held_after_batch(worker_id: str, sent: list[tuple[str, str, int]]) -> list[Any]:
+    """Mark a batch with mark_sent_many; return the (delivery, attempts, message) it marked."""
+    if random.random() < 0.1:  # now and then the batch comes after the lease ran out
+        time.sleep(LEASE_SECONDS * 1.2)
+    marked = DeliveryQueries.mark_sent_many(worker_id, sent)
+    # Which ones were held: read back the rows this very claim marked (its message).
+    rows = D.select(D.id, D.attempts, D.provider_message_id).where(
+        D.id.in_([s[0] for s in sent]) & (D.status == "sent") & (D.locked_by == worker_id)
+    )
+    confirmed = [(i, a, m) for i, a, m in rows.tuples() if (i, m, a) in set(sent)]
+    assert len(confirmed) == marked, (marked, confirmed)
+    return confirmed
+
+
+def drain(
+    url: str, worker_id: str, naive: bool, seed: int, many: bool = False
+) -> tuple[list[Any], ...]:
     """One worker process: claim, "send", mark, until nothing is left open."""
     init_db(url)
     rng = random.Random(seed)
@@ -161,6 +182,7 @@ def drain(url: str, worker_id: str, naive: bool, seed: int) -> tuple[list[Any], 
                     break
                 time.sleep(0.02)
                 continue
+            sent: list[tuple[str, str, int]] = []
             for d in batch:
                 delivery_id, attempts = d["id"], d["attempts"]
                 claims.append((delivery_id, attempts, worker_id))
@@ -174,19 +196,27 @@ def drain(url: str, worker_id: str, naive: bool, seed: int) -> tuple[list[Any], 
                 sends.append((delivery_id, attempts, message))
                 if roll < FAIL_RATE + CRASH_RATE:
                     continue  # crashed after sending: forgets the delivery, lease runs out
-                if DeliveryQueries.mark_sent(delivery_id, worker_id, message, attempts=attempts):
+                if many:
+                    sent.append((delivery_id, message, attempts))
+                elif DeliveryQueries.mark_sent(delivery_id, worker_id, message, attempts=attempts):
                     confirmed.append((delivery_id, attempts, message))
+            if sent:
+                confirmed += held_after_batch(worker_id, sent)
     finally:
         db.close()
     return claims, sends, confirmed
 
 
-def run_processes(url: str, naive: bool) -> tuple[list[Any], list[Any], list[Any]]:
+def run_processes(
+    url: str, naive: bool, many: bool = False
+) -> tuple[list[Any], list[Any], list[Any]]:
     """Run WORKERS drain() processes (each calls init_db itself); merge their records."""
     db.close()  # the children open their own connections
     context = multiprocessing.get_context("spawn")
     with context.Pool(WORKERS) as pool:
-        results = pool.starmap(drain, [(url, f"w{i}", naive, 1000 + i) for i in range(WORKERS)])
+        results = pool.starmap(
+            drain, [(url, f"w{i}", naive, 1000 + i, many) for i in range(WORKERS)]
+        )
     claims = [c for r in results for c in r[0]]
     sends = [s for r in results for s in r[1]]
     confirmed = [c for r in results for c in r[2]]
@@ -200,9 +230,10 @@ def duplicates(claims: list[tuple[str, int, str]]) -> list[tuple[str, int]]:
 
 @postgres_only
 @pytest.mark.slow
-def test_worker_processes_drain_the_queue_exactly_once(fresh_db: str) -> None:
+@pytest.mark.parametrize("marks", ["mark_sent", "mark_sent_many"])
+def test_worker_processes_drain_the_queue_exactly_once(fresh_db: str, marks: str) -> None:
     ids = bulk_queue(5000)
-    claims, sends, confirmed = run_processes(fresh_db, naive=False)
+    claims, sends, confirmed = run_processes(fresh_db, naive=False, many=marks != "mark_sent")
 
     assert duplicates(claims) == []  # no (delivery, attempt) claimed twice
     final = {

@@ -41,7 +41,15 @@ from datalayer.queries.notifications._queue import (
     retry_or_fail,
     storable_message,
 )
-from datalayer.schemas.base import check_id, check_limit, check_now, require
+from datalayer.queries.notifications._statements import (
+    MARK_SENT_MANY,
+    check_message_id,
+    check_sent,
+    claim_statement,
+    claimed_rows,
+    mark_sent_values,
+)
+from datalayer.schemas.base import check_id, check_limit, check_now
 from datalayer.schemas.notifications import (
     ClaimedDeliveryDTO,
     NotificationDeliveryDTO,
@@ -131,7 +139,17 @@ class DeliveryQueries:
         wanted = check_channels(channels)
         lease = check_seconds("lease_seconds", lease_seconds, positive=True)
         now = check_now(now)
-        due = _due(now, limit, wanted)
+        lease_end = now + dt.timedelta(seconds=lease)
+        if is_postgres():  # one statement: the claim and the sending details, no BEGIN/COMMIT
+            values = {
+                "now": now,
+                "limit": limit,
+                "worker": worker_id,
+                "lease_end": lease_end,
+                "channels": wanted,
+            }
+            with read():
+                return claimed_rows(claim_statement(wanted is not None).execute(values).fetchall())
         query = (
             D.update(
                 {
@@ -139,11 +157,11 @@ class DeliveryQueries:
                     D.attempts: D.attempts + 1,
                     D.locked_by: worker_id,
                     D.locked_at: now,
-                    D.next_attempt_at: now + dt.timedelta(seconds=lease),
+                    D.next_attempt_at: lease_end,
                     D.updated_at: now,
                 }
             )
-            .where(due & (D.status == "pending"))
+            .where(_due(now, limit, wanted) & (D.status == "pending"))
             .returning(*notification_delivery_dumper.fields)
         )
         with write():
@@ -160,15 +178,25 @@ class DeliveryQueries:
         attempts: int | None = None,
     ) -> bool:
         """Record the delivery as sent; False (nothing changed) when the lease is no longer held."""
-        require(
-            "provider_message_id",
-            provider_message_id,
-            lambda v: v is None or (isinstance(v, str) and 0 < len(v) <= 255 and "\x00" not in v),
-            "Must be a non-empty string of at most 255 characters.",
-        )
+        check_message_id(provider_message_id)
         values = fence_values(delivery_id, worker_id, attempts)
         values["provider_message_id"] = provider_message_id
         return bool(MARK_SENT(attempts is not None).execute(values).rowcount > 0)
+
+    @staticmethod
+    def mark_sent_many(worker_id: str, sent: Sequence[Any]) -> int:
+        """Mark a claimed batch sent in one statement; return how many the worker still held.
+
+        ``sent``: ``(delivery_id, provider_message_id)`` items, or ``(delivery_id,
+        provider_message_id, attempts)`` to fence each on its claim as ``mark_sent(...,
+        attempts=)`` does. A delivery whose lease the worker lost is left unchanged.
+        """
+        check_id("worker_id", worker_id)
+        items = check_sent(sent)
+        if not items:
+            return 0
+        with one_statement():
+            return int(MARK_SENT_MANY.execute(mark_sent_values(worker_id, items)).rowcount)
 
     @staticmethod
     def mark_skipped(

@@ -1,0 +1,115 @@
+"""DeliveryQueries.mark_sent_many and the one-statement claim, on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from conftest import IS_PG
+from factories import make_user
+
+from datalayer import DeliveryQueries, NotificationQueries, ValidationError, db
+from datalayer.models import NotificationDelivery
+from datalayer.models.base import utcnow
+
+D = NotificationDelivery
+
+
+def queue(count: int) -> list[str]:
+    """``count`` notifications with an in_app and an email delivery each; return the ids."""
+    user = make_user()
+    ids = []
+    for i in range(count):
+        ids += [
+            d["id"]
+            for d in NotificationQueries.notify(user.id, "mention", f"n{i}", "b")["deliveries"]
+        ]
+    return ids
+
+
+def snapshot() -> list[tuple[Any, ...]]:
+    return list(D.select().order_by(D.id).tuples())
+
+
+def state(delivery_id: str) -> tuple[Any, ...]:
+    return (
+        D.select(D.status, D.locked_by, D.attempts, D.provider_message_id)
+        .where(D.id == delivery_id)
+        .tuples()
+        .get()
+    )
+
+
+@pytest.mark.usefixtures("txn")
+def test_mark_sent_many_marks_only_what_this_worker_and_claim_still_hold() -> None:
+    queue(3)
+    batch = DeliveryQueries.claim("w1", limit=6)
+    assert len(batch) == 6
+    lost = batch[0]  # its lease runs out and w2 claims it again
+    past = utcnow() - dt.timedelta(seconds=1)
+    D.update(next_attempt_at=past).where(D.id == lost["id"]).execute()
+    assert DeliveryQueries.release_stale() == 1
+    [retaken] = DeliveryQueries.claim("w2", limit=1)
+    assert retaken["id"] == lost["id"] and retaken["attempts"] == 2
+    taken_before = state(lost["id"])
+    sent = [(d["id"], f"m-{d['id']}", d["attempts"]) for d in batch]
+    sent[1] = (sent[1][0], sent[1][1], 7)  # a stale claim's attempts: fenced out
+    sent.append(("no-such-id", "m", 1))
+    assert DeliveryQueries.mark_sent_many("w1", sent) == 4
+    assert state(lost["id"]) == taken_before  # the new holder's row is untouched
+    assert state(batch[1]["id"]) == ("processing", "w1", 1, None)
+    for d in batch[2:]:
+        assert state(d["id"]) == ("sent", "w1", 1, f"m-{d['id']}")
+    assert DeliveryQueries.mark_sent_many("w1", sent) == 0  # already sent: nothing again
+    # Without attempts the fence is the worker's lease, as for mark_sent(attempts=None).
+    assert DeliveryQueries.mark_sent_many("w2", [(lost["id"], None)]) == 1
+    assert state(lost["id"]) == ("sent", "w2", 2, None)
+
+
+@pytest.mark.usefixtures("txn")
+def test_mark_sent_many_refuses_bad_input_and_changes_nothing() -> None:
+    queue(1)
+    batch = DeliveryQueries.claim("w")
+    good = (batch[0]["id"], "m", 1)
+    before = snapshot()
+    for worker, sent, field in [
+        ("", [good], "worker_id"),
+        ("w", "abc", "sent"),
+        ("w", {"a": 1}, "sent"),
+        ("w", None, "sent"),
+        ("w", [good, (batch[1]["id"],)], "sent"),
+        ("w", [good, ("", "m")], "delivery_id"),
+        ("w", [good, (batch[1]["id"], "")], "provider_message_id"),
+        ("w", [good, (batch[1]["id"], "m", 0)], "attempts"),
+        ("w", [good, (batch[1]["id"], "m", True)], "attempts"),
+        ("w", [good] * 10_001, "sent"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            DeliveryQueries.mark_sent_many(worker, sent)
+        assert field in info.value.messages
+    assert snapshot() == before
+    assert DeliveryQueries.mark_sent_many("w", []) == 0
+
+
+@pytest.mark.usefixtures("fresh_db")
+def test_batch_marks_cost_one_statement_and_no_transaction(
+    query_counter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue(30)
+    begun: list[bool] = []
+    original = type(db.obj).begin
+    monkeypatch.setattr(
+        type(db.obj),
+        "begin",
+        lambda self, *a, **k: (begun.append(True), original(self, *a, **k))[1],
+    )
+    query_counter.statements.clear()
+    batch = DeliveryQueries.claim("w", limit=50)
+    assert len(batch) == 50 and all(d["recipient"]["email"] for d in batch)
+    claim_statements = query_counter.count
+    assert DeliveryQueries.mark_sent_many("w", [(d["id"], "m", d["attempts"]) for d in batch]) == 50
+    assert query_counter.count - claim_statements == 1  # one statement for 50 marks
+    if IS_PG:  # the claim with its sending details: one statement, no BEGIN/COMMIT
+        assert claim_statements == 1 and begun == []
+    assert D.select().where(D.status == "sent").count() == 50
