@@ -35,6 +35,7 @@ from datalayer.queries.tenant import (
     TenantMemberQueries,
     TenantQueries,
 )
+from datalayer.tracing import instrument_namespaces
 
 __all__ = [
     # auth
@@ -65,3 +66,7 @@ __all__ = [
     "AdminRoleQueries",
     "AuditLogQueries",
 ]
+
+# Optional OpenTelemetry: each public function a span named after it (datalayer.tracing;
+# without opentelemetry-api installed nothing is wrapped).
+instrument_namespaces(globals()[_name] for _name in __all__)
