@@ -24,6 +24,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "diagram": "datalayer.commands:diagram_command",
     "maintain": "datalayer.maintain:maintain_command",
     "makemigrations": "datalayer.makemigrations:makemigrations_command",
+    "queue": "datalayer.ops_commands:queue_command",
     "seed": "datalayer.commands:seed_command",
 }
 

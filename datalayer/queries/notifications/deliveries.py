@@ -49,6 +49,7 @@ from datalayer.queries.notifications._statements import (
     claimed_rows,
     mark_sent_values,
 )
+from datalayer.queries.notifications._stats import stats_query, summarize
 from datalayer.schemas.base import check_id, check_limit, check_now
 from datalayer.schemas.notifications import (
     ClaimedDeliveryDTO,
@@ -244,6 +245,19 @@ class DeliveryQueries:
         values[D.error] = "lease expired"
         with one_statement():
             return D.update(values).where(expired).execute()  # type: ignore[no-any-return]
+
+    @staticmethod
+    def stats(now: dt.datetime | None = None) -> dict[str, Any]:
+        """Return the queue's health: counts by status and channel, the age of the oldest
+        due delivery, leases past their end, sent and failed in the last hour.
+
+        One statement, but it counts every delivery (a scan): poll it every minute or
+        less often, not per request.
+        """
+        now = check_now(now)
+        with read():
+            rows = list(stats_query(now).tuples())
+        return summarize(rows, now)
 
     @staticmethod
     def find_by_id(delivery_id: str) -> NotificationDeliveryDTO | None:
