@@ -7,8 +7,10 @@ Run as many as you like, on as many machines: ``DeliveryQueries.claim`` hands ea
 delivery to one worker at a time (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). Delivery
 is at-least-once: a worker that dies after sending but before marking leaves a lease
 that ``release_stale`` hands to another worker once it runs out, and that one sends
-again. Pass ``attempts=`` (the claim's value) to every ``mark_*`` call, as below, so a
-worker whose lease was taken over can never overwrite the new holder's outcome.
+again. Each batch's successful sends are marked with one ``mark_sent_many`` statement
+(failures and skips, the rare cases, one by one); every mark carries the claim's
+``attempts``, so a worker whose lease was taken over can never overwrite the new
+holder's outcome.
 
 A sender is any callable taking the claimed delivery (with its ``notification`` and
 ``recipient``) and returning the provider's message id (or None); it raises
@@ -65,34 +67,44 @@ def log_sender(delivery: ClaimedDeliveryDTO) -> str | None:
     return f"log-{delivery['id']}-{delivery['attempts']}"
 
 
-def process(
+def process_batch(
     worker_id: str,
     sender: Sender,
-    delivery: ClaimedDeliveryDTO,
+    batch: list[ClaimedDeliveryDTO],
     stats: WorkerStats,
     retry_base_seconds: float,
 ) -> None:
-    """Send one claimed delivery and record the outcome under the claim's fence."""
-    fence = delivery["attempts"]
-    try:
-        message_id = sender(delivery)
-    except SkipDelivery as exc:
-        held = DeliveryQueries.mark_skipped(
-            delivery["id"], worker_id, str(exc) or "skipped", attempts=fence
-        )
-        stats.skipped += held
-    except Exception as exc:  # any sender failure is retried with backoff
-        error = f"{type(exc).__name__}: {exc}"
-        held = DeliveryQueries.mark_failed(
-            delivery["id"], worker_id, error, retry_base_seconds, attempts=fence
-        )
-        stats.failed += held
-    else:
-        held = DeliveryQueries.mark_sent(delivery["id"], worker_id, message_id, attempts=fence)
-        stats.sent += held
-    if not held:
-        stats.lost_leases += 1
-        log.warning("lease on delivery %s lost before it was marked", delivery["id"])
+    """Send a claimed batch; mark the sent ones in one statement, the others one by one."""
+    sent: list[tuple[str, str | None, int]] = []
+    for delivery in batch:
+        fence = delivery["attempts"]  # the claim's attempts: marks only count under it
+        try:
+            message_id = sender(delivery)
+        except SkipDelivery as exc:
+            held = DeliveryQueries.mark_skipped(
+                delivery["id"], worker_id, str(exc) or "skipped", attempts=fence
+            )
+            stats.skipped += held
+        except Exception as exc:  # any sender failure is retried with backoff
+            error = f"{type(exc).__name__}: {exc}"
+            held = DeliveryQueries.mark_failed(
+                delivery["id"], worker_id, error, retry_base_seconds, attempts=fence
+            )
+            stats.failed += held
+        else:
+            sent.append((delivery["id"], message_id, fence))
+            continue
+        if not held:
+            stats.lost_leases += 1
+            log.warning("lease on delivery %s lost before it was marked", delivery["id"])
+    if sent:
+        # One statement for every successful send of the batch (the common case); a
+        # delivery whose lease was taken over in the meantime is left to its new holder.
+        marked = DeliveryQueries.mark_sent_many(worker_id, sent)
+        stats.sent += marked
+        if marked < len(sent):
+            stats.lost_leases += len(sent) - marked
+            log.warning("%d leases lost before the batch was marked", len(sent) - marked)
 
 
 def run_worker(
@@ -127,8 +139,7 @@ def run_worker(
                 break
             time.sleep(poll_seconds)
             continue
-        for delivery in batch:
-            process(worker_id, sender, delivery, stats, retry_base_seconds)
+        process_batch(worker_id, sender, batch, stats, retry_base_seconds)
     return stats
 
 
