@@ -38,12 +38,14 @@ from datalayer.queries import (
     VerificationQueries,
     WaitlistQueries,
 )
+from datalayer.queries.base import Page
 from datalayer.retry import retrying
 
 __all__ = [
     "ConflictError",
     "DataLayerError",
     "NotFoundError",
+    "Page",
     "PermissionDeniedError",
     "ValidationError",
     "atomic",

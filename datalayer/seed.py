@@ -15,7 +15,7 @@ from typing import Any
 
 from datalayer.bulk import copy_rows
 from datalayer.db import db
-from datalayer.errors import ConflictError
+from datalayer.errors import ConflictError, DataLayerError
 from datalayer.models import Notification, Tenant, TenantMember, Todo, User, Waitlist
 from datalayer.models.notifications import NOTIFICATION_TYPES
 from datalayer.models.tenant import TENANT_TYPES
@@ -145,11 +145,49 @@ TABLES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
 )
 
 
+def _columns_for(
+    table: str, model: Any, columns: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """Check the seed's columns against the model; return them with the columns the seed
+    leaves to the model's defaults, and those defaults (values or callables).
+
+    A column the model gained follows on its own when it has a default or is nullable;
+    a renamed or removed column, or a new NOT NULL column without a default, is refused
+    with a message naming it.
+    """
+    known = model._meta.columns
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise DataLayerError(
+            f"the seed writes {', '.join(f'{table}.{c}' for c in unknown)}, which "
+            f"{model.__name__} no longer has (renamed or removed?): update the {table} "
+            "rows in datalayer/seed.py"
+        )
+    defaulted = [(c, f.default) for c, f in known.items() if c not in columns and f.default is not None]
+    missing = [c for c, f in known.items() if c not in columns and f.default is None and not f.null]
+    if missing:
+        raise DataLayerError(
+            f"the seed gives no value for {', '.join(f'{table}.{c}' for c in missing)} "
+            "(NOT NULL, no default in the model): add it to the rows in datalayer/seed.py"
+        )
+    return columns + tuple(c for c, _ in defaulted), tuple(d for _, d in defaulted)
+
+
+def _with_defaults(rows: Iterator[Sequence[Any]], defaults: tuple[Any, ...]) -> Iterator[Sequence[Any]]:
+    if not defaults:
+        yield from rows
+        return
+    for row in rows:
+        yield (*row, *(d() if callable(d) else d for d in defaults))
+
+
 def seed(plan: SeedPlan, progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Fill the bound database following ``plan``; return the rows written per table.
 
-    Refuses (ConflictError) when this seed was loaded already: pick another ``seed``.
+    Refuses (ConflictError) when this seed was loaded already: pick another ``seed``;
+    refuses (DataLayerError, naming the column) when the seed no longer fits the models.
     """
+    planned = {name: _columns_for(name, model, columns) for name, model, columns in TABLES}
     generator = _Generator(plan)
     sources = {
         "tenants": generator.tenants, "user": generator.users,
@@ -158,8 +196,9 @@ def seed(plan: SeedPlan, progress: Callable[[int], None] | None = None) -> dict[
     }
     written: dict[str, int] = {}
     with db.atomic():
-        for name, model, columns in TABLES:
-            rows = _reporting(sources[name](), progress)
+        for name, model, _ in TABLES:
+            columns, defaults = planned[name]
+            rows = _reporting(_with_defaults(sources[name](), defaults), progress)
             try:
                 written[name] = copy_rows(model, columns, rows)
             except ConflictError as exc:

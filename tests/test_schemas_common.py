@@ -139,10 +139,25 @@ def _members(hint: Any) -> set[Any]:
     return {typing.get_origin(m) or m for m in (args or (hint,))}
 
 
+def key_mismatch(typed: str, keys: set[str], schema: str, fields: set[str]) -> str:
+    """Name the keys a TypedDict and its schema disagree on ('' when they agree)."""
+    problems = [f"{typed} lacks {key!r}, which {schema} has" for key in sorted(fields - keys)]
+    problems += [f"{typed} has {key!r}, which {schema} lacks" for key in sorted(keys - fields)]
+    return "; ".join(problems)
+
+
+def test_a_dto_and_its_schema_disagreeing_is_reported_by_key() -> None:
+    assert key_mismatch("TodoDTO", {"id", "titel"}, "TodoSchema", {"id", "title"}) == (
+        "TodoDTO lacks 'title', which TodoSchema has; TodoDTO has 'titel', which TodoSchema lacks"
+    )
+
+
 @pytest.mark.parametrize("name", DTOS)
 def test_dto_keys_and_types_match_the_schema(name: str) -> None:
     dto, schema = PUBLIC[name], SCHEMAS[f"{name[:-3]}Schema"]()
-    assert set(dto.__required_keys__) | set(dto.__optional_keys__) == set(schema.dump_fields)
+    keys = set(dto.__required_keys__) | set(dto.__optional_keys__)
+    mismatch = key_mismatch(name, keys, f"{name[:-3]}Schema", set(schema.dump_fields))
+    assert not mismatch, mismatch
     hints = typing.get_type_hints(dto)
     for key, field in schema.dump_fields.items():
         members = _members(hints[key])
@@ -530,3 +545,126 @@ def test_each_bad_value_is_refused_naming_its_field(name: str) -> None:
             with pytest.raises(ValidationError) as info:
                 load(schema, {**base, field_name: bad})
             assert set(info.value.messages) == {field_name}, (field_name, bad)
+
+
+# --- write inputs: TypedDicts that match their schemas, taken by the queries ---------------
+
+INPUTS = sorted(name for name in PUBLIC if name.endswith("Input"))
+
+# The Python types a caller may pass for what a field loads (None: anything, e.g. JSON).
+LOADED_TYPES: tuple[tuple[type[fields.Field], set[type]], ...] = (
+    (fields.DateTime, {dt.datetime, str}),
+    (fields.Date, {dt.date, str}),
+    (fields.String, {str}),
+    (fields.Boolean, {bool}),
+    (fields.Integer, {int}),
+    (fields.List, {list}),
+)
+
+
+def test_the_inputs_are_discovered() -> None:
+    assert {"CreateTodoInput", "UpdateTodoInput", "CreateUserInput"} <= set(INPUTS)
+
+
+@pytest.mark.parametrize("name", INPUTS)
+def test_input_keys_required_keys_and_types_match_the_schema(name: str) -> None:
+    typed, schema_name = PUBLIC[name], f"{name.removesuffix('Input')}Schema"
+    schema = SCHEMAS[schema_name]()
+    keys = set(typed.__required_keys__) | set(typed.__optional_keys__)
+    mismatch = key_mismatch(name, keys, schema_name, set(schema.load_fields))
+    assert not mismatch, mismatch
+    required = {key for key, field in schema.load_fields.items() if field.required}
+    assert set(typed.__required_keys__) == required, (name, sorted(required))
+    hints = typing.get_type_hints(typed)
+    for key, field in schema.load_fields.items():
+        members = _members(hints[key])
+        assert (type(None) in members) == field.allow_none, (name, key, hints[key])
+        expected = next((t for kind, t in LOADED_TYPES if isinstance(field, kind)), None)
+        if expected is not None:
+            assert expected <= members, (name, key, hints[key])
+
+
+def _data_parameters() -> list[tuple[str, Any]]:
+    """(namespace.function, the annotation of its ``data`` argument) for every query."""
+    import inspect
+
+    import datalayer.queries as queries
+
+    found = []
+    for namespace_name in queries.__all__:
+        namespace = getattr(queries, namespace_name)
+        for attr in dir(namespace):
+            function = getattr(namespace, attr)
+            if attr.startswith("_") or not callable(function):
+                continue
+            function = inspect.unwrap(function)  # past replica_read and other wrappers
+            if "data" in inspect.signature(function).parameters:
+                hints = typing.get_type_hints(function)
+                found.append((f"{namespace_name}.{attr}", hints.get("data")))
+    return found
+
+
+def test_every_data_argument_is_typed_by_its_input() -> None:
+    found = dict(_data_parameters())
+    found.pop("NotificationQueries.notify")  # its ``data`` is the notification's JSON payload
+    assert "TodoQueries.create" in found and "UserQueries.update" in found
+    untyped = {name: hint for name, hint in found.items() if not typing.is_typeddict(hint)}
+    assert not untyped, untyped
+    for name, hint in found.items():
+        assert hint.__name__.endswith("Input"), (name, hint)
+
+
+def test_any_mapping_is_still_accepted_at_run_time() -> None:
+    import types as pytypes
+
+    data = pytypes.MappingProxyType({"title": "From a read-only mapping"})
+    assert load(schemas.features.create_todo_schema, data) == {"title": "From a read-only mapping"}
+
+
+# --- a model column renamed under a schema -------------------------------------------------
+
+RENAME_SCRIPT = """
+import importlib.abc, importlib.util, sys, warnings
+import peewee
+
+class Rename(importlib.abc.MetaPathFinder):
+    # Rename Todo.title to Todo.heading right after the model module runs, before any
+    # schema is derived from it: what a developer's edit of models/features.py does.
+    def find_spec(self, name, path, target=None):
+        if name != "datalayer.models.features":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            module.Todo._meta.remove_field("title")
+            module.Todo._meta.add_field("heading", peewee.CharField(max_length=255))
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, Rename())
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import datalayer
+    from datalayer.schemas.features import CreateTodoSchema, todo_dumper
+for w in caught:
+    print(type(w.message).__name__, w.message)
+print("create fields:", sorted(CreateTodoSchema().load_fields))
+print("dumped:", sorted(todo_dumper.columns))
+"""
+
+
+def test_a_renamed_column_does_not_break_import_and_is_named() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", RENAME_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr  # no bare KeyError at import
+    out = result.stdout
+    assert "SchemaDriftWarning" in out and "'title'" in out and "Todo" in out, out
+    # The derived write schemas follow the model: the new column is writable at once.
+    assert "'heading'" in out.split("create fields:")[1].splitlines()[0], out
+    assert "'heading'" in out.split("dumped:")[1], out

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import peewee
 import pytest
 from click.testing import CliRunner
 from factories import make_user
 
-from datalayer import ConflictError, db
+from datalayer import ConflictError, DataLayerError, db
 from datalayer.bulk import copy_rows
 from datalayer.commands import diagram_command
 from datalayer.diagram import mermaid
@@ -73,3 +74,32 @@ def test_copy_rows_round_trips_awkward_values(txn) -> None:
     assert copy_rows(Todo, columns, rows) == 5
     stored = {t.id: (t.title, t.completed) for t in Todo.select().where(Todo.user == user.id)}
     assert stored == {r[0]: (r[3], r[5]) for r in rows}
+
+
+def test_seed_follows_a_column_the_model_gains(fresh_db) -> None:
+    # A nullable column or one with a default needs no edit of the seed: the default is
+    # written. (Added to the table here too, as the migration would.)
+    db.execute_sql("ALTER TABLE todos ADD COLUMN priority INTEGER")
+    Todo._meta.add_field("priority", peewee.IntegerField(default=3))
+    try:
+        seed(SeedPlan(tenants=1, users_per_tenant=2, todos_per_user=3, seed=11))
+        assert {t.priority for t in Todo.select(Todo.priority)} == {3}
+    finally:
+        Todo._meta.remove_field("priority")
+
+
+def test_seed_refuses_a_model_it_no_longer_fits_naming_the_column(fresh_db) -> None:
+    Todo._meta.add_field("effort", peewee.IntegerField())  # NOT NULL, no default
+    try:
+        with pytest.raises(DataLayerError, match=r"todos\.effort .*NOT NULL, no default"):
+            seed(SeedPlan(tenants=1, seed=12))
+    finally:
+        Todo._meta.remove_field("effort")
+    description = Todo._meta.fields["description"]
+    Todo._meta.remove_field("description")  # as if renamed
+    try:
+        with pytest.raises(DataLayerError, match=r"todos\.description.*renamed or removed"):
+            seed(SeedPlan(tenants=1, seed=13))
+    finally:
+        Todo._meta.add_field("description", description)
+    assert Todo.select().count() == 0 and User.select().count() == 0  # nothing written

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypedDict, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, overload
 
 import marshmallow
 import peewee
@@ -20,10 +20,14 @@ from datalayer.routing import routed_database
 from datalayer.schemas.base import Date, Dumper, check_limit
 
 T = TypeVar("T")
+DTO = TypeVar("DTO")
 
 
-class Page(TypedDict):
-    items: list[Any]
+class Page(TypedDict, Generic[T]):
+    """A keyset page (``Page[TodoDTO]``): the items, newest first, and the next page's
+    cursor (None on the last page)."""
+
+    items: list[T]
     next_cursor: str | None
 
 
@@ -83,17 +87,45 @@ def stamp(field: peewee.Field, value: Any) -> peewee.Value:
     return peewee.Value(value, converter=field.db_value)
 
 
+@overload
 def keyset_page(
     query: peewee.ModelSelect,
     *,
-    dumper: Dumper,
+    dumper: Dumper[DTO],
     ts_field: peewee.Field,
     id_field: peewee.Field,
     limit: int,
     cursor: str | None,
-    transform: Callable[[dict[str, Any], tuple[Any, ...]], Any] | None = None,
+    transform: None = None,
     extra: int = 0,
-) -> Page:
+) -> Page[DTO]: ...
+
+
+@overload
+def keyset_page(
+    query: peewee.ModelSelect,
+    *,
+    dumper: Dumper[DTO],
+    ts_field: peewee.Field,
+    id_field: peewee.Field,
+    limit: int,
+    cursor: str | None,
+    transform: Callable[[DTO, tuple[Any, ...]], T],
+    extra: int = 0,
+) -> Page[T]: ...
+
+
+def keyset_page(
+    query: peewee.ModelSelect,
+    *,
+    dumper: Dumper[Any],
+    ts_field: peewee.Field,
+    id_field: peewee.Field,
+    limit: int,
+    cursor: str | None,
+    transform: Callable[[Any, tuple[Any, ...]], Any] | None = None,
+    extra: int = 0,
+) -> Page[Any]:
     """Run ``query`` as one newest-first keyset page ordered by (ts_field, id_field).
 
     The query must select ``dumper.columns`` first (``dumper.select(...)``), then
@@ -113,7 +145,7 @@ def keyset_page(
     width = len(dumper.columns)
     ts_index = dumper.columns.index(ts_field.column_name)
     id_index = dumper.columns.index(id_field.column_name)
-    items = []
+    items: list[Any] = []
     for values in rows[:limit]:
         dto = dumper.row(values[:width])
         items.append(transform(dto, tuple(values[width:])) if transform else dto)
@@ -169,7 +201,9 @@ class Statement:
         key = type(database)
         compiled = self._compiled.get(key)
         if compiled is None:
-            sql, params = database.get_sql_context().sql(self._build()).query()
+            context = database.get_sql_context()
+            # peewee's Context.sql() is unannotated in its stubs.
+            sql, params = context.sql(self._build()).query()  # type: ignore[no-untyped-call]
             plan = tuple((p.name, p.convert) if isinstance(p, Param) else (None, p) for p in params)
             compiled = self._compiled[key] = (sql, plan)
         return compiled

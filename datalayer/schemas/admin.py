@@ -8,7 +8,7 @@ plain password cannot be stored by mistake.
 from __future__ import annotations
 
 import re
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 from marshmallow import validate
 
@@ -57,7 +57,6 @@ AdminUserSchema = model_schema(
 CreateAdminUserSchema = writable_schema(
     AdminUserSchema,
     name="CreateAdminUserSchema",
-    only=("email", "name", "password_hash", "company", "status", "avatar_url"),
     required=("email",),
 )
 
@@ -83,7 +82,6 @@ AdminRoleSchema = model_schema(
 UpsertAdminRoleSchema = writable_schema(
     AdminRoleSchema,
     name="UpsertAdminRoleSchema",
-    only=("key", "name", "permissions", "description"),
     required=("key", "name", "permissions"),
 )
 
@@ -111,18 +109,28 @@ AdminAuditLogSchema = model_schema(
 AppendAdminAuditLogSchema = writable_schema(
     AdminAuditLogSchema,
     name="AppendAdminAuditLogSchema",
-    only=(
-        "admin_user_id",
-        "action",
-        "target_type",
-        "target_id",
-        "reason",
-        "metadata",
-        "ip",
-        "user_agent",
-        "impersonation_session_id",
-    ),
     required=("admin_user_id", "action", "target_type"),
+)
+
+
+# Write inputs: what ``data`` may hold (``total=False``: every key may be left out but the
+# ``Required`` ones). Static types only — at run time any mapping is accepted and checked
+# by the schema, which refuses unknown keys. tests/test_schemas_common.py keeps each one
+# equal to its schema's fields. The call syntax, because ``Required`` inside a string
+# annotation (``from __future__ import annotations``) is lost at run time on 3.11.
+
+
+CreateAdminUserInput = TypedDict(
+    "CreateAdminUserInput",
+    {
+        "email": Required[str],
+        "name": str | None,
+        "password_hash": str | None,
+        "company": str,
+        "status": str,
+        "avatar_url": str | None,
+    },
+    total=False,
 )
 
 
@@ -184,12 +192,13 @@ admin_user_role_schema = AdminUserRoleSchema()
 admin_audit_log_schema = AdminAuditLogSchema()
 append_admin_audit_log_schema = AppendAdminAuditLogSchema()
 
-admin_user_dumper = Dumper(admin_user_schema, AdminUser)
-admin_role_dumper = Dumper(admin_role_schema, AdminRole)
-admin_user_role_dumper = Dumper(admin_user_role_schema, AdminUserRole)
-admin_audit_log_dumper = Dumper(admin_audit_log_schema, AdminAuditLog)
+admin_user_dumper: Dumper[AdminUserDTO] = Dumper(admin_user_schema, AdminUser)
+admin_role_dumper: Dumper[AdminRoleDTO] = Dumper(admin_role_schema, AdminRole)
+admin_user_role_dumper: Dumper[AdminUserRoleDTO] = Dumper(admin_user_role_schema, AdminUserRole)
+admin_audit_log_dumper: Dumper[AdminAuditLogDTO] = Dumper(admin_audit_log_schema, AdminAuditLog)
 
 __all__ = [
+    "CreateAdminUserInput",
     "AdminAuditLogDTO",
     "AdminAuditLogSchema",
     "AdminRoleDTO",

@@ -7,7 +7,8 @@ tokens, ``jwks.private_key``).
 
 from __future__ import annotations
 
-from typing import TypedDict
+import datetime as dt
+from typing import Required, TypedDict
 
 from marshmallow import validate
 
@@ -35,25 +36,15 @@ UserSchema = model_schema(
         "preferred_language": Text(allow_none=True, validate=validate.Length(min=2, max=35)),
     },
 )
-_USER_PROFILE = (
-    "name",
-    "email",
-    "email_verified",
-    "image",
-    "analytics_consent",
-    "preferred_language",
-)
+# Create and update take every column but the server-owned ones (UserSchema's dump_only);
+# the analytics fields are filled in later, by an update.
 CreateUserSchema = writable_schema(
     UserSchema,
     name="CreateUserSchema",
-    only=_USER_PROFILE,
+    exclude=("lifecycle_stage", "churn_risk_score", "is_power_user"),
     required=("name", "email"),
 )
-UpdateUserSchema = writable_schema(
-    UserSchema,
-    name="UpdateUserSchema",
-    only=(*_USER_PROFILE, "lifecycle_stage", "churn_risk_score", "is_power_user"),
-)
+UpdateUserSchema = writable_schema(UserSchema, name="UpdateUserSchema")
 
 SessionSchema = model_schema(
     Session,
@@ -71,7 +62,6 @@ SessionSchema = model_schema(
 CreateSessionSchema = writable_schema(
     SessionSchema,
     name="CreateSessionSchema",
-    only=("token", "expires_at", "ip_address", "user_agent"),
     required=("token", "expires_at"),
 )
 
@@ -93,14 +83,6 @@ AccountSchema = model_schema(
 CreateAccountSchema = writable_schema(
     AccountSchema,
     name="CreateAccountSchema",
-    only=(
-        "account_id",
-        "provider_id",
-        *_ACCOUNT_SECRETS,
-        "access_token_expires_at",
-        "refresh_token_expires_at",
-        "scope",
-    ),
     required=("account_id", "provider_id"),
 )
 
@@ -118,7 +100,6 @@ VerificationSchema = model_schema(
 CreateVerificationSchema = writable_schema(
     VerificationSchema,
     name="CreateVerificationSchema",
-    only=("identifier", "value", "expires_at"),
     required=("identifier", "value", "expires_at"),
 )
 
@@ -136,8 +117,62 @@ JwksSchema = model_schema(
 CreateJwksSchema = writable_schema(
     JwksSchema,
     name="CreateJwksSchema",
-    only=("public_key", "private_key", "expires_at"),
     required=("public_key", "private_key"),
+)
+
+
+# Write inputs: what ``data`` may hold (``total=False``: every key may be left out but the
+# ``Required`` ones). Static types only — at run time any mapping is accepted and checked
+# by the schema, which refuses unknown keys. tests/test_schemas_common.py keeps each one
+# equal to its schema's fields. The call syntax, because ``Required`` inside a string
+# annotation (``from __future__ import annotations``) is lost at run time on 3.11.
+
+
+CreateUserInput = TypedDict(
+    "CreateUserInput",
+    {
+        "name": Required[str],
+        "email": Required[str],
+        "email_verified": bool,
+        "image": str | None,
+        "analytics_consent": str,
+        "preferred_language": str | None,
+    },
+    total=False,
+)
+
+
+UpdateUserInput = TypedDict(
+    "UpdateUserInput",
+    {
+        "name": str,
+        "email": str,
+        "email_verified": bool,
+        "image": str | None,
+        "analytics_consent": str,
+        "preferred_language": str | None,
+        "lifecycle_stage": str,
+        "churn_risk_score": int | None,
+        "is_power_user": bool | None,
+    },
+    total=False,
+)
+
+
+CreateAccountInput = TypedDict(
+    "CreateAccountInput",
+    {
+        "account_id": Required[str],
+        "provider_id": Required[str],
+        "password": str | None,
+        "access_token": str | None,
+        "refresh_token": str | None,
+        "id_token": str | None,
+        "access_token_expires_at": dt.datetime | str | None,
+        "refresh_token_expires_at": dt.datetime | str | None,
+        "scope": str | None,
+    },
+    total=False,
 )
 
 
@@ -210,14 +245,17 @@ create_verification_schema = CreateVerificationSchema()
 jwks_schema = JwksSchema()
 create_jwks_schema = CreateJwksSchema()
 
-user_dumper = Dumper(user_schema, User)
-session_dumper = Dumper(session_schema, Session)
-account_dumper = Dumper(account_schema, Account)
-verification_dumper = Dumper(verification_schema, Verification)
-jwks_dumper = Dumper(jwks_schema, Jwks)
+user_dumper: Dumper[UserDTO] = Dumper(user_schema, User)
+session_dumper: Dumper[SessionDTO] = Dumper(session_schema, Session)
+account_dumper: Dumper[AccountDTO] = Dumper(account_schema, Account)
+verification_dumper: Dumper[VerificationDTO] = Dumper(verification_schema, Verification)
+jwks_dumper: Dumper[JwksDTO] = Dumper(jwks_schema, Jwks)
 
 __all__ = [
     "AccountDTO",
+    "CreateAccountInput",
+    "CreateUserInput",
+    "UpdateUserInput",
     "AccountSchema",
     "CreateAccountSchema",
     "CreateJwksSchema",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -202,22 +203,38 @@ def writable_schema(
     select: type[marshmallow.Schema] | marshmallow.Schema,
     *,
     name: str,
-    only: Sequence[str],
+    only: Sequence[str] | None = None,
+    exclude: Iterable[str] = (),
     required: Iterable[str] = (),
-    overrides: Mapping[str, fields.Field] | None = None,
+    overrides: Mapping[str, fields.Field[Any]] | None = None,
 ) -> type[marshmallow.Schema]:
-    """Build a create/update schema from chosen fields of a select schema.
+    """Build a create/update schema from the fields a select schema loads.
 
-    Fields are copied from the select schema (same types and validation); only the
-    fields in ``required`` are required; ``overrides`` adds or replaces fields.
+    By default every loadable field: every column of the model but the server-owned ones
+    (the select schema's ``dump_only``: ids, timestamps, ownership ids), minus
+    ``exclude`` — so a column added to a model is writable without another edit. ``only``
+    lists the fields instead. Fields are copied (same types and validation); only those in
+    ``required`` are required; ``overrides`` adds or replaces fields. A name that matches
+    no field (a column renamed or removed) is left out with a ``SchemaDriftWarning``.
     """
-    declared = select._declared_fields  # type: ignore[attr-defined]
-    required = set(required)
-    attrs: dict[str, Any] = {}
-    for column in only:
-        base = declared[column]
-        clone = _clone(base, required=column in required)
-        attrs[column] = clone
+    declared: dict[str, fields.Field[Any]] = select._declared_fields
+    loadable = [column for column, field in declared.items() if not field.dump_only]
+    names = list(only) if only is not None else loadable
+    excluded, required = set(exclude), set(required)
+    stale = sorted({*names, *excluded, *required} - set(declared) - set(overrides or {}))
+    if stale:
+        warnings.warn(
+            f"{name} names {', '.join(map(repr, stale))}, not a field of "
+            f"{getattr(select, '__name__', type(select).__name__)} (a column renamed or "
+            "removed?): left out; update its writable_schema() call in datalayer/schemas/",
+            SchemaDriftWarning,
+            stacklevel=2,
+        )
+    attrs: dict[str, Any] = {
+        column: _clone(declared[column], required=column in required)
+        for column in names
+        if column in declared and column not in excluded
+    }
     attrs.update(overrides or {})
     return marshmallow.Schema.from_dict(attrs, name=name)
 
@@ -288,3 +305,4 @@ def check_now(now: Any) -> dt.datetime:
 
 # The compiled dumper lives in its own module; importable from here as before.
 from datalayer.schemas.dumper import Dumper as Dumper  # noqa: E402
+from datalayer.schemas.dumper import SchemaDriftWarning as SchemaDriftWarning  # noqa: E402

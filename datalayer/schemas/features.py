@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+import datetime as dt
+from typing import Required, TypedDict
 
 from marshmallow import validate
 
@@ -29,13 +30,11 @@ TodoSchema = model_schema(
 CreateTodoSchema = writable_schema(
     TodoSchema,
     name="CreateTodoSchema",
-    only=("title", "description", "completed", "due_date"),
     required=("title",),
 )
 UpdateTodoSchema = writable_schema(
     TodoSchema,
     name="UpdateTodoSchema",
-    only=("title", "description", "completed", "due_date"),
 )
 
 WaitlistSchema = model_schema(
@@ -44,7 +43,6 @@ WaitlistSchema = model_schema(
 CreateWaitlistSchema = writable_schema(
     WaitlistSchema,
     name="CreateWaitlistSchema",
-    only=("email",),
     required=("email",),
 )
 
@@ -63,7 +61,6 @@ def _count() -> Int4:
 CreateUserActivityDailySchema = writable_schema(
     UserActivityDailySchema,
     name="CreateUserActivityDailySchema",
-    only=("date",),
     required=("date",),
     overrides={
         "event_count": _count(),
@@ -71,6 +68,37 @@ CreateUserActivityDailySchema = writable_schema(
         "active_minutes": _count(),
         "features_used": StringList(),
     },
+)
+
+
+# Write inputs: what ``data`` may hold (``total=False``: every key may be left out but the
+# ``Required`` ones). Static types only — at run time any mapping is accepted and checked
+# by the schema, which refuses unknown keys. tests/test_schemas_common.py keeps each one
+# equal to its schema's fields. The call syntax, because ``Required`` inside a string
+# annotation (``from __future__ import annotations``) is lost at run time on 3.11.
+
+
+CreateTodoInput = TypedDict(
+    "CreateTodoInput",
+    {
+        "title": Required[str],
+        "description": str | None,
+        "completed": bool,
+        "due_date": dt.datetime | str | None,
+    },
+    total=False,
+)
+
+
+UpdateTodoInput = TypedDict(
+    "UpdateTodoInput",
+    {
+        "title": str,
+        "description": str | None,
+        "completed": bool,
+        "due_date": dt.datetime | str | None,
+    },
+    total=False,
 )
 
 
@@ -113,11 +141,13 @@ create_waitlist_schema = CreateWaitlistSchema()
 user_activity_daily_schema = UserActivityDailySchema()
 create_user_activity_daily_schema = CreateUserActivityDailySchema()
 
-todo_dumper = Dumper(todo_schema, Todo)
-waitlist_dumper = Dumper(waitlist_schema, Waitlist)
-user_activity_daily_dumper = Dumper(user_activity_daily_schema, UserActivityDaily)
+todo_dumper: Dumper[TodoDTO] = Dumper(todo_schema, Todo)
+waitlist_dumper: Dumper[WaitlistDTO] = Dumper(waitlist_schema, Waitlist)
+user_activity_daily_dumper: Dumper[UserActivityDailyDTO] = Dumper(user_activity_daily_schema, UserActivityDaily)
 
 __all__ = [
+    "CreateTodoInput",
+    "UpdateTodoInput",
     "CreateTodoSchema",
     "CreateUserActivityDailySchema",
     "CreateWaitlistSchema",

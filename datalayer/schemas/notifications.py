@@ -33,7 +33,6 @@ NotificationSchema = model_schema(
 CreateNotificationSchema = writable_schema(
     NotificationSchema,
     name="CreateNotificationSchema",
-    only=("type", "title", "body", "deep_link", "data", "batch_key"),
     required=("type", "title", "body"),
 )
 
@@ -81,7 +80,6 @@ NotificationPreferenceSchema = model_schema(
 UpdateNotificationPreferenceSchema = writable_schema(
     NotificationPreferenceSchema,
     name="UpdateNotificationPreferenceSchema",
-    only=("in_app_enabled", "push_enabled", "email_enabled", "marketing_email_enabled"),
 )
 # resolve()'s answer: the flags in force and where they came from.
 ResolvedNotificationPreferenceSchema = model_schema(
@@ -106,7 +104,6 @@ NotificationTargetSchema = model_schema(
 UpdateNotificationTargetSchema = writable_schema(
     NotificationTargetSchema,
     name="UpdateNotificationTargetSchema",
-    only=("novu_subscriber_id", "expo_push_token"),
 )
 
 
@@ -160,6 +157,35 @@ class ClaimedDeliveryDTO(NotificationDeliveryDTO):
     recipient: DeliveryRecipientDTO
 
 
+# Write inputs: what ``data`` may hold (``total=False``: every key may be left out but the
+# ``Required`` ones). Static types only — at run time any mapping is accepted and checked
+# by the schema, which refuses unknown keys. tests/test_schemas_common.py keeps each one
+# equal to its schema's fields. The call syntax, because ``Required`` inside a string
+# annotation (``from __future__ import annotations``) is lost at run time on 3.11.
+
+
+UpdateNotificationPreferenceInput = TypedDict(
+    "UpdateNotificationPreferenceInput",
+    {
+        "in_app_enabled": bool,
+        "push_enabled": bool,
+        "email_enabled": bool,
+        "marketing_email_enabled": bool,
+    },
+    total=False,
+)
+
+
+UpdateNotificationTargetInput = TypedDict(
+    "UpdateNotificationTargetInput",
+    {
+        "novu_subscriber_id": str | None,
+        "expo_push_token": str | None,
+    },
+    total=False,
+)
+
+
 class NotificationPreferenceDTO(TypedDict):
     id: str
     user_id: str
@@ -201,10 +227,10 @@ update_notification_preference_schema = UpdateNotificationPreferenceSchema()
 notification_target_schema = NotificationTargetSchema()
 update_notification_target_schema = UpdateNotificationTargetSchema()
 
-notification_dumper = Dumper(notification_schema, Notification)
-notification_delivery_dumper = Dumper(notification_delivery_schema, NotificationDelivery)
-notification_preference_dumper = Dumper(notification_preference_schema, NotificationPreference)
-notification_target_dumper = Dumper(notification_target_schema, NotificationTarget)
+notification_dumper: Dumper[NotificationDTO] = Dumper(notification_schema, Notification)
+notification_delivery_dumper: Dumper[NotificationDeliveryDTO] = Dumper(notification_delivery_schema, NotificationDelivery)
+notification_preference_dumper: Dumper[NotificationPreferenceDTO] = Dumper(notification_preference_schema, NotificationPreference)
+notification_target_dumper: Dumper[NotificationTargetDTO] = Dumper(notification_target_schema, NotificationTarget)
 
 # The flags a recipient has before writing any preference (the columns' defaults).
 DEFAULT_PREFERENCES: dict[str, bool] = {
@@ -216,6 +242,8 @@ DEFAULT_PREFERENCES: dict[str, bool] = {
 PREFERENCE_FLAGS = tuple(DEFAULT_PREFERENCES)
 
 __all__ = [
+    "UpdateNotificationPreferenceInput",
+    "UpdateNotificationTargetInput",
     "ClaimedDeliveryDTO",
     "ClaimedDeliverySchema",
     "CreateNotificationSchema",

@@ -80,26 +80,11 @@ SubscriptionSchema = model_schema(
 )
 SubscriptionEventSchema = model_schema(SubscriptionEvent, name="SubscriptionEventSchema")
 
-# The state an event carries. Events carry the full state: a field left out is stored
-# as empty (None, or False for cancel_at_period_end), so the newest event alone decides.
-STATE_COLUMNS = (
-    "status",
-    "plan_id",
-    "plan_name",
-    "current_period_start",
-    "current_period_end",
-    "trial_start",
-    "trial_end",
-    "cancel_at_period_end",
-    "purchased_by_user_id",
-    "polar_subscription_id",
-    "polar_customer_id",
-    "revenuecat_app_user_id",
-    "revenuecat_original_transaction_id",
-)
-SubscriptionStateSchema = writable_schema(
-    SubscriptionSchema, name="SubscriptionStateSchema", only=STATE_COLUMNS
-)
+# The state an event carries: every column but the server-owned ones (SubscriptionSchema's
+# dump_only). Events carry the full state: a field left out is stored as empty (None, or
+# False for cancel_at_period_end), so the newest event alone decides.
+SubscriptionStateSchema = writable_schema(SubscriptionSchema, name="SubscriptionStateSchema")
+STATE_COLUMNS: tuple[str, ...] = tuple(SubscriptionStateSchema._declared_fields)
 
 
 def _key_text() -> Text:
@@ -172,8 +157,8 @@ subscription_event_schema = SubscriptionEventSchema()
 subscription_state_schema = SubscriptionStateSchema()
 ingest_event_schema = IngestEventSchema()
 
-subscription_dumper = Dumper(subscription_schema, Subscription)
-subscription_event_dumper = Dumper(subscription_event_schema, SubscriptionEvent)
+subscription_dumper: Dumper[SubscriptionDTO] = Dumper(subscription_schema, Subscription)
+subscription_event_dumper: Dumper[SubscriptionEventDTO] = Dumper(subscription_event_schema, SubscriptionEvent)
 
 __all__ = [
     "IngestEventSchema",

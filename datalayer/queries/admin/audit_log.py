@@ -125,7 +125,7 @@ class AuditLogQueries:
         until: dt.datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> Page:
+    ) -> Page[AdminAuditLogDTO]:
         """Return a newest-first page of audit entries matching every filter given."""
         terms = _filters(admin_user_id, action, target_type, target_id, since, until)
         query = admin_audit_log_dumper.select()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from datalayer.models import AdminRole, AdminUser, AdminUserRole
 from datalayer.queries.admin._audit import audit
@@ -12,11 +12,14 @@ from datalayer.schemas.base import check_id, load, require
 
 
 def _permission(value: Any) -> str:
-    return require(
-        "permission",
-        value,
-        lambda v: isinstance(v, str) and 0 < len(v) <= 200,  # type: ignore[no-any-return]
-        "Must be a non-empty permission string.",
+    return cast(
+        str,
+        require(
+            "permission",
+            value,
+            lambda v: isinstance(v, str) and 0 < len(v) <= 200,
+            "Must be a non-empty permission string.",
+        ),
     )
 
 
@@ -122,9 +125,7 @@ class AdminRoleQueries:
         """Return the role with this key, or None."""
         check_id("key", key)
         with read():
-            return admin_role_dumper.one(  # type: ignore[return-value]
-                admin_role_dumper.select().where(AdminRole.key == key)
-            )
+            return admin_role_dumper.one(admin_role_dumper.select().where(AdminRole.key == key))
 
 
 __all__ = ["AdminRoleQueries"]

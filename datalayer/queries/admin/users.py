@@ -6,7 +6,6 @@ transaction: either both are stored or neither is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from datalayer.errors import NotFoundError, PermissionDeniedError
@@ -15,7 +14,12 @@ from datalayer.models.admin import ADMIN_STATUSES
 from datalayer.models.base import utcnow
 from datalayer.queries.admin._audit import audit
 from datalayer.queries.base import for_update, read, write
-from datalayer.schemas.admin import AdminUserDTO, admin_user_dumper, create_admin_user_schema
+from datalayer.schemas.admin import (
+    AdminUserDTO,
+    CreateAdminUserInput,
+    admin_user_dumper,
+    create_admin_user_schema,
+)
 from datalayer.schemas.base import check_id, load, require
 
 
@@ -31,9 +35,7 @@ class AdminUserQueries:
         """Return the admin user with this id, or None."""
         check_id("id", id)
         with read():
-            return admin_user_dumper.one(  # type: ignore[return-value]
-                admin_user_dumper.select().where(AdminUser.id == id)
-            )
+            return admin_user_dumper.one(admin_user_dumper.select().where(AdminUser.id == id))
 
     @staticmethod
     def find_by_email(email: str) -> AdminUserDTO | None:
@@ -43,10 +45,10 @@ class AdminUserQueries:
         # the normalized input is case-insensitive and uses the unique index.
         query = admin_user_dumper.select().where(AdminUser.email == email.strip().lower())
         with read():
-            return admin_user_dumper.one(query)  # type: ignore[return-value]
+            return admin_user_dumper.one(query)
 
     @staticmethod
-    def create(data: Mapping[str, Any], invited_by: str | None = None) -> AdminUserDTO:
+    def create(data: CreateAdminUserInput, invited_by: str | None = None) -> AdminUserDTO:
         """Create an admin user; ConflictError when the email is taken."""
         values = load(create_admin_user_schema, data)
         if invited_by is not None:
@@ -76,7 +78,7 @@ class AdminUserQueries:
             if current is None:
                 raise NotFoundError(f"admin user {admin_user_id} not found")
             if current["status"] == status:
-                return current  # type: ignore[return-value]
+                return current
             query = (
                 AdminUser.update(status=status)
                 .where(AdminUser.id == admin_user_id)
@@ -118,7 +120,7 @@ class AdminUserQueries:
                 ip=ip,
                 user_agent=user_agent,
             )
-        return admin_user_dumper.row(rows[0])  # type: ignore[return-value]
+        return admin_user_dumper.row(rows[0])
 
 
 __all__ = ["AdminUserQueries"]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, cast
-
 from datalayer.models import Account
 from datalayer.queries.auth._checks import check_text
 from datalayer.queries.base import read, write
 from datalayer.replicas import replica_read
 from datalayer.schemas.auth import (
     AccountDTO,
+    CreateAccountInput,
     account_dumper,
     create_account_schema,
 )
@@ -29,7 +27,7 @@ class AccountQueries:
             (Account.provider_id == provider_id) & (Account.account_id == account_id)
         )
         with read():
-            return cast(AccountDTO | None, account_dumper.one(query))
+            return account_dumper.one(query)
 
     @staticmethod
     @replica_read
@@ -42,16 +40,15 @@ class AccountQueries:
             .order_by(Account.created_at, Account.id)
         )
         with read():
-            return cast(list[AccountDTO], account_dumper.many(query))
+            return account_dumper.many(query)
 
     @staticmethod
-    def link(user_id: str, data: Mapping[str, Any]) -> AccountDTO:
+    def link(user_id: str, data: CreateAccountInput) -> AccountDTO:
         """Link a provider account to the user; ConflictError when it is linked already."""
         check_id("user_id", user_id)
         values = load(create_account_schema, data)
         with write():
-            row = account_dumper.written(Account.insert(user=user_id, **values))
-        return cast(AccountDTO, row)
+            return account_dumper.written_one(Account.insert(user=user_id, **values))
 
     @staticmethod
     def unlink(user_id: str, provider_id: str) -> bool:

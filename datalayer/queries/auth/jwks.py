@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, cast
+from typing import Any
 
 from datalayer.db import db, is_postgres
 from datalayer.models import Jwks
@@ -48,7 +48,7 @@ class JwksQueries:
             },
         )
         with write():
-            return cast(JwksDTO, jwks_dumper.written(Jwks.insert(**values)))
+            return jwks_dumper.written_one(Jwks.insert(**values))
 
     @staticmethod
     def list_valid(now: dt.datetime | None = None) -> list[JwksDTO]:
@@ -60,7 +60,7 @@ class JwksQueries:
             .order_by(Jwks.created_at.desc(), Jwks.id.desc())
         )
         with read():
-            return cast(list[JwksDTO], jwks_dumper.many(query))
+            return jwks_dumper.many(query)
 
     @staticmethod
     def rotate(
@@ -82,8 +82,7 @@ class JwksQueries:
             Jwks.update(expires_at=cutoff).where(
                 Jwks.expires_at.is_null() | (Jwks.expires_at > cutoff)
             ).execute()
-            row = jwks_dumper.written(Jwks.insert(created_at=now, **values))
-        return cast(JwksDTO, row)
+            return jwks_dumper.written_one(Jwks.insert(created_at=now, **values))
 
 
 __all__ = ["JwksQueries"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
 
 from datalayer.models import Session
 from datalayer.queries.auth._checks import check_text
@@ -39,8 +38,7 @@ class SessionQueries:
             },
         )
         with write():
-            row = session_dumper.written(Session.insert(user=user_id, **values))
-        return cast(SessionDTO, row)
+            return session_dumper.written_one(Session.insert(user=user_id, **values))
 
     @staticmethod
     def find_valid(token: str, now: dt.datetime | None = None) -> SessionDTO | None:
@@ -49,7 +47,7 @@ class SessionQueries:
         now = check_now(now)
         query = session_dumper.select().where((Session.token == token) & (Session.expires_at > now))
         with read():
-            return cast(SessionDTO | None, session_dumper.one(query))
+            return session_dumper.one(query)
 
     @staticmethod
     def revoke(token: str) -> bool:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from peewee import fn
 
@@ -14,6 +13,8 @@ from datalayer.models.auth import USER_ADMIN_ROLES
 from datalayer.queries.auth._checks import check_text
 from datalayer.queries.base import read, stamp, write
 from datalayer.schemas.auth import (
+    CreateUserInput,
+    UpdateUserInput,
     UserDTO,
     create_user_schema,
     update_user_schema,
@@ -29,7 +30,7 @@ def _changed(query: Any, user_id: str) -> UserDTO:
     row = user_dumper.written(query)
     if row is None:
         raise NotFoundError(f"user {user_id} not found")
-    return cast(UserDTO, row)
+    return row
 
 
 class UserQueries:
@@ -40,7 +41,7 @@ class UserQueries:
         """Return the user with this id, or None."""
         check_id("id", id)
         with read():
-            return cast(UserDTO | None, user_dumper.one(user_dumper.select().where(User.id == id)))
+            return user_dumper.one(user_dumper.select().where(User.id == id))
 
     @staticmethod
     def find_by_email(email: str) -> UserDTO | None:
@@ -50,17 +51,17 @@ class UserQueries:
         email = check_text("email", email).strip().lower()
         with read():
             query = user_dumper.select().where(User.email == email)
-            return cast(UserDTO | None, user_dumper.one(query))
+            return user_dumper.one(query)
 
     @staticmethod
-    def create(data: Mapping[str, Any]) -> UserDTO:
+    def create(data: CreateUserInput) -> UserDTO:
         """Create a user; ConflictError when the email is taken."""
         values = load(create_user_schema, data)
         with write():
-            return cast(UserDTO, user_dumper.written(User.insert(**values)))
+            return user_dumper.written_one(User.insert(**values))
 
     @staticmethod
-    def update(id: str, data: Mapping[str, Any]) -> UserDTO:  # noqa: A002
+    def update(id: str, data: UpdateUserInput) -> UserDTO:  # noqa: A002
         """Change a user's profile; ConflictError when the new email is taken."""
         check_id("id", id)
         values = load(update_user_schema, data)
@@ -92,7 +93,7 @@ class UserQueries:
                 if not User.select(User.id).where(User.id == user_id).exists():
                     raise NotFoundError(f"user {user_id} not found")
                 raise PermissionDeniedError("the user is not a member of this tenant")
-        return cast(UserDTO, row)
+        return row
 
     @staticmethod
     def set_admin_role(user_id: str, role: str | None) -> UserDTO:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
 
 from datalayer.models import Verification
 from datalayer.queries.auth._checks import check_text
@@ -31,8 +30,7 @@ class VerificationQueries:
             },
         )
         with write():
-            row = verification_dumper.written(Verification.insert(**values))
-        return cast(VerificationDTO, row)
+            return verification_dumper.written_one(Verification.insert(**values))
 
     @staticmethod
     def consume(identifier: str, value: str, now: dt.datetime | None = None) -> bool:

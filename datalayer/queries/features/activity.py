@@ -118,7 +118,7 @@ class UserActivityQueries:
             rows = list(_upsert_activity(user_id, values).tuples().execute())
             if not rows:
                 raise _overflow_error(user_id, values)
-        return user_activity_daily_dumper.row(rows[0])  # type: ignore[return-value]
+        return user_activity_daily_dumper.row(rows[0])
 
     @staticmethod
     @replica_read
@@ -135,7 +135,7 @@ class UserActivityQueries:
             .order_by(model.date)
         )
         with read():
-            return user_activity_daily_dumper.many(query)  # type: ignore[return-value]
+            return user_activity_daily_dumper.many(query)
 
 
 __all__ = ["UserActivityQueries"]

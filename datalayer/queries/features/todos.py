@@ -8,7 +8,6 @@ on their own, and part of the caller's transaction when there is one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, cast
 
 import peewee
@@ -28,7 +27,9 @@ from datalayer.queries.base import (
 from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, check_limit, load
 from datalayer.schemas.features import (
+    CreateTodoInput,
     TodoDTO,
+    UpdateTodoInput,
     create_todo_schema,
     todo_dumper,
     update_todo_schema,
@@ -43,7 +44,7 @@ def _one(cursor: Any) -> TodoDTO | None:
     row = cursor.fetchone()
     if row is None:
         return None
-    return cast(TodoDTO, todo_dumper.raw_rows((row,), sqlite=is_sqlite())[0])
+    return todo_dumper.raw_rows((row,), sqlite=is_sqlite())[0]
 
 
 def _changed(cursor: Any, todo_id: str) -> TodoDTO:
@@ -108,11 +109,12 @@ def _insert_query(columns: tuple[str, ...]) -> peewee.Query:
 
 def _update_query(columns: tuple[str, ...]) -> peewee.Query:
     fields = [Todo._meta.columns[c] for c in (*columns, "updated_at")]
-    return (
+    query: peewee.Query = (
         Todo.update({f: param(f.column_name, f) for f in fields})
         .where((Todo.id == param("id")) & (Todo.user == param("user_id")))
         .returning(*_COLUMNS)
     )
+    return query
 
 
 _LIST = StatementCache(_list_query)
@@ -142,7 +144,7 @@ class TodoQueries:
         completed: bool | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> Page:
+    ) -> Page[TodoDTO]:
         """Return a newest-first page of the user's todos (personal ones when tenant_id is None)."""
         values: dict[str, Any] = {
             "user_id": check_id("user_id", user_id),
@@ -163,7 +165,7 @@ class TodoQueries:
         return {"items": todo_dumper.raw_rows(rows, sqlite=is_sqlite()), "next_cursor": next_cursor}
 
     @staticmethod
-    def create(user_id: str, data: Mapping[str, Any], tenant_id: str | None = None) -> TodoDTO:
+    def create(user_id: str, data: CreateTodoInput, tenant_id: str | None = None) -> TodoDTO:
         """Create a todo for the user; a tenant todo needs the user's membership."""
         check_id("user_id", user_id)
         values = load(create_todo_schema, data)
@@ -179,7 +181,7 @@ class TodoQueries:
             return cast(TodoDTO, _one(_INSERT(tuple(sorted(values))).execute(values)))
 
     @staticmethod
-    def update(id: str, user_id: str, data: Mapping[str, Any]) -> TodoDTO:  # noqa: A002
+    def update(id: str, user_id: str, data: UpdateTodoInput) -> TodoDTO:  # noqa: A002
         """Change the user's todo; NotFoundError when it is not theirs."""
         values = load(update_todo_schema, data)
         shape = tuple(sorted(values))

@@ -39,10 +39,10 @@ class WaitlistQueries:
             for _ in range(3):
                 rows = list(insert.tuples().execute())
                 if rows:
-                    return waitlist_dumper.row(rows[0]), True  # type: ignore[return-value]
+                    return waitlist_dumper.row(rows[0]), True
                 row = waitlist_dumper.one(existing)
                 if row is not None:
-                    return row, False  # type: ignore[return-value]
+                    return row, False
         raise ConflictError(f"waitlist entry for {address} keeps changing; try again")
 
     @staticmethod
@@ -50,9 +50,7 @@ class WaitlistQueries:
         """Return the waitlist entry of this address (any case), or None."""
         address = _email(email)
         with read():
-            return waitlist_dumper.one(  # type: ignore[return-value]
-                waitlist_dumper.select().where(Waitlist.email == address)
-            )
+            return waitlist_dumper.one(waitlist_dumper.select().where(Waitlist.email == address))
 
     @staticmethod
     def exists(email: str) -> bool:
@@ -76,7 +74,7 @@ class WaitlistQueries:
 
     @staticmethod
     @replica_read
-    def list(limit: int = 50, cursor: str | None = None) -> Page:  # noqa: A003 - the spec's name
+    def list(limit: int = 50, cursor: str | None = None) -> Page[WaitlistDTO]:  # noqa: A003
         """Return a newest-first page of the waitlist."""
         return keyset_page(
             waitlist_dumper.select(),

@@ -131,4 +131,4 @@ def retry_or_fail(retry_at: dt.datetime, now: dt.datetime) -> dict[Any, Any]:
 def backoff_seconds(base: float, attempts: int) -> float:
     """Return the jittered exponential delay before the retry that follows attempt ``attempts``."""
     exponent = min(max(attempts - 1, 0), 32)
-    return min(MAX_RETRY_DELAY, base * 2**exponent * random.uniform(0.5, 1.5))
+    return min(MAX_RETRY_DELAY, base * 2.0**exponent * random.uniform(0.5, 1.5))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import peewee
 
@@ -54,6 +54,7 @@ from datalayer.schemas.base import check_id, check_limit, check_now
 from datalayer.schemas.notifications import (
     ClaimedDeliveryDTO,
     NotificationDeliveryDTO,
+    NotificationDTO,
     notification_delivery_dumper,
     notification_dumper,
 )
@@ -97,7 +98,7 @@ def _with_sending_details(deliveries: list[dict[str, Any]]) -> list[ClaimedDeliv
         .where(Notification.id.in_(sorted({d["notification_id"] for d in deliveries})))
     )
     width = len(notification_dumper.columns)
-    details: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    details: dict[str, tuple[NotificationDTO, dict[str, Any]]] = {}
     for values in query.tuples():
         notification = notification_dumper.row(values[:width])
         email, name, novu_id, push_token = values[width:]
@@ -168,7 +169,7 @@ class DeliveryQueries:
         with write():
             rows = list(query.tuples().execute())
             claimed = sorted(notification_delivery_dumper.rows(rows), key=lambda d: d["id"])
-            return _with_sending_details(claimed)
+            return _with_sending_details(cast("list[dict[str, Any]]", claimed))
 
     @staticmethod
     def mark_sent(
@@ -265,7 +266,7 @@ class DeliveryQueries:
         check_id("delivery_id", delivery_id)
         with read():
             query = notification_delivery_dumper.select().where(D.id == delivery_id)
-            return notification_delivery_dumper.one(query)  # type: ignore[return-value]
+            return notification_delivery_dumper.one(query)
 
 
 __all__ = ["DeliveryQueries"]

@@ -10,7 +10,7 @@ which the inbox index (recipient_user_id, tenant_id, created_at, id) serves in o
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal
 
 from datalayer.models import Notification, NotificationDelivery
 from datalayer.models.base import utcnow
@@ -19,6 +19,8 @@ from datalayer.queries.notifications._resolve import resolve_preferences
 from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load, require
 from datalayer.schemas.notifications import (
+    NotificationDeliveryDTO,
+    NotificationDTO,
     NotificationWithDeliveriesDTO,
     create_notification_schema,
     notification_delivery_dumper,
@@ -28,7 +30,12 @@ from datalayer.schemas.notifications import (
 N = Notification
 
 # Channel → the preference flag that enables it.
-CHANNEL_FLAGS = (("in_app", "in_app_enabled"), ("push", "push_enabled"), ("email", "email_enabled"))
+Flag = Literal["in_app_enabled", "push_enabled", "email_enabled"]
+CHANNEL_FLAGS: tuple[tuple[str, Flag], ...] = (
+    ("in_app", "in_app_enabled"),
+    ("push", "push_enabled"),
+    ("email", "email_enabled"),
+)
 
 
 def _scope(user_id: str, tenant_id: str | None) -> Any:
@@ -82,10 +89,10 @@ class NotificationQueries:
                 actor_user=actor_user_id,
                 **values,
             ).returning(*notification_dumper.fields)
-            result = cast(dict[str, Any], notification_dumper.written(insert))
-            channels = [channel for channel, flag in CHANNEL_FLAGS if prefs[flag]]  # type: ignore[literal-required]
-            result["deliveries"] = _queue(result["id"], channels)
-        return result  # type: ignore[return-value]
+            notification = notification_dumper.written_one(insert)
+            channels = [channel for channel, flag in CHANNEL_FLAGS if prefs[flag]]
+            deliveries = _queue(notification["id"], channels)
+        return {**notification, "deliveries": deliveries}
 
     @staticmethod
     @replica_read
@@ -95,7 +102,7 @@ class NotificationQueries:
         limit: int = 20,
         cursor: str | None = None,
         include_archived: bool = False,
-    ) -> Page:
+    ) -> Page[NotificationDTO]:
         """Return a newest-first page of the user's notifications (all tenants when None)."""
         cond = _scope(user_id, tenant_id)
         require(
@@ -122,7 +129,7 @@ class NotificationQueries:
         """Count the user's notifications neither read nor archived."""
         cond = _scope(user_id, tenant_id) & N.read_at.is_null() & N.archived_at.is_null()
         with read():
-            return N.select().where(cond).count()  # type: ignore[no-any-return]
+            return N.select().where(cond).count()
 
     @staticmethod
     def mark_read(user_id: str, notification_id: str) -> bool:
@@ -148,7 +155,7 @@ class NotificationQueries:
             return query.execute() > 0  # type: ignore[no-any-return]
 
 
-def _queue(notification_id: str, channels: list[str]) -> list[dict[str, Any]]:
+def _queue(notification_id: str, channels: list[str]) -> list[NotificationDeliveryDTO]:
     """Insert one pending delivery per channel in one statement; return them."""
     if not channels:
         return []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import peewee
@@ -15,6 +14,7 @@ from datalayer.schemas.base import check_id, load
 from datalayer.schemas.notifications import (
     NotificationPreferenceDTO,
     ResolvedNotificationPreferenceDTO,
+    UpdateNotificationPreferenceInput,
     notification_preference_dumper,
     update_notification_preference_schema,
 )
@@ -35,7 +35,7 @@ class PreferenceQueries:
 
     @staticmethod
     def upsert(
-        user_id: str, data: Mapping[str, Any], tenant_id: str | None = None
+        user_id: str, data: UpdateNotificationPreferenceInput, tenant_id: str | None = None
     ) -> NotificationPreferenceDTO:
         """Set the given flags on the user's global row (or tenant row), creating it atomically."""
         check_id("user_id", user_id)

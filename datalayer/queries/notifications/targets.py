@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import peewee
@@ -15,6 +14,7 @@ from datalayer.queries.base import read, write
 from datalayer.schemas.base import check_id, check_now, load, require
 from datalayer.schemas.notifications import (
     NotificationTargetDTO,
+    UpdateNotificationTargetInput,
     notification_target_dumper,
     update_notification_target_schema,
 )
@@ -40,7 +40,7 @@ class TargetQueries:
     """Where a user's push and messaging providers reach them, and when they were last seen."""
 
     @staticmethod
-    def upsert(user_id: str, data: Mapping[str, Any]) -> NotificationTargetDTO:
+    def upsert(user_id: str, data: UpdateNotificationTargetInput) -> NotificationTargetDTO:
         """Set the user's provider identities (the fields given), creating the row atomically."""
         check_id("user_id", user_id)
         values = load(update_notification_target_schema, data)

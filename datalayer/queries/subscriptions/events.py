@@ -179,7 +179,7 @@ class SubscriptionEventQueries:
             (SubscriptionEvent.provider == provider) & (SubscriptionEvent.event_id == event_id)
         )
         with read():
-            return subscription_event_dumper.one(query)  # type: ignore[return-value]
+            return subscription_event_dumper.one(query)
 
 
 __all__ = ["SubscriptionEventQueries"]

@@ -33,7 +33,7 @@ class SubscriptionQueries:
         """Return the subscription with this id, or None."""
         check_id("id", id)
         with read():
-            return subscription_dumper.one(  # type: ignore[return-value]
+            return subscription_dumper.one(
                 subscription_dumper.select().where(Subscription.id == id)
             )
 
@@ -47,7 +47,7 @@ class SubscriptionQueries:
             .order_by(_RELEVANCE, Subscription.created_at.desc(), Subscription.id.desc())
         )
         with read():
-            return subscription_dumper.one(query)  # type: ignore[return-value]
+            return subscription_dumper.one(query)
 
     @staticmethod
     def has_access(tenant_id: str, now: dt.datetime | None = None) -> bool:
@@ -73,7 +73,9 @@ class SubscriptionQueries:
 
     @staticmethod
     @replica_read
-    def list_for_tenant(tenant_id: str, *, limit: int = 50, cursor: str | None = None) -> Page:
+    def list_for_tenant(
+        tenant_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[SubscriptionDTO]:
         """Return a newest-first page of the tenant's subscriptions."""
         check_id("tenant_id", tenant_id)
         query = subscription_dumper.select().where(Subscription.tenant == tenant_id)

@@ -35,7 +35,7 @@ def require_role(tenant_id: str, user_id: str, roles: Iterable[str]) -> str:
     role = member_role(tenant_id, user_id)
     if role not in roles:
         raise denied(tenant_id, f"this needs the role {' or '.join(roles)} in the tenant")
-    return role  # type: ignore[return-value]
+    return role
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class LockedMembers:
         role = self.roles.get(user_id)
         if role not in roles:
             raise denied(self.tenant_id, f"this needs the role {' or '.join(roles)} in the tenant")
-        return role  # type: ignore[return-value]
+        return role
 
     def member(self, user_id: str) -> str:
         """Return the role of a user the operation targets; NotFoundError if not a member."""
@@ -83,7 +83,7 @@ def lock_members(tenant_id: str, *user_ids: str) -> LockedMembers:
         )
         .order_by(TenantMember.id)
     )
-    locked = for_update(query)  # type: ignore[arg-type]
+    locked = for_update(query)
     rows = cast("list[tuple[str, str]]", list(locked.tuples()))
     owners = sum(1 for _, role in rows if role == "owner")
     return LockedMembers(tenant_id, dict(rows), owners)

@@ -74,7 +74,7 @@ class TenantActivityQueries:
             .order_by(Daily.date)
         )
         with read():
-            return tenant_activity_daily_dumper.many(query)  # type: ignore[return-value]
+            return tenant_activity_daily_dumper.many(query)
 
 
 __all__ = ["TenantActivityQueries"]

@@ -92,7 +92,7 @@ def _insert(values: dict[str, Any]) -> TenantInviteDTO:
         raise error from exc
 
 
-def _claim(invite: dict[str, Any], now: dt.datetime) -> None:
+def _claim(invite: TenantInviteDTO, now: dt.datetime) -> None:
     """Mark the invite accepted in one conditional statement: of racing accepts, one wins."""
     query = (
         TenantInvite.update(status="accepted", accepted_at=now)
@@ -107,7 +107,7 @@ def _claim(invite: dict[str, Any], now: dt.datetime) -> None:
         raise ConflictError("the invite was already used")
 
 
-def _pending_invite(token_hash: str, user_id: str, now: dt.datetime) -> dict[str, Any]:
+def _pending_invite(token_hash: str, user_id: str, now: dt.datetime) -> TenantInviteDTO:
     """Return the invite for this token if ``user_id`` may accept it now; else raise."""
     invite = tenant_invite_dumper.one(
         tenant_invite_dumper.select().where(TenantInvite.token_hash == token_hash)
@@ -126,7 +126,7 @@ def _pending_invite(token_hash: str, user_id: str, now: dt.datetime) -> dict[str
     return invite
 
 
-def _join(invite: dict[str, Any], user_id: str) -> TenantMemberDTO:
+def _join(invite: TenantInviteDTO, user_id: str) -> TenantMemberDTO:
     query = TenantMember.insert(
         tenant=invite["tenant_id"], user=user_id, role=invite["role"]
     ).returning(*tenant_member_dumper.fields)
@@ -177,7 +177,7 @@ class TenantInviteQueries:
         token_hash = hash_token(_check_token(token))
         query = tenant_invite_dumper.select().where(TenantInvite.token_hash == token_hash)
         with read():
-            return tenant_invite_dumper.one(query)  # type: ignore[return-value]
+            return tenant_invite_dumper.one(query)
 
     @staticmethod
     def list_pending(tenant_id: str) -> list[TenantInviteDTO]:
@@ -193,7 +193,7 @@ class TenantInviteQueries:
             .order_by(TenantInvite.created_at.desc(), TenantInvite.id.desc())
         )
         with read():
-            return tenant_invite_dumper.many(query)  # type: ignore[return-value]
+            return tenant_invite_dumper.many(query)
 
     @staticmethod
     def accept(token: str, user_id: str) -> TenantMemberDTO:
@@ -228,7 +228,7 @@ class TenantInviteQueries:
             rows = list(query.tuples().execute())
             if not rows:
                 raise ConflictError("only a pending invite can be revoked")
-            return tenant_invite_dumper.row(rows[0])  # type: ignore[return-value]
+            return tenant_invite_dumper.row(rows[0])
 
     @staticmethod
     def expire_overdue(now: dt.datetime | None = None) -> int:

@@ -20,9 +20,9 @@ from datalayer.schemas.tenant import (
 _USER_COLUMNS = (User.name, User.email, User.image)
 
 
-def _with_user(dto: dict[str, Any], extras: tuple[Any, ...]) -> TenantMemberWithUserDTO:
+def _with_user(dto: TenantMemberDTO, extras: tuple[Any, ...]) -> TenantMemberWithUserDTO:
     name, email, image = extras
-    return {**dto, "name": name, "email": email, "image": image}  # type: ignore[typeddict-item]
+    return {**dto, "name": name, "email": email, "image": image}
 
 
 def _scope(tenant_id: str, user_id: str) -> Any:
@@ -59,11 +59,13 @@ class TenantMemberQueries:
         check_id("user_id", user_id)
         query = tenant_member_dumper.select().where(_scope(tenant_id, user_id))
         with read():
-            return tenant_member_dumper.one(query)  # type: ignore[return-value]
+            return tenant_member_dumper.one(query)
 
     @staticmethod
     @replica_read
-    def list_for_tenant(tenant_id: str, limit: int = 50, cursor: str | None = None) -> Page:
+    def list_for_tenant(
+        tenant_id: str, limit: int = 50, cursor: str | None = None
+    ) -> Page[TenantMemberWithUserDTO]:
         """Return a newest-first page of the tenant's members, each with the user's name, email, image."""
         check_id("tenant_id", tenant_id)
         query = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, cast
 
 from datalayer.errors import NotFoundError
@@ -12,8 +11,10 @@ from datalayer.queries.tenant._access import MANAGERS, OWNER, lock_members, requ
 from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.tenant import (
+    CreateTenantInput,
     TenantDTO,
     TenantWithRoleDTO,
+    UpdateTenantInput,
     create_tenant_schema,
     tenant_dumper,
     update_tenant_schema,
@@ -28,10 +29,10 @@ class TenantQueries:
         """Return the tenant with this id, or None."""
         check_id("id", id)
         with read():
-            return tenant_dumper.one(tenant_dumper.select().where(Tenant.id == id))  # type: ignore[return-value]
+            return tenant_dumper.one(tenant_dumper.select().where(Tenant.id == id))
 
     @staticmethod
-    def create_with_owner(owner_user_id: str, data: Mapping[str, Any]) -> TenantDTO:
+    def create_with_owner(owner_user_id: str, data: CreateTenantInput) -> TenantDTO:
         """Create a tenant owned by the user; make it their active tenant if they had none."""
         check_id("owner_user_id", owner_user_id)
         values = load(create_tenant_schema, data)
@@ -58,13 +59,10 @@ class TenantQueries:
         width = len(tenant_dumper.columns)
         with read():
             rows = cast("list[tuple[Any, ...]]", list(query.tuples()))
-        return [
-            {**tenant_dumper.row(values[:width]), "role": values[width]}  # type: ignore[typeddict-item]
-            for values in rows
-        ]
+        return [{**tenant_dumper.row(values[:width]), "role": values[width]} for values in rows]
 
     @staticmethod
-    def update(tenant_id: str, actor_user_id: str, data: Mapping[str, Any]) -> TenantDTO:
+    def update(tenant_id: str, actor_user_id: str, data: UpdateTenantInput) -> TenantDTO:
         """Change the tenant's name or type (owners and admins)."""
         check_id("tenant_id", tenant_id)
         check_id("actor_user_id", actor_user_id)
@@ -77,7 +75,7 @@ class TenantQueries:
             rows = list(query.tuples().execute())
         if not rows:  # deleted meanwhile
             raise NotFoundError(f"tenant {tenant_id} not found")
-        return tenant_dumper.row(rows[0])  # type: ignore[return-value]
+        return tenant_dumper.row(rows[0])
 
     @staticmethod
     def delete(tenant_id: str, actor_user_id: str) -> None:

@@ -1,0 +1,147 @@
+"""The types reach the caller: a user's ``mypy --strict`` accepts the README's examples and
+rejects a typo'd key on a DTO, on a page item and in a write's ``data``.
+
+mypy runs once, in a subprocess, on small user scripts in a temporary directory, against
+the installed package (its ``py.typed``), as a user's project would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import datalayer
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+# Names the README's snippets leave to the reader (their provider, their request).
+PRELUDE = """\
+from __future__ import annotations
+
+
+class TemporaryFailure(Exception):
+    pass
+
+
+def send(delivery: object) -> str:
+    return "provider-message-id"
+
+
+request_id = "request-1"
+email = "ada@example.com"
+
+"""
+
+BAD_DTO = """\
+from datalayer import TodoQueries
+
+todo = TodoQueries.find_by_id("t1")
+if todo is not None:
+    print(todo["titel"])
+"""
+
+BAD_PAGE_ITEM = """\
+from datalayer import TodoQueries
+
+page = TodoQueries.list_for_user("u1")
+for item in page["items"]:
+    print(item["titel"])
+"""
+
+BAD_INPUT = """\
+from datalayer import TodoQueries
+
+TodoQueries.create("u1", {"titel": "Write the first program"})
+"""
+
+GOOD_TYPES = """\
+from datalayer import Page, TodoQueries
+from datalayer.schemas import TodoDTO
+
+page: Page[TodoDTO] = TodoQueries.list_for_user("u1", limit=10)
+titles: list[str] = [item["title"] for item in page["items"]]
+cursor: str | None = page["next_cursor"]
+done: bool = TodoQueries.toggle_complete("t1", "u1")["completed"]
+"""
+
+
+def readme_examples() -> list[str]:
+    """The README's Python snippets, in order."""
+    blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(), re.S | re.M)
+    assert blocks, "README.md has no ```python examples"
+    return blocks
+
+
+def mypy_env() -> dict[str, str]:
+    """Point mypy at the package when it is not in site-packages (an editable install)."""
+    env = dict(os.environ)
+    root = Path(datalayer.__file__).resolve().parent.parent
+    installed = {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    if root not in installed:
+        env["MYPYPATH"] = str(root)
+    return env
+
+
+def run_mypy(tmp_path: Path, scripts: dict[str, str]) -> dict[str, list[str]]:
+    """Type-check the scripts with ``mypy --strict``; return each script's error lines."""
+    for name, text in scripts.items():
+        (tmp_path / name).write_text(text)
+    # An empty config: none of this repository's settings, only --strict.
+    (tmp_path / "mypy.ini").write_text("[mypy]\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--config-file",
+            "mypy.ini",
+            # The package's own modules are checked by `mypy datalayer`; here only what
+            # a user's script sees of them counts.
+            "--follow-imports=silent",
+            "--cache-dir",
+            str(tmp_path / ".mypy_cache"),
+            "--hide-error-context",
+            "--no-error-summary",
+            *scripts,
+        ],
+        cwd=tmp_path,
+        env=mypy_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode in (0, 1), result.stdout + result.stderr  # 2: mypy itself failed
+    errors: dict[str, list[str]] = {name: [] for name in scripts}
+    for line in result.stdout.splitlines():
+        name = line.split(":", 1)[0]
+        if ": error:" in line:
+            assert name in errors, line
+            errors[name].append(line)
+    return errors
+
+
+def test_user_code_type_checks_and_typos_in_keys_are_caught(tmp_path: Path) -> None:
+    scripts = {
+        f"readme_example_{n}.py": PRELUDE + block for n, block in enumerate(readme_examples())
+    }
+    scripts |= {
+        "good_types.py": GOOD_TYPES,
+        "bad_dto.py": BAD_DTO,
+        "bad_page_item.py": BAD_PAGE_ITEM,
+        "bad_input.py": BAD_INPUT,
+    }
+    errors = run_mypy(tmp_path, scripts)
+    accepted = [name for name in scripts if not name.startswith("bad_")]
+    assert {name: errors[name] for name in accepted if errors[name]} == {}
+    # Each bad script fails on its typo (its last line), and only there.
+    for name in ("bad_dto.py", "bad_page_item.py", "bad_input.py"):
+        typo_line = len(scripts[name].splitlines())
+        assert any('"titel"' in e and "TypedDict" in e for e in errors[name]), errors[name]
+        assert all(e.startswith(f"{name}:{typo_line}:") for e in errors[name]), errors[name]
+    assert any("TodoDTO" in e for e in errors["bad_dto.py"]), errors["bad_dto.py"]
+    assert any("CreateTodoInput" in e for e in errors["bad_input.py"]), errors["bad_input.py"]
