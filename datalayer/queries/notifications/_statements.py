@@ -93,8 +93,7 @@ SELECT {_columns("c", deliveries)}, {_columns("n", notes)},
 FROM claimed AS c
 JOIN notifications AS n ON n.id = c.notification_id
 JOIN "user" AS u ON u.id = n.recipient_user_id
-LEFT JOIN notification_targets AS t ON t.user_id = n.recipient_user_id
-ORDER BY c.id""",
+LEFT JOIN notification_targets AS t ON t.user_id = n.recipient_user_id""",
         sqlite=None,  # SQLite: RETURNING cannot feed a join; two statements in process
     )
 
@@ -105,7 +104,7 @@ def claimed_rows(rows: Sequence[Sequence[Any]]) -> list[ClaimedDeliveryDTO]:
     end = width + len(notification_dumper.columns)
     delivery_row, note_row = notification_delivery_dumper.row, notification_dumper.row
     claimed = []
-    for values in rows:
+    for values in sorted(rows, key=lambda values: values[0]):  # by id, as on SQLite
         delivery = cast("dict[str, Any]", delivery_row(values[:width]))
         notification = note_row(values[width:end])
         email, name, novu_id, push_token = values[end:]
