@@ -112,11 +112,12 @@ def _alter_table(plan: Plan, source: TableState, target: TableState,
             _add_index(plan, table, index)
     for name in sorted(set(source.checks) - set(target.checks)):
         plan.add(f"drop_check(migrator, {table!r}, {name!r})", "drop_check")
-    for name, expression in sorted(target.checks.items()):
-        if source.checks.get(name) != expression:
+    for name, expressions in sorted(target.checks.items()):
+        if source.checks.get(name) != expressions:
             if name in source.checks:
                 plan.add(f"drop_check(migrator, {table!r}, {name!r})", "drop_check")
-            plan.add(f"add_check(migrator, {table!r}, {name!r}, {expression!r})", "add_check")
+            plan.add(f"add_check(migrator, {table!r}, {name!r}, {_check_args(expressions)})",
+                     "add_check")
     if dropped:
         names = ", ".join(repr(f.name) for f in dropped)
         plan.drops.extend(f"column {table}.{f.column} (its values)" for f in dropped)
@@ -171,18 +172,25 @@ def _create_table(plan: Plan, table: TableState) -> None:
     for state in table.fields.values():
         lines.append(f"{INDENT}{state.name} = {field_code(state, declare_index=True)}")
         helpers.update(_helpers_of(state))
-    lines += [f"{INDENT}", f"{INDENT}class Meta:", f"{INDENT * 2}table_name = {table.name!r}"]
+    lines += [f"{INDENT}", f"{INDENT}class Meta:", f"{INDENT * 2}table_name = {table.name!r}",
+              f"{INDENT * 2}legacy_table_names = False  # index names start with the table's"]
     if table.composite_key:
         lines.append(f"{INDENT * 2}primary_key = pw.CompositeKey{table.composite_key!r}")
     if table.checks:
         lines.append(f"{INDENT * 2}constraints = [")
-        lines += [f"{INDENT * 3}check({n!r}, {e!r})," for n, e in sorted(table.checks.items())]
+        lines += [f"{INDENT * 3}check({n!r}, {_check_args(e)}),"
+                  for n, e in sorted(table.checks.items())]
         lines.append(f"{INDENT * 2}]")
         helpers.add("check")
     plan.add("\n".join(lines), *helpers)
     for index in table.indexes.values():
         if not index.implicit:
             _add_index(plan, table.name, index)
+
+
+def _check_args(expressions: tuple[str, str]) -> str:
+    postgres, sqlite = expressions
+    return repr(postgres) if postgres == sqlite else f"{postgres!r}, sqlite={sqlite!r}"
 
 
 def _default_code(default: tuple[str, str]) -> str:

@@ -68,9 +68,15 @@ class TimestampTZField(pw.DateTimeField):
     field_type = "TIMESTAMPTZ"
 
 
-def check(name: str, expression: str) -> pw.SQL:
-    """Return a named table CHECK constraint, as models and ``Meta.constraints`` write it."""
-    return pw.SQL(f"CONSTRAINT {name} CHECK ({expression})")
+def check(name: str, expression: str, *, sqlite: str | None = None) -> pw.Node:
+    """Return a named table CHECK constraint, as ``Meta.constraints`` holds it.
+
+    ``sqlite`` gives SQLite its own expression (e.g. ``json_type`` for ``jsonb_typeof``).
+    """
+    if sqlite is None or sqlite == expression:
+        return pw.SQL(f"CONSTRAINT {name} CHECK ({expression})")
+    return Dialect(f"CONSTRAINT {name} CHECK ({expression})",
+                   f"CONSTRAINT {name} CHECK ({sqlite})")
 
 
 def _is_sqlite(migrator: Any) -> bool:
@@ -97,8 +103,13 @@ def add_index(migrator: Any, table: str, name: str, fields: Iterable[str], *,
     """
     model = migrator.orm[table]
     columns = [model._meta.fields[f] for f in fields]
-    model._meta.indexes.append(model.index(
-        *columns, unique=unique, name=name, where=pw.SQL(where) if where else None))
+    implicit = len(columns) == 1 and where is None and \
+        pw.ModelIndex(model, columns, unique)._name == name
+    if implicit:  # what index=True / unique=True on the field declares
+        columns[0].index, columns[0].unique = not unique, unique
+    else:
+        model._meta.indexes.append(model.index(
+            *columns, unique=unique, name=name, where=pw.SQL(where) if where else None))
     listed = ", ".join(_quote(c.column_name) for c in columns)
     how = "CONCURRENTLY " if concurrently and not _is_sqlite(migrator) else ""
     statement = (f"CREATE {'UNIQUE ' if unique else ''}INDEX {how}IF NOT EXISTS "
@@ -127,21 +138,25 @@ def drop_index(migrator: Any, table: str, name: str, *, concurrently: bool = Fal
 
 
 def _constraint_name(node: Any) -> str | None:
-    match = re.match(r"\s*CONSTRAINT\s+(\S+)", getattr(node, "sql", "") or "", re.IGNORECASE)
+    text = node.postgres if isinstance(node, Dialect) or hasattr(node, "postgres") \
+        else getattr(node, "sql", "")
+    match = re.match(r"\s*CONSTRAINT\s+(\S+)", text or "", re.IGNORECASE)
     return match.group(1) if match else None
 
 
-def add_check(migrator: Any, table: str, name: str, expression: str) -> None:
-    """Add CHECK constraint ``name``; existing rows must pass it.
+def add_check(migrator: Any, table: str, name: str, expression: str, *,
+              sqlite: str | None = None) -> None:
+    """Add CHECK constraint ``name`` (``sqlite``: SQLite's own expression); existing rows
+    must pass it.
 
     PostgreSQL adds it ``NOT VALID`` and validates it in a second statement, which takes
     a weaker lock than a plain ``ADD CONSTRAINT``; SQLite rebuilds the table.
     """
     meta = migrator.orm[table]._meta
-    meta.constraints = [*(meta.constraints or []), check(name, expression)]
+    meta.constraints = [*(meta.constraints or []), check(name, expression, sqlite=sqlite)]
     if _is_sqlite(migrator):
-        migrator.run(_sqlite_rebuild, migrator.__database__, table,
-                     lambda body: body + f", CONSTRAINT {name} CHECK ({expression})")
+        clause = f", CONSTRAINT {name} CHECK ({sqlite or expression})"
+        migrator.run(_sqlite_rebuild, migrator.__database__, table, lambda body: body + clause)
         return
     _sql(migrator, f"ALTER TABLE {_quote(table)} ADD CONSTRAINT {name} "
                    f"CHECK ({expression}) NOT VALID")
@@ -167,8 +182,11 @@ def set_default(migrator: Any, table: str, field: str, default: ServerDefault | 
     # Any class named ServerDefault: 001 and the models each carry their own copy.
     others = [c for c in column.constraints or [] if type(c).__name__ != "ServerDefault"]
     column.constraints = [*others, default] if default is not None else (others or None)
-    if _is_sqlite(migrator):  # SQLite cannot alter a default: peewee rebuilds the table
-        migrator.change_fields(table, **{field: column})
+    if _is_sqlite(migrator):  # SQLite cannot alter a default: rebuild the table
+        ctx = migrator.__database__.get_sql_context()
+        definition = ctx.sql(column.ddl(ctx)).query()[0]
+        migrator.run(_sqlite_rebuild, migrator.__database__, table,
+                     lambda body: _replace_column(body, column.column_name, definition))
         return
     what = f"SET DEFAULT {default.postgres}" if default is not None else "DROP DEFAULT"
     _sql(migrator, f"ALTER TABLE {_quote(table)} ALTER COLUMN "
@@ -179,6 +197,34 @@ def run_sql(migrator: Any, *, postgres: Iterable[str] = (), sqlite: Iterable[str
     """Run statements written for each backend (triggers, functions, data fixes)."""
     for statement in sqlite if _is_sqlite(migrator) else postgres:
         _sql(migrator, statement)
+
+
+def _split_items(body: str) -> list[str]:
+    """Split a CREATE TABLE body on its top-level commas (not inside () or quotes)."""
+    items, depth, quote, start = [], 0, "", 0
+    for i, char in enumerate(body):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"`[":
+            quote = "]" if char == "[" else char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(body[start:i])
+            start = i + 1
+    return [*items, body[start:]]
+
+
+def _replace_column(body: str, column: str, definition: str) -> str:
+    items = _split_items(body)
+    names = [item.strip().split(None, 1)[0].strip('"`[]') if item.strip() else ""
+             for item in items]
+    if names.count(column) != 1:
+        raise ValueError(f"column {column!r} not found once in the table definition")
+    items[names.index(column)] = " " + definition
+    return ",".join(items)
 
 
 def _drop_clause(body: str, pattern: re.Pattern[str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import peewee as pw
@@ -58,7 +59,8 @@ class IndexState:
     fields: tuple[str, ...]
     unique: bool
     where: str | None
-    implicit: bool  # made by a field's index=True / unique=True
+    # Made by a field's index=True / unique=True: the same index either way.
+    implicit: bool = dataclass_field(compare=False)
 
 
 @dataclass
@@ -67,7 +69,7 @@ class TableState:
     model: Any
     fields: dict[str, FieldState]
     indexes: dict[str, IndexState]
-    checks: dict[str, str]
+    checks: dict[str, tuple[str, str]]  # name -> expression (PostgreSQL, SQLite)
     composite_key: tuple[str, ...] | None
 
 
@@ -129,9 +131,13 @@ def state_of(model: Any) -> TableState:
     indexes = {i._name: _index_state(i, implicit) for i in meta.fields_to_index()}
     checks = {}
     for node in meta.constraints or ():
-        match = _CHECK.match(getattr(node, "sql", "") or "")
-        if match:
-            checks[match.group(1)] = " ".join(match.group(2).split())
+        # pw.SQL (one text) or a Dialect node (a text per backend).
+        texts = (node.postgres, node.sqlite) if hasattr(node, "postgres") else \
+            (getattr(node, "sql", "") or "",) * 2
+        matches = [_CHECK.match(text or "") for text in texts]
+        if matches[0] and matches[1]:
+            checks[matches[0].group(1)] = (" ".join(matches[0].group(2).split()),
+                                           " ".join(matches[1].group(2).split()))
     key = meta.primary_key
     composite = tuple(key.field_names) if isinstance(key, pw.CompositeKey) else None
     return TableState(meta.table_name, model, fields, indexes, checks, composite)
