@@ -61,7 +61,8 @@ def claim_table(c: dict[str, Any]) -> list[str]:
     verdict = "ok" if c["ok"] else "FAILED " + ", ".join(f"{k}={v}" for k, v in checks.items() if v)
     per = c["per_worker"]
     return [
-        f"DeliveryQueries.claim(limit={c['batch']}) → mark_sent(attempts=…), "
+        f"DeliveryQueries.claim(limit={c['batch']}) → "
+        f"{c.get('marks', 'mark_sent')}(… attempts), "
         f"{c['workers']} worker processes until the queue is empty.",
         "",
         "| workers | deliveries | seconds | deliveries/s | claims | per worker (min–max) | "
