@@ -118,10 +118,21 @@ def _alter_table(plan: Plan, source: TableState, target: TableState,
                 plan.add(f"drop_check(migrator, {table!r}, {name!r})", "drop_check")
             plan.add(f"add_check(migrator, {table!r}, {name!r}, {_check_args(expressions)})",
                      "add_check")
+    _diff_triggers(plan, table, source.triggers, target.triggers)
     if dropped:
         names = ", ".join(repr(f.name) for f in dropped)
         plan.drops.extend(f"column {table}.{f.column} (its values)" for f in dropped)
         plan.add(f"migrator.remove_fields({table!r}, {names})")
+
+
+def _diff_triggers(plan: Plan, table: str, have: Mapping[str, object],
+                   want: Mapping[str, object]) -> None:
+    for name, trigger in sorted(have.items()):
+        if want.get(name) != trigger:
+            plan.add(f"drop_trigger(migrator, {table!r}, {trigger!r})", "drop_trigger", "Trigger")
+    for name, trigger in sorted(want.items()):
+        if have.get(name) != trigger:
+            plan.add(f"add_trigger(migrator, {table!r}, {trigger!r})", "add_trigger", "Trigger")
 
 
 def _renamed_index(index: IndexState, forward: Mapping[str, str]) -> IndexState:
@@ -186,6 +197,7 @@ def _create_table(plan: Plan, table: TableState) -> None:
     for index in table.indexes.values():
         if not index.implicit:
             _add_index(plan, table.name, index)
+    _diff_triggers(plan, table.name, {}, table.triggers)
 
 
 def _check_args(expressions: tuple[str, str]) -> str:

@@ -24,11 +24,14 @@ __all__ = [
     "Dialect",
     "ServerDefault",
     "TimestampTZField",
+    "Trigger",
     "add_check",
     "add_index",
     "check",
     "drop_check",
     "drop_index",
+    "add_trigger",
+    "drop_trigger",
     "run_sql",
     "set_default",
 ]
@@ -191,6 +194,57 @@ def set_default(migrator: Any, table: str, field: str, default: ServerDefault | 
     what = f"SET DEFAULT {default.postgres}" if default is not None else "DROP DEFAULT"
     _sql(migrator, f"ALTER TABLE {_quote(table)} ALTER COLUMN "
                    f"{_quote(column.column_name)} {what}")
+
+
+class Trigger:
+    """A trigger (and the function it calls), as a model declares it in ``Meta.triggers``.
+
+    Each backend gets the statements that create it and the ones that drop it. The
+    PostgreSQL text is written for ``execute_sql`` with parameters: a literal ``%`` is
+    ``%%``, as in migration 001.
+    """
+
+    def __init__(self, name: str, *, postgres: Iterable[str] = (), sqlite: Iterable[str] = (),
+                 drop_postgres: Iterable[str] = (), drop_sqlite: Iterable[str] = ()) -> None:
+        self.name = name
+        self.postgres, self.sqlite = tuple(postgres), tuple(sqlite)
+        self.drop_postgres, self.drop_sqlite = tuple(drop_postgres), tuple(drop_sqlite)
+
+    def key(self) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        """What makes two declarations the same trigger (whitespace aside)."""
+        return (self.name, tuple(" ".join(s.split()) for s in self.postgres),
+                tuple(" ".join(s.split()) for s in self.sqlite))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Trigger) and self.key() == other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def __repr__(self) -> str:
+        parts = [repr(self.name)] + [
+            f"{label}={value!r}" for label, value in (
+                ("postgres", self.postgres), ("sqlite", self.sqlite),
+                ("drop_postgres", self.drop_postgres), ("drop_sqlite", self.drop_sqlite))
+            if value]
+        return f"Trigger({', '.join(parts)})"
+
+
+def add_trigger(migrator: Any, table: str, trigger: Trigger) -> None:
+    """Create ``trigger`` on ``table`` (its statements for this backend)."""
+    meta = migrator.orm[table]._meta
+    meta.triggers = [*(t for t in getattr(meta, "triggers", None) or ()
+                       if t.name != trigger.name), trigger]
+    for statement in trigger.sqlite if _is_sqlite(migrator) else trigger.postgres:
+        migrator.sql(statement)
+
+
+def drop_trigger(migrator: Any, table: str, trigger: Trigger) -> None:
+    """Drop ``trigger`` from ``table`` (its drop statements for this backend)."""
+    meta = migrator.orm[table]._meta
+    meta.triggers = [t for t in getattr(meta, "triggers", None) or () if t.name != trigger.name]
+    for statement in trigger.drop_sqlite if _is_sqlite(migrator) else trigger.drop_postgres:
+        migrator.sql(statement)
 
 
 def run_sql(migrator: Any, *, postgres: Iterable[str] = (), sqlite: Iterable[str] = ()) -> None:

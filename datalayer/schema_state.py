@@ -71,6 +71,7 @@ class TableState:
     indexes: dict[str, IndexState]
     checks: dict[str, tuple[str, str]]  # name -> expression (PostgreSQL, SQLite)
     composite_key: tuple[str, ...] | None
+    triggers: dict[str, Any] = dataclass_field(default_factory=dict)  # name -> Trigger
 
 
 def _server_default(field: pw.Field) -> tuple[str, str] | None:
@@ -140,7 +141,8 @@ def state_of(model: Any) -> TableState:
                                            " ".join(matches[1].group(2).split()))
     key = meta.primary_key
     composite = tuple(key.field_names) if isinstance(key, pw.CompositeKey) else None
-    return TableState(meta.table_name, model, fields, indexes, checks, composite)
+    triggers = {t.name: t for t in getattr(meta, "triggers", None) or ()}
+    return TableState(meta.table_name, model, fields, indexes, checks, composite, triggers)
 
 
 def states_of(models: Any) -> dict[str, TableState]:

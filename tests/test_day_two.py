@@ -393,3 +393,59 @@ def test_a_held_lock_times_out_and_the_run_is_retried(checkout: Checkout) -> Non
     assert "Applied" in applied.stdout and "todo_label" in applied.stdout
     blocker.close()
     assert "0 pending" in checkout.run("status").stdout
+
+
+TODO_TRIGGER = '''
+REFUSE_FORBIDDEN = Trigger(
+    "todos_refuse_forbidden",
+    postgres=(
+        """CREATE OR REPLACE FUNCTION todos_refuse_forbidden() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.title = 'forbidden' THEN
+                RAISE EXCEPTION 'forbidden title';
+            END IF;
+            RETURN NEW;
+        END;
+        $$""",
+        """CREATE TRIGGER todos_refuse_forbidden BEFORE INSERT ON todos
+        FOR EACH ROW EXECUTE FUNCTION todos_refuse_forbidden()""",
+    ),
+    sqlite=(
+        """CREATE TRIGGER todos_refuse_forbidden BEFORE INSERT ON todos
+        WHEN NEW.title = 'forbidden'
+        BEGIN SELECT RAISE(ABORT, 'forbidden title'); END""",
+    ),
+    drop_postgres=("DROP TRIGGER IF EXISTS todos_refuse_forbidden ON todos",
+                   "DROP FUNCTION IF EXISTS todos_refuse_forbidden()"),
+    drop_sqlite=("DROP TRIGGER IF EXISTS todos_refuse_forbidden",),
+)
+
+
+class Todo(BaseModel):'''
+
+
+def test_a_trigger_the_model_declares_is_generated_and_rolled_back(checkout: Checkout) -> None:
+    before = checkout.counts()
+    user = checkout.values('SELECT id FROM "user" LIMIT 1')[0][0]
+    forbidden = f"INSERT INTO todos (id, user_id, title) VALUES ('t-x', '{user}', 'forbidden')"
+    checkout.edit("datalayer/models/features.py", "\n\nclass Todo(BaseModel):", TODO_TRIGGER)
+    checkout.edit("datalayer/models/features.py", "from datalayer.models.auth import User\n",
+                  "from datalayer.migration_ops import Trigger\n"
+                  "from datalayer.models.auth import User\n")
+    checkout.edit("datalayer/models/features.py", '        table_name = "todos"\n',
+                  '        table_name = "todos"\n        triggers = [REFUSE_FORBIDDEN]\n')
+    checkout.run("makemigrations", "todo_trigger")
+    source = next((checkout.root / "migrations").glob("*_todo_trigger.py")).read_text()
+    assert "add_trigger(migrator, 'todos', Trigger('todos_refuse_forbidden'" in source
+    assert "drop_trigger(migrator, 'todos', Trigger('todos_refuse_forbidden'" in source
+    checkout.run("migrate")
+    with pytest.raises(Exception, match="forbidden title"):
+        checkout.execute(forbidden)
+    assert "matches the models" in checkout.run("check").stdout
+    assert "No changes" in checkout.run("makemigrations", "again").stdout
+    assert checkout.counts() == before
+    checkout.run("rollback")
+    checkout.execute(forbidden)  # the trigger is gone
+    checkout.execute("DELETE FROM todos WHERE id = 't-x'")
+    assert checkout.counts() == before
