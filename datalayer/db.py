@@ -12,7 +12,6 @@ enforces (see ``PoolerSafetyError``).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,12 +20,19 @@ from urllib.parse import parse_qsl, urlencode, urlparse
 
 import peewee
 from playhouse import db_url
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from datalayer import pooling, replicas
-from datalayer.errors import DataLayerError, PoolerSafetyError
+from datalayer.errors import (
+    NOT_INITIALIZED,
+    ConfigurationError,
+    NotInitializedError,
+    PoolerSafetyError,
+    translate,
+)
 from datalayer.pooling import check_pooler_safe, forget_connection, is_broken
 from datalayer.routing import routed_database
+from datalayer.sql_log import statement_hook, timed, use_stderr_unless_configured
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
@@ -52,17 +58,17 @@ class RoutingProxy(peewee.DatabaseProxy):
         if database is None:
             database = self.obj
             if database is None:
-                raise AttributeError("Cannot use uninitialized Proxy.")
+                raise NotInitializedError(NOT_INITIALIZED)
         return getattr(database, attr)
 
 
 db = RoutingProxy()
 
-sql_logger = logging.getLogger("datalayer.sql")
-
 # Options init_db understands that are not psycopg2/sqlite3 connect parameters; they may
 # also be given in the URL's query string (``?pooler=transaction&statement_timeout=5000``).
-_LIBRARY_OPTIONS = ("pooler", "statement_timeout", "lock_timeout", "log_sql", "pool")
+_LIBRARY_OPTIONS = (
+    "pooler", "statement_timeout", "lock_timeout", "log_sql", "slow_query_ms", "pool"
+)
 
 # Statements that never write (everything else counts as a write for read-your-writes).
 _READS = ("SELECT", "SHOW", "SET ", "RESET")
@@ -76,6 +82,12 @@ class _DataLayerMixin:
     lock_timeout: int | None = None
     is_pg = False
     on_write: Callable[[], None] | None = None  # set by datalayer.replicas (read-your-writes)
+    log_sql = False  # datalayer.sql_log: statements at DEBUG
+    slow_query_ms: float | None = None  # datalayer.sql_log: slower ones at WARNING
+
+    def _log_query(self, sql: str, params: Any) -> None:
+        """peewee's own statement log stays silent: ``datalayer.sql`` logs each statement
+        once, with its duration and its secrets masked."""
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         if self.pooler_mode == "transaction":
@@ -90,6 +102,8 @@ class _DataLayerMixin:
         ctx = list(self._state.ctx) if self._state.closed else []  # type: ignore[attr-defined]
         try:
             return super().connect(reuse_if_open)  # type: ignore[misc, no-any-return]
+        except MaxConnectionsExceeded as exc:
+            raise translate(exc) from exc  # PoolExhaustedError, wherever it connects
         finally:
             self._state.ctx[:0] = ctx  # type: ignore[attr-defined]
 
@@ -102,6 +116,18 @@ class _DataLayerMixin:
         return super().cursor(named_cursor)  # type: ignore[misc]
 
     def begin(self, *args: Any, **kwargs: Any) -> None:
+        def run() -> None:
+            self._begin(*args, **kwargs)
+
+        timed("BEGIN", run, log=self.log_sql, slow_ms=self.slow_query_ms)
+
+    def commit(self) -> None:
+        timed("COMMIT", super().commit, log=self.log_sql, slow_ms=self.slow_query_ms)  # type: ignore[misc]
+
+    def rollback(self) -> None:
+        timed("ROLLBACK", super().rollback, log=self.log_sql, slow_ms=self.slow_query_ms)  # type: ignore[misc]
+
+    def _begin(self, *args: Any, **kwargs: Any) -> None:
         if not (self.is_pg and (self.statement_timeout or self.lock_timeout)):
             return super().begin(*args, **kwargs)  # type: ignore[misc, no-any-return]
         level = kwargs.get("isolation_level", args[0] if args else None)
@@ -165,11 +191,6 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _log_hook(event: Any) -> None:
-    status = "" if event.exception is None else f" failed: {type(event.exception).__name__}"
-    sql_logger.debug("(%.2f ms) %s %r%s", event.duration * 1000, event.sql, event.params, status)
-
-
 def _split_url(url: str) -> tuple[str, dict[str, str]]:
     """Separate the library's own options from a URL's query string."""
     base, sep, query = url.partition("?")
@@ -189,6 +210,13 @@ def driver_url(url: str) -> str:
     return _split_url(url)[0]
 
 
+def _without_password(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    return parsed._replace(netloc=parsed.netloc.replace(":" + parsed.password + "@", ":***@")).geturl()
+
+
 def build_database(url: str | None = None, **options: Any) -> peewee.Database:
     """Build (without connecting) the peewee database a URL describes."""
     url = url or os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
@@ -200,7 +228,7 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
         url = scheme + url[url.index(":") :]
     cls = _SCHEMES.get(scheme)
     if cls is None:
-        raise DataLayerError(
+        raise ConfigurationError(
             f"unsupported database URL scheme {scheme!r}: use postgresql://, "
             "postgresql+pool://, sqlite:/// or sqlite+pool:///"
         )
@@ -208,10 +236,21 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
     statement_timeout = merged.pop("statement_timeout", None)
     lock_timeout = merged.pop("lock_timeout", None)
     log_sql = merged.pop("log_sql", None)
-    kwargs = db_url.parseresult_to_dict(urlparse(url), unquote_password=True, unquote_user=True)
+    slow_query_ms = merged.pop("slow_query_ms", None)
+    parsed = urlparse(url)
+    if not cls.is_pg and parsed.netloc:  # type: ignore[attr-defined]
+        raise ConfigurationError(
+            f"the SQLite URL {url!r} names a host ({parsed.netloc!r}): write "
+            f"{scheme}:///{parsed.netloc}{parsed.path} for a file relative to the working "
+            f"directory, or {scheme}:////absolute/path"
+        )
+    kwargs = db_url.parseresult_to_dict(parsed, unquote_password=True, unquote_user=True)
     kwargs.update(merged)
     if not kwargs.get("database"):
-        raise DataLayerError(f"database URL {url!r} names no database")
+        raise ConfigurationError(
+            f"the database URL {_without_password(url)!r} names no database: "
+            "postgresql://user:password@host:5432/dbname or sqlite:///path"
+        )
     if cls.is_pg:  # type: ignore[attr-defined]
         kwargs.setdefault("connect_timeout", 10)
         # peewee registers psycopg2's UNICODE caster, which on Python 3 decodes every text
@@ -230,7 +269,9 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
         kwargs.setdefault("stale_timeout", 300)
         kwargs.setdefault("timeout", 30)
     elif {"max_connections", "stale_timeout"} & kwargs.keys():
-        raise DataLayerError("max_connections and stale_timeout need pool=True or a +pool URL")
+        raise ConfigurationError(
+            "max_connections and stale_timeout need pool=True or a +pool URL"
+        )
     database = cls(**kwargs)
     pooling.track(database)
     database.pooler_mode = pooler  # type: ignore[attr-defined]
@@ -238,9 +279,31 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
     database.lock_timeout = int(lock_timeout) if lock_timeout else None  # type: ignore[attr-defined]
     if log_sql is None:
         log_sql = _env_flag("DATALAYER_LOG_SQL") or os.environ.get("DATALAYER_ENV") == "development"
-    if log_sql in (True, "1", "true"):
-        database.query_hooks.append(_log_hook)
+    database.log_sql = log_sql in (True, "1", "true")  # type: ignore[attr-defined]
+    database.slow_query_ms = _slow_query_ms(slow_query_ms)  # type: ignore[attr-defined]
+    if database.log_sql or database.slow_query_ms is not None:  # type: ignore[attr-defined]
+        use_stderr_unless_configured(debug=database.log_sql)  # type: ignore[attr-defined]
+        database.query_hooks.append(
+            statement_hook(database.log_sql, database.slow_query_ms)  # type: ignore[attr-defined]
+        )
     return database
+
+
+def _slow_query_ms(value: Any) -> float | None:
+    """Read the ``slow_query_ms`` option, else ``DATALAYER_SLOW_QUERY_MS`` (None: off)."""
+    if value is None:
+        value = os.environ.get("DATALAYER_SLOW_QUERY_MS") or None
+    if value is None or value == "":
+        return None
+    try:
+        ms = float(value)
+    except (TypeError, ValueError):
+        ms = -1.0
+    if not ms >= 0 or isinstance(value, bool):
+        raise ConfigurationError(
+            f"slow_query_ms must be a number of milliseconds (0 or more), not {value!r}"
+        )
+    return ms
 
 
 def init_db(url: str | None = None, **options: Any) -> peewee.Database:

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Any
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import peewee
+from playhouse.pool import MaxConnectionsExceeded
+
+from datalayer.redact import scrub, scrub_exception
 
 __all__ = [
+    "ConfigurationError",
     "ConflictError",
     "ConnectionLostError",
     "DataLayerError",
     "NotFoundError",
+    "NotInitializedError",
     "PermissionDeniedError",
+    "PoolExhaustedError",
     "PoolerSafetyError",
     "QueryTimeoutError",
     "ValidationError",
+    "guard_namespace",
+    "guarded",
     "translate_errors",
 ]
 
@@ -58,6 +68,21 @@ class ConnectionLostError(DataLayerError):
     """The database connection failed or dropped; the unit of work may be retried."""
 
 
+class ConfigurationError(DataLayerError):
+    """The library is set up wrongly: a wrong URL, credentials or database name, no
+    ``init_db()``, a schema ``datalayer migrate`` has not brought up to date. Retrying
+    cannot help; the message says what to do."""
+
+
+class NotInitializedError(ConfigurationError, AttributeError):
+    """``db`` used before ``init_db()``: a ``ConfigurationError`` that is also the
+    ``AttributeError`` a proxy's missing attribute has always been (``hasattr`` works)."""
+
+
+class PoolExhaustedError(DataLayerError):
+    """No pooled connection became free within the pool's ``timeout``."""
+
+
 class QueryTimeoutError(DataLayerError):
     """A statement ran past ``statement_timeout`` or waited past ``lock_timeout``."""
 
@@ -76,9 +101,63 @@ def sqlstate(exc: BaseException) -> str | None:
     return getattr(orig, "pgcode", None)
 
 
+# Connection failures no retry can fix: the URL, the credentials or the database name is
+# wrong (psycopg2 reports them with no SQLSTATE; PgBouncer and SQLite in their own words).
+_CONFIGURATION_TEXT = re.compile(
+    r"password authentication failed|no password supplied|authentication failed"
+    r"|no pg_hba\.conf entry|\b(role|database) \"[^\"]*\" does not exist"
+    r"|no such (database|user)\b|does not have connect privilege"
+    r"|could not translate host name .*(not known|no address associated)|nodename nor servname"
+    r"|invalid dsn|invalid connection option|invalid sslmode|invalid port|invalid integer value"
+    r"|server does not support ssl|unable to open database file",
+    re.I,
+)
+# The schema is not what this version of the library expects: missing table, column, type.
+_SCHEMA_SQLSTATES = ("42P01", "42703", "42704", "3F000")
+_SCHEMA_TEXT = re.compile(r"no such table|no such column|has no column named", re.I)
+
+NOT_INITIALIZED = (
+    "the database is not initialized: call datalayer.init_db() (it reads DATABASE_URL) "
+    "before using the library"
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def configuration_error(exc: BaseException) -> ConfigurationError | None:
+    """Return the ``ConfigurationError`` that ``exc`` means, or None when it is something else."""
+    if isinstance(exc, ConfigurationError):
+        return exc
+    if isinstance(exc, AttributeError) and "uninitialized Proxy" in str(exc):
+        return NotInitializedError(NOT_INITIALIZED)
+    if not isinstance(exc, peewee.PeeweeException):
+        return None
+    code = sqlstate(exc)
+    if code in _SCHEMA_SQLSTATES or (code is None and _SCHEMA_TEXT.search(str(exc))):
+        return ConfigurationError(
+            f"the database schema is missing or out of date ({scrub(_first_line(exc))}): "
+            "run `datalayer migrate` against this database"
+        )
+    if code is None and _CONFIGURATION_TEXT.search(str(exc)):
+        detail = " ".join(str(exc).split())[:300]
+        return ConfigurationError(
+            f"cannot use the configured database: {detail} - check the database URL "
+            "(DATABASE_URL, or the url given to init_db()): scheme, host, port, user, "
+            "password and database name"
+        )
+    return None
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """Tell whether ``exc`` means the connection was lost (retryable)."""
-    if isinstance(exc, ConnectionLostError | peewee.InterfaceError):
+    if isinstance(exc, ConnectionLostError):
+        return True
+    if configuration_error(exc) is not None:
+        return False
+    if isinstance(exc, peewee.InterfaceError):
         return True
     code = sqlstate(exc)
     if code and code.startswith(_CONNECTION_SQLSTATES):
@@ -93,32 +172,40 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def _conflict_message(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"conflict: {text}"
+    return f"conflict: {scrub(_first_line(exc))}"
 
 
 def translate(exc: BaseException) -> DataLayerError:
     """Map a peewee/driver exception to the matching ``DataLayerError``."""
     if isinstance(exc, DataLayerError):
         return exc
+    scrub_exception(exc)  # the chained cause is printed with tracebacks: no secret in it
+    if isinstance(exc, MaxConnectionsExceeded):
+        return PoolExhaustedError(
+            f"no pooled connection became free in time ({exc}): raise max_connections, "
+            "the pool's timeout, or hold connections for less time (connection_context())"
+        )
+    config = configuration_error(exc)
+    if config is not None:
+        return config
     code = sqlstate(exc)
     if code == "42501" or "is append-only" in str(exc):  # SQLite's triggers have no SQLSTATE
-        return PermissionDeniedError(str(exc).splitlines()[0])
+        return PermissionDeniedError(_first_line(exc))
     if isinstance(exc, peewee.IntegrityError):
         if code == "23503" or "FOREIGN KEY" in str(exc).upper():
-            return NotFoundError(f"referenced row does not exist: {str(exc).splitlines()[0]}")
+            return NotFoundError(f"referenced row does not exist: {_first_line(exc)}")
         if code in ("23502", "23514") or "NOT NULL" in str(exc).upper() or "CHECK" in str(exc).upper():
-            return ValidationError(str(exc).splitlines()[0])
+            return ValidationError(_first_line(exc))
         return ConflictError(_conflict_message(exc))
     if code in ("55P03", "57014"):  # lock_not_available, query_canceled (by a timeout)
-        return QueryTimeoutError(f"query timed out ({code}): {str(exc).strip().splitlines()[0]}")
+        return QueryTimeoutError(f"query timed out ({code}): {_first_line(exc)}")
     if code in ("40001", "40P01"):
-        return ConflictError(f"transaction conflict ({code}): {str(exc).splitlines()[0]}")
+        return ConflictError(f"transaction conflict ({code}): {_first_line(exc)}")
     if is_connection_error(exc):
         return ConnectionLostError(f"database connection lost: {str(exc).strip()[:200]}")
     if isinstance(exc, peewee.DataError):
-        return ValidationError(str(exc).splitlines()[0] if str(exc) else "invalid data")
-    return DataLayerError(f"database error: {str(exc).strip()[:300]}")
+        return ValidationError(_first_line(exc))
+    return DataLayerError(f"database error: {_first_line(exc)[:300]}")
 
 
 @contextlib.contextmanager
@@ -128,5 +215,69 @@ def translate_errors() -> Iterator[None]:
         yield
     except DataLayerError:
         raise
-    except peewee.PeeweeException as exc:
+    except (peewee.PeeweeException, MaxConnectionsExceeded) as exc:
         raise translate(exc) from exc
+    except AttributeError as exc:
+        config = configuration_error(exc)
+        if config is None:
+            raise
+        raise config from exc
+
+
+# What escapes from the driver or Python itself when a value cannot be handled: input
+# the argument checks should have refused (they name the argument; this net cannot).
+_INPUT_ERRORS = (UnicodeError, OverflowError, RecursionError, ValueError, TypeError)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def last_resort(exc: BaseException) -> DataLayerError:
+    """Return the ``DataLayerError`` for anything that escaped a public function."""
+    if isinstance(exc, DataLayerError):
+        return exc
+    if isinstance(exc, peewee.PeeweeException | MaxConnectionsExceeded):
+        return translate(exc)
+    config = configuration_error(exc)
+    if config is not None:
+        return config
+    if isinstance(exc, _INPUT_ERRORS):
+        detail = scrub(_first_line(exc))[:200]
+        return ValidationError(
+            {"_schema": [f"A value could not be handled ({type(exc).__name__}: {detail})."]}
+        )
+    return DataLayerError(f"internal error ({type(exc).__name__}): {scrub(_first_line(exc))[:200]}")
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a public function: whatever happens inside, only a ``DataLayerError`` leaves.
+
+    The argument checks come first and name the argument; this is the net under them.
+    A call that does not match the signature (a ``TypeError`` raised by the call itself,
+    before the function ran) is the caller's programming error and is left as it is.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DataLayerError:
+            raise
+        except Exception as exc:
+            tb = exc.__traceback__
+            if isinstance(exc, TypeError) and tb is not None and tb.tb_next is None:
+                raise  # the call's own arguments did not bind: a wrong signature
+            raise last_resort(exc) from exc
+
+    wrapper.__datalayer_guarded__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def guard_namespace(namespace: type) -> type:
+    """Guard every public static method of an ``XxxQueries`` namespace (``guarded``)."""
+    for attr, value in list(vars(namespace).items()):
+        if attr.startswith("_") or not isinstance(value, staticmethod):
+            continue
+        if not getattr(value.__func__, "__datalayer_guarded__", False):
+            setattr(namespace, attr, staticmethod(guarded(value.__func__)))
+    return namespace

@@ -10,16 +10,20 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import peewee
+from playhouse.pool import MaxConnectionsExceeded
 
 from datalayer.db import db
 from datalayer.errors import (
+    ConfigurationError,
     ConnectionLostError,
     DataLayerError,
+    configuration_error,
     is_connection_error,
     sqlstate,
     translate,
 )
 from datalayer.pooling import forget_connection
+from datalayer.redact import scrub
 
 __all__ = ["retrying"]
 
@@ -60,19 +64,28 @@ def retrying(
                 return fn()
         except Exception as exc:
             cause = exc.__cause__ if isinstance(exc, DataLayerError) else exc
-            retryable = isinstance(exc, ConnectionLostError) or (
-                cause is not None and _is_retryable(cause)
+            # A wrong URL, password or database name, or an unmigrated schema, stays so.
+            never = isinstance(exc, ConfigurationError) or (
+                cause is not None and configuration_error(cause) is not None
+            )
+            retryable = not never and (
+                isinstance(exc, ConnectionLostError) or (cause is not None and _is_retryable(cause))
             )
             if not retryable or attempt == attempts - 1:
-                if isinstance(exc, DataLayerError) or not isinstance(exc, peewee.PeeweeException):
+                if isinstance(exc, DataLayerError):
                     raise
-                raise translate(exc) from exc
+                if isinstance(exc, peewee.PeeweeException | MaxConnectionsExceeded):
+                    raise translate(exc) from exc
+                config = configuration_error(exc)  # ``db`` used before init_db()
+                if config is None:
+                    raise  # the caller's own exception, as it was
+                raise config from exc
             retry_logger.warning(
                 "retrying (attempt %d of %d) after %s: %s",
                 attempt + 2,
                 attempts,
                 type(exc).__name__,
-                str(exc).strip()[:200],
+                scrub(str(exc).strip())[:200],
             )
             if isinstance(exc, ConnectionLostError) or is_connection_error(cause or exc):
                 _discard_connection()  # a serialization failure leaves a usable connection

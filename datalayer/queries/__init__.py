@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datalayer.errors import guard_namespace
 from datalayer.queries.admin import (
     AdminRoleQueries,
     AdminUserQueries,
@@ -66,6 +67,11 @@ __all__ = [
     "AdminRoleQueries",
     "AuditLogQueries",
 ]
+
+# The boundary: whatever happens inside a public function, only a DataLayerError leaves
+# it (the argument checks name the argument first; this is the net under them).
+for _name in __all__:
+    guard_namespace(globals()[_name])
 
 # Optional OpenTelemetry: each public function a span named after it (datalayer.tracing;
 # without opentelemetry-api installed nothing is wrapped).

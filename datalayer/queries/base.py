@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Generic, TypedDict, TypeVar, overload
 
 import marshmallow
 import peewee
 
+from datalayer import checks
 from datalayer.db import db, is_postgres
-from datalayer.errors import ValidationError, translate, translate_errors
+from datalayer.errors import (
+    NOT_INITIALIZED,
+    NotInitializedError,
+    ValidationError,
+    translate,
+    translate_errors,
+)
 from datalayer.models.base import to_utc
 from datalayer.routing import routed_database
 from datalayer.schemas.base import Date, Dumper, check_limit
@@ -53,22 +57,13 @@ one_statement = read
 
 def encode_cursor(created_at: Any, row_id: str) -> str:
     """Return an opaque cursor for the keyset position (created_at, id)."""
-    ts = to_utc(created_at)
-    raw = json.dumps([ts.isoformat() if ts else None, row_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return checks.encode_cursor(to_utc(created_at), row_id)
 
 
-def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    """Read a cursor made by ``encode_cursor``; a damaged one is a ValidationError."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        ts_text, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        ts = dt.datetime.fromisoformat(ts_text)
-        if ts.tzinfo is None or not isinstance(row_id, str):
-            raise ValueError("bad cursor")
-        return ts, row_id
-    except (ValueError, TypeError, binascii.Error, AttributeError):
-        raise ValidationError({"cursor": ["Not a valid cursor."]}) from None
+def decode_cursor(cursor: Any) -> tuple[dt.datetime, str]:
+    """Read a cursor made by ``encode_cursor``; anything else (a forged or damaged one, of
+    any type or size) is a ValidationError on ``cursor`` (``checks.cursor``)."""
+    return checks.cursor(cursor)
 
 
 _DATE = Date(required=True)
@@ -80,6 +75,34 @@ def check_date(name: str, value: Any) -> dt.date:
         return _DATE.deserialize(value)  # type: ignore[no-any-return]
     except marshmallow.ValidationError as exc:
         raise ValidationError({name: exc.messages}) from None
+
+
+def counters_fit(model: type[peewee.Model], counters: Sequence[str]) -> Any:
+    """The WHERE of an increment-or-insert's update: every ``counter + EXCLUDED.counter``
+    stays within PostgreSQL's ``integer``. Summed as bigint, so the check cannot overflow;
+    when it fails no row is updated (none returned) — on both backends, where PostgreSQL
+    alone would raise and SQLite alone would store the bigger number."""
+    condition: Any = None
+    for name in counters:
+        total = model._meta.columns[name].cast("BIGINT") + getattr(peewee.EXCLUDED, name)
+        term = (total <= checks.INT4_MAX) & (total >= checks.INT4_MIN)
+        condition = term if condition is None else condition & term
+    return condition
+
+
+def overflowing_counters(
+    model: type[peewee.Model], where: Any, values: Mapping[str, Any], counters: Sequence[str]
+) -> list[str]:
+    """Return the counters of the stored row (``where``) that adding ``values`` would
+    carry out of the integer range (after ``counters_fit`` refused the update)."""
+    query = model.select(*(model._meta.columns[c] for c in counters)).where(where)
+    row: Any = query.tuples().first()
+    if row is None:
+        return []
+    return [
+        c for c, value in zip(counters, row, strict=True)
+        if not checks.INT4_MIN <= value + values[c] <= checks.INT4_MAX
+    ]
 
 
 def stamp(field: peewee.Field, value: Any) -> peewee.Value:
@@ -134,8 +157,6 @@ def keyset_page(
     """
     limit = check_limit(limit)
     if cursor is not None:
-        if not isinstance(cursor, str):
-            raise ValidationError({"cursor": ["Not a valid cursor."]})
         ts, row_id = decode_cursor(cursor)
         position = peewee.Tuple(stamp(ts_field, ts), stamp(id_field, row_id))
         query = query.where(peewee.Tuple(ts_field, id_field) < position)
@@ -212,6 +233,8 @@ class Statement:
         """Run the statement with ``values`` for its placeholders; return the cursor."""
         # The database ``db`` resolves to here: a replica inside a ``replica_read`` call.
         database = routed_database() or db.obj
+        if database is None:
+            raise NotInitializedError(NOT_INITIALIZED)
         sql, plan = self._compile(database)
         params = [
             constant

@@ -12,7 +12,6 @@ non-JSON values, overlong strings, values outside an enumeration.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -21,22 +20,23 @@ import marshmallow
 import peewee
 from marshmallow import fields, validate
 
+from datalayer import checks
+from datalayer.checks import INT4_MAX, INT4_MIN
 from datalayer.errors import ValidationError
 from datalayer.models.base import TimestampTZField, to_utc, utcnow
+from datalayer.redact import mark_secret
 
-INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
 EMAIL_MAX = 255
 
 
 class Text(fields.String):
-    """A string PostgreSQL can store: no NUL characters."""
-
-    default_error_messages = {"nul": "Must not contain NUL (\\x00) characters."}
+    """A string both databases can store: no NUL, no lone surrogate (``checks.text``)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         result = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in result:
-            raise self.make_error("nul")
+        problem = checks.text_problem(result)
+        if problem:
+            raise marshmallow.ValidationError(problem)
         return result
 
 
@@ -91,8 +91,14 @@ class AwareDateTime(fields.AwareDateTime):
         super().__init__(format="iso", **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
-        result = super()._deserialize(value, attr, data, **kwargs)
-        return result.astimezone(dt.UTC)
+        try:
+            result = super()._deserialize(value, attr, data, **kwargs)
+        except (OverflowError, ValueError, TypeError):  # e.g. "0001-01-01T00:00:00+01:00"
+            raise self.make_error("invalid", input=value, obj_type="datetime") from None
+        utc, problem = checks.datetime_problem(result)
+        if problem:
+            raise marshmallow.ValidationError(problem)
+        return utc  # type: ignore[return-value]
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else to_utc(value).isoformat()  # type: ignore[union-attr]
@@ -108,17 +114,13 @@ class Date(fields.Date):
 
 
 class Json(fields.Raw):
-    """A JSON value PostgreSQL's ``jsonb`` stores as given (no NaN, no ``\\u0000``)."""
-
-    default_error_messages = {"invalid": "Not a valid JSON value."}
+    """A JSON value both databases store as given: no NaN, no NUL, no lone surrogate, at
+    most ``checks.JSON_MAX_DEPTH`` levels and ``checks.JSON_MAX_BYTES`` (``checks.json_problem``)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        try:
-            text = json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise self.make_error("invalid") from exc
-        if "\\u0000" in text:
-            raise self.make_error("invalid")
+        problem = checks.json_problem(value)
+        if problem:
+            raise marshmallow.ValidationError(problem)
         return value
 
 
@@ -169,14 +171,21 @@ def model_schema(
     exclude: Iterable[str] = (),
     load_only: Iterable[str] = (),
     dump_only: Iterable[str] = (),
+    secret: Iterable[str] = (),
     overrides: Mapping[str, fields.Field] | None = None,
 ) -> type[marshmallow.Schema]:
     """Derive a select schema (every column, keyed by column name) from a model.
 
-    ``exclude`` drops columns (secrets that must never leave), ``load_only`` keeps a
-    column for loading but never dumps it, ``overrides`` replaces derived fields.
+    ``exclude`` drops columns, ``load_only`` keeps a column for loading but never dumps
+    it (a secret a caller gives: a token, a password hash), ``secret`` drops a column
+    that holds a secret the library writes itself (an invite's token hash),
+    ``overrides`` replaces derived fields. Every ``load_only`` and ``secret`` column is
+    masked in the SQL log and in error messages (``datalayer.redact``).
     """
-    exclude, load_only = set(exclude), set(load_only)
+    exclude, load_only, secret = set(exclude), set(load_only), set(secret)
+    for column in load_only | secret:
+        mark_secret(model._meta.columns[column])
+    exclude |= secret - load_only
     dump_only = set(dump_only) | (SYSTEM_COLUMNS & set(model._meta.columns))
     overrides = dict(overrides or {})
     attrs: dict[str, Any] = {}
@@ -256,6 +265,9 @@ def load(schema: marshmallow.Schema, data: Any, *, partial: bool = False) -> dic
     """Validate ``data`` with ``schema``; raise ``datalayer.ValidationError`` naming the fields."""
     if not isinstance(data, Mapping):
         raise ValidationError({"_schema": ["Expected a mapping of field names to values."]})
+    bad_keys = [k for k in data if not isinstance(k, str) or checks.text_problem(k)]
+    if bad_keys:
+        raise ValidationError({"_schema": ["Field names must be valid text."]})
     try:
         return schema.load(data, partial=partial)  # type: ignore[no-any-return]
     except marshmallow.ValidationError as exc:
@@ -264,38 +276,37 @@ def load(schema: marshmallow.Schema, data: Any, *, partial: bool = False) -> dic
 
 
 def require(name: str, value: Any, check: Callable[[Any], bool], message: str) -> Any:
-    """Validate one scalar argument (an id, a limit); raise ValidationError naming it."""
-    if not check(value):
+    """Validate one scalar argument (an id, a limit); raise ValidationError naming it.
+
+    A ``check`` that raises on a value it did not expect refuses it too, and text that
+    passes it must still be storable (no NUL, no lone surrogate: ``checks.text_problem``).
+    """
+    try:
+        ok = check(value)
+    except (TypeError, ValueError, OverflowError, AttributeError, RecursionError):
+        ok = False
+    if not ok:
         raise ValidationError({name: [message]})
+    if isinstance(value, str):  # whatever else the check looked at: storable text only
+        problem = checks.text_problem(value)
+        if problem:
+            raise ValidationError({name: [problem]})
     return value
 
 
-def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 255 and "\x00" not in value
-
-
 def check_id(name: str, value: Any) -> str:
-    """Validate an id argument."""
-    return require(name, value, _is_id, "Must be a non-empty id string.")  # type: ignore[no-any-return]
+    """Validate an id argument (``checks.ident``)."""
+    return checks.ident(name, value)  # type: ignore[no-any-return]
 
 
 def check_limit(limit: Any, *, maximum: int = 1000) -> int:
     """Validate a page size."""
-    return require(  # type: ignore[no-any-return]
-        "limit", limit,
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= maximum,
-        f"Must be an integer between 1 and {maximum}.",
-    )
+    return checks.integer("limit", limit, minimum=1, maximum=maximum)  # type: ignore[no-any-return]
 
 
 def check_aware(name: str, value: Any) -> dt.datetime:
-    """Validate a timezone-aware datetime argument; return it in UTC."""
-    require(
-        name, value,
-        lambda v: isinstance(v, dt.datetime) and v.utcoffset() is not None,
-        "Must be a timezone-aware datetime.",
-    )
-    return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+    """Validate a timezone-aware datetime argument; return it in UTC (``checks.aware_datetime``)."""
+    return checks.aware_datetime(name, value)  # type: ignore[no-any-return]
 
 
 def check_now(now: Any) -> dt.datetime:

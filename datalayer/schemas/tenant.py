@@ -61,7 +61,7 @@ TenantMemberWithUserSchema = model_schema(
 TenantInviteSchema = model_schema(
     TenantInvite,
     name="TenantInviteSchema",
-    exclude=("token_hash",),
+    secret=("token_hash",),
     dump_only=("tenant_id", "invited_by", "status", "expires_at", "accepted_at"),
     overrides={"email": Email(required=True)},
 )

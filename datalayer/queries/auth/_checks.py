@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from datalayer.schemas.base import require
+from datalayer import checks
 
 
 def check_text(name: str, value: Any) -> str:
     """Validate a non-empty string argument such as a token, a provider id or an email."""
-    return require(  # type: ignore[no-any-return]
-        name,
-        value,
-        lambda v: isinstance(v, str) and 0 < len(v) <= 8192 and "\x00" not in v,
-        "Must be a non-empty string.",
-    )
+    return checks.text(name, value, min_length=1, max_length=8192)  # type: ignore[no-any-return]

@@ -12,9 +12,15 @@ from datalayer.db import is_postgres
 from datalayer.errors import ValidationError
 from datalayer.models import UserActivityDaily
 from datalayer.models.base import utcnow
-from datalayer.queries.base import check_date, read, write
+from datalayer.queries.base import (
+    check_date,
+    counters_fit,
+    overflowing_counters,
+    read,
+    write,
+)
 from datalayer.replicas import replica_read
-from datalayer.schemas.base import INT4_MAX, check_id, load
+from datalayer.schemas.base import check_id, load
 from datalayer.schemas.features import (
     UserActivityDailyDTO,
     create_user_activity_daily_schema,
@@ -75,16 +81,13 @@ def _upsert_activity(user_id: str, values: dict[str, Any]) -> Any:
     update[model.features_used] = _MERGE_FEATURES_PG if is_postgres() else _MERGE_FEATURES_SQLITE
     update[model.updated_at] = EXCLUDED.updated_at
     # Refuse (no row returned) rather than overflow int4: PostgreSQL would raise, SQLite
-    # would store the bigger number. The sum is taken as bigint so the check cannot overflow.
-    fits = [
-        model._meta.columns[c].cast("BIGINT") + getattr(EXCLUDED, c) <= INT4_MAX for c in _COUNTERS
-    ]
+    # would store the bigger number.
     return (
         model.insert(user=user_id, **values)
         .on_conflict(
             conflict_target=[model.user, model.date],
             update=update,
-            where=fits[0] & fits[1] & fits[2],
+            where=counters_fit(model, _COUNTERS),
         )
         .returning(*user_activity_daily_dumper.fields)
     )
@@ -92,8 +95,8 @@ def _upsert_activity(user_id: str, values: dict[str, Any]) -> Any:
 
 def _overflow_error(user_id: str, values: dict[str, Any]) -> ValidationError:
     model = UserActivityDaily
-    stored = model.get((model.user == user_id) & (model.date == values["date"]))
-    names = [_RECORD_ARGS[c] for c in _COUNTERS if getattr(stored, c) + values[c] > INT4_MAX]
+    day_row = (model.user == user_id) & (model.date == values["date"])
+    names = [_RECORD_ARGS[c] for c in overflowing_counters(model, day_row, values, _COUNTERS)]
     return ValidationError(
         {name: ["The day's total would exceed the integer range."] for name in names}
     )

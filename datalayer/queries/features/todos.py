@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import peewee
 
+from datalayer import checks
 from datalayer.db import is_sqlite
 from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import TenantMember, Todo, new_id, utcnow
@@ -153,7 +154,7 @@ class TodoQueries:
         if tenant_id is not None:
             values["tenant_id"] = check_id("tenant_id", tenant_id)
         if completed is not None:
-            values["completed"] = bool(completed)
+            values["completed"] = checks.boolean("completed", completed)
         if cursor is not None:
             values["after_ts"], values["after_id"] = decode_cursor(cursor)
         statement = _LIST(tenant_id is not None, completed is not None, cursor is not None)

@@ -11,6 +11,7 @@ from typing import Any
 
 import peewee
 
+from datalayer import checks
 from datalayer.models import NotificationDelivery
 from datalayer.models.base import utcnow
 from datalayer.models.notifications import CHANNELS
@@ -34,16 +35,7 @@ def check_seconds(name: str, value: Any, *, positive: bool) -> float:
 
 def check_channels(channels: Iterable[str] | None) -> list[str] | None:
     """Validate the channels a claim is limited to (None: all); one name counts as a list."""
-    if channels is None:
-        return None
-    listed = [channels] if isinstance(channels, str) else list(channels)
-    require(
-        "channels",
-        listed,
-        lambda v: bool(v) and all(c in CHANNELS for c in v),
-        f"Must be a non-empty list of: {', '.join(CHANNELS)}.",
-    )
-    return listed
+    return checks.choices("channels", channels, CHANNELS, allow_none=True)  # type: ignore[no-any-return]
 
 
 def check_attempts(attempts: Any) -> int | None:
@@ -59,11 +51,14 @@ def check_attempts(attempts: Any) -> int | None:
 
 
 def storable_message(name: str, value: Any) -> str:
-    """Return an error text made storable: no NUL, at most ERROR_MAX characters."""
-    require(
-        name, value, lambda v: isinstance(v, str) and v.strip() != "", "Must be a non-empty string."
-    )
-    return str(value).replace("\x00", "\ufffd")[:ERROR_MAX]
+    """Return an error text made storable: NUL and lone surrogates replaced (the text of a
+    provider's error is recorded, not refused), at most ERROR_MAX characters."""
+    if not isinstance(value, str) or value.strip() == "":
+        checks.fail(name, "Must be a non-empty string.")
+    text = value[: ERROR_MAX * 2].replace("\x00", "\ufffd")
+    if checks.text_problem(text):
+        text = text.encode("utf-8", "replace").decode("utf-8")  # a surrogate becomes "?"
+    return text[:ERROR_MAX]
 
 
 def lease_held(delivery_id: str, worker_id: str, attempts: int | None) -> Any:

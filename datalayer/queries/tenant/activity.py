@@ -8,7 +8,13 @@ from peewee import EXCLUDED
 
 from datalayer.errors import ValidationError
 from datalayer.models import TenantActivityDaily, utcnow
-from datalayer.queries.base import check_date, read, write
+from datalayer.queries.base import (
+    check_date,
+    counters_fit,
+    overflowing_counters,
+    read,
+    write,
+)
 from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.tenant import (
@@ -18,6 +24,9 @@ from datalayer.schemas.tenant import (
 )
 
 Daily = TenantActivityDaily
+_COUNTERS = ("event_count", "active_users", "new_members")
+# record()'s argument names, by the schema field they fill.
+_ARGS = {"date": "day", "event_count": "events"}
 
 
 class TenantActivityQueries:
@@ -33,15 +42,16 @@ class TenantActivityQueries:
     ) -> TenantActivityDailyDTO:
         """Add to the tenant's counters for ``day`` (today, UTC, by default); return the day's row."""
         check_id("tenant_id", tenant_id)
-        values = load(
-            create_tenant_activity_daily_schema,
-            {
-                "date": utcnow().date() if day is None else day,
-                "event_count": events,
-                "active_users": active_users,
-                "new_members": new_members,
-            },
-        )
+        data = {
+            "date": utcnow().date() if day is None else day,
+            "event_count": events,
+            "active_users": active_users,
+            "new_members": new_members,
+        }
+        try:
+            values = load(create_tenant_activity_daily_schema, data)
+        except ValidationError as exc:  # named by record()'s arguments
+            raise ValidationError({_ARGS.get(k, k): v for k, v in exc.messages.items()}) from None
         # One statement: insert the day's row or add to it. Concurrent calls lose no count,
         # as the additions are SQL expressions on the stored row, never read-modify-write.
         query = (
@@ -54,11 +64,20 @@ class TenantActivityQueries:
                     Daily.new_members: Daily.new_members + EXCLUDED.new_members,
                     Daily.updated_at: utcnow(),
                 },
+                where=counters_fit(Daily, _COUNTERS),
             )
             .returning(*tenant_activity_daily_dumper.fields)
         )
         with write():
-            return tenant_activity_daily_dumper.written(query)  # type: ignore[return-value]
+            rows = list(query.tuples().execute())
+            if not rows:
+                day_row = (Daily.tenant == tenant_id) & (Daily.date == values["date"])
+                over = overflowing_counters(Daily, day_row, values, _COUNTERS)
+                raise ValidationError(
+                    {_ARGS.get(c, c): ["The day's total would pass the integer range."] for c in over}
+                    or {"events": ["The day's totals would pass the integer range."]}
+                )
+        return tenant_activity_daily_dumper.row(rows[0])
 
     @staticmethod
     @replica_read
