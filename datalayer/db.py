@@ -220,6 +220,8 @@ def _without_password(url: str) -> str:
 def build_database(url: str | None = None, **options: Any) -> peewee.Database:
     """Build (without connecting) the peewee database a URL describes."""
     url = url or os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    if not isinstance(url, str):
+        raise ConfigurationError(f"the database URL must be a string, not {type(url).__name__}")
     url, url_options = _split_url(url)
     merged: dict[str, Any] = {**url_options, **options}
     scheme = urlparse(url).scheme
@@ -275,8 +277,8 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
     database = cls(**kwargs)
     pooling.track(database)
     database.pooler_mode = pooler  # type: ignore[attr-defined]
-    database.statement_timeout = int(statement_timeout) if statement_timeout else None  # type: ignore[attr-defined]
-    database.lock_timeout = int(lock_timeout) if lock_timeout else None  # type: ignore[attr-defined]
+    database.statement_timeout = _milliseconds("statement_timeout", statement_timeout)  # type: ignore[attr-defined]
+    database.lock_timeout = _milliseconds("lock_timeout", lock_timeout)  # type: ignore[attr-defined]
     if log_sql is None:
         log_sql = _env_flag("DATALAYER_LOG_SQL") or os.environ.get("DATALAYER_ENV") == "development"
     database.log_sql = log_sql in (True, "1", "true")  # type: ignore[attr-defined]
@@ -287,6 +289,19 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
             statement_hook(database.log_sql, database.slow_query_ms)  # type: ignore[attr-defined]
         )
     return database
+
+
+def _milliseconds(name: str, value: Any) -> int | None:
+    """Read a timeout option (milliseconds; None, 0 or "" for none)."""
+    if value is None or value == "" or value == 0:
+        return None
+    try:
+        ms = int(value)
+    except (TypeError, ValueError, OverflowError):
+        ms = -1
+    if isinstance(value, bool) or not 0 <= ms <= 2**31 - 1:
+        raise ConfigurationError(f"{name} must be a number of milliseconds, not {value!r}")
+    return ms or None
 
 
 def _slow_query_ms(value: Any) -> float | None:

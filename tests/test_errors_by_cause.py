@@ -130,11 +130,22 @@ def test_sqlite_url_with_two_slashes_is_configuration(unbound) -> None:
         init_db("sqlite://relative.db")
 
 
-def test_bad_urls_are_configuration(unbound) -> None:
+def test_bad_urls_are_configuration(unbound, tmp_path) -> None:
     with pytest.raises(ConfigurationError):
         init_db("mysql://u@h/d")
-    with pytest.raises(ConfigurationError):
-        init_db("postgresql://u@h:5432/")
+    with pytest.raises(ConfigurationError) as info:
+        init_db("postgresql://u:hunter2@h:5432/")
+    assert "hunter2" not in str(info.value)
+    sqlite = f"sqlite:///{tmp_path}/options.sqlite3"
+    for bad in (
+        {"url": 5},
+        {"url": sqlite, "statement_timeout": "soon"},
+        {"url": sqlite, "lock_timeout": -5},
+        {"url": sqlite, "slow_query_ms": "slow"},
+        {"url": sqlite + "?slow_query_ms=-1"},
+    ):
+        with pytest.raises(ConfigurationError):
+            init_db(**bad)
     if IS_PG:
         init_db(_server("postgres@127.0.0.1:5432/postgres?no_such_option=1"))
         with pytest.raises(ConfigurationError):
