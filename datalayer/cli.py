@@ -66,6 +66,9 @@ class DataLayerGroup(click.Group):
 
 
 @click.group(cls=DataLayerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+# The version is read from the installed metadata only when --version is given, so
+# `datalayer --help` and every other command pay nothing for it.
+@click.version_option(package_name="datalayer", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
 def main(debug: bool) -> None:
     """Manage the datalayer database: apply and roll back migrations, show their

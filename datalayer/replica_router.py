@@ -33,6 +33,12 @@ R = TypeVar("R")
 log = logging.getLogger("datalayer.replicas")
 
 
+def execute(database: peewee.Database, sql: str) -> Any:
+    """Run ``sql`` on ``database``; return its cursor."""
+    # peewee's stubs leave Database.execute_sql unannotated.
+    return database.execute_sql(sql)  # type: ignore[no-untyped-call]
+
+
 def lsn_int(text: str | None) -> int | None:
     """Return a ``pg_lsn`` text ('16/B374D848') as an integer byte position."""
     if text is None:
@@ -107,7 +113,7 @@ class Replica:
         """Run ``sql`` on this thread's connection to the replica; reconnect once if stale."""
         for attempt in (0, 1):
             try:
-                row: tuple[Any, ...] = self.database.execute_sql(sql).fetchone()
+                row: tuple[Any, ...] = execute(self.database, sql).fetchone()
                 return row
             except peewee.PeeweeException as exc:
                 if attempt or not is_connection_error(exc) or self.database.in_transaction():
@@ -167,7 +173,7 @@ class Router:
 
     def _sample_primary(self) -> None:
         try:
-            text = self.primary.execute_sql("SELECT pg_current_wal_flush_lsn()::text").fetchone()[0]
+            text = execute(self.primary, "SELECT pg_current_wal_flush_lsn()::text").fetchone()[0]
         except peewee.PeeweeException:  # the read itself will report a primary failure
             return
         with self.samples_lock:
@@ -230,8 +236,9 @@ class Router:
         writes = current.writes
         if writes == current.fenced:
             return current.lsn, False
-        text, block = self.primary.execute_sql(
-            "SELECT pg_current_wal_insert_lsn()::text, current_setting('wal_block_size')::int"
+        text, block = execute(
+            self.primary,
+            "SELECT pg_current_wal_insert_lsn()::text, current_setting('wal_block_size')::int",
         ).fetchone()
         current.lsn = max(current.lsn, replayable(lsn_int(text) or 0, block))
         current.fenced = writes

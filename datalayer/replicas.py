@@ -160,7 +160,7 @@ def configure(
     if old is not None:
         old.close()
     if hasattr(primary, "on_write"):
-        primary.on_write = None  # type: ignore[attr-defined]
+        primary.on_write = None
     if not replica_urls:
         return
     if not getattr(primary, "is_pg", False):

@@ -57,7 +57,8 @@ def create_all(database: peewee.Database | None = None) -> None:
         database.create_tables(ALL_MODELS)
         if isinstance(database, peewee.SqliteDatabase):
             for statement in AUDIT_APPEND_ONLY_SQLITE:
-                database.execute_sql(statement)
+                # peewee's stubs leave Database.execute_sql unannotated.
+                database.execute_sql(statement)  # type: ignore[no-untyped-call]
         else:
             User._schema.create_foreign_key(User.active_tenant)  # type: ignore[attr-defined]
             for statement in AUDIT_APPEND_ONLY_SQL:

@@ -113,13 +113,12 @@ def to_utc(value: Any) -> dt.datetime | None:
     """Read a stored timestamp (datetime or text) as an aware UTC datetime."""
     if value is None:
         return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    if value.utcoffset() == dt.timedelta(0) and value.tzinfo is UTC:
-        return value
-    return value.astimezone(UTC)
+    stamp: dt.datetime = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if stamp.tzinfo is None:
+        return stamp.replace(tzinfo=UTC)
+    if stamp.utcoffset() == dt.timedelta(0) and stamp.tzinfo is UTC:
+        return stamp
+    return stamp.astimezone(UTC)
 
 
 class BaseModel(peewee.Model):
