@@ -99,7 +99,7 @@ def adopt(url: str | None = None, *, dry_run: bool = False, progress: Progress |
 class _Run:
     def __init__(self, database: peewee.Database, progress: Progress,
                  lock_timeout: float) -> None:
-        self.db = database
+        self.db: Any = database  # peewee's execute_sql is untyped
         self.lock_timeout = lock_timeout
         self.progress = progress
         self.current = ""
