@@ -156,28 +156,55 @@ def keyset_page(
     No OFFSET: page 1,000 costs what page 1 costs.
     """
     limit = check_limit(limit)
+    after = None
     if cursor is not None:
         ts, row_id = decode_cursor(cursor)
-        position = peewee.Tuple(stamp(ts_field, ts), stamp(id_field, row_id))
-        query = query.where(peewee.Tuple(ts_field, id_field) < position)
-    query = query.order_by(ts_field.desc(), id_field.desc()).limit(limit + 1)
+        after = peewee.Tuple(stamp(ts_field, ts), stamp(id_field, row_id))
+    query = keyset_order(query, ts_field, id_field, after).limit(limit + 1)
     with read():
         rows: list[Any] = list(query.tuples())
     width = len(dumper.columns)
+
+    def dump(page: Sequence[Sequence[Any]]) -> list[Any]:
+        if transform is None:
+            return [dumper.row(values[:width]) for values in page]
+        return [transform(dumper.row(values[:width]), tuple(values[width:])) for values in page]
+
     ts_index = dumper.columns.index(ts_field.column_name)
     id_index = dumper.columns.index(id_field.column_name)
-    items: list[Any] = []
-    for values in rows[:limit]:
-        dto = dumper.row(values[:width])
-        items.append(transform(dto, tuple(values[width:])) if transform else dto)
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(last[ts_index], last[id_index])
-    return {"items": items, "next_cursor": next_cursor}
+    return page_of(rows, limit, dump, ts_index=ts_index, id_index=id_index)
 
 
 Q = TypeVar("Q", bound=peewee.SelectQuery)
+
+
+# The keyset pieces shared by ``keyset_page`` and the compiled statements' pages (whose
+# position is made of placeholders, bound per call).
+
+
+def keyset_order(query: Q, ts_field: peewee.Field, id_field: peewee.Field, after: Any = None) -> Q:
+    """Order ``query`` newest first by (ts_field, id_field), after the position ``after``
+    (a ``peewee.Tuple`` of a timestamp and an id; None: from the newest)."""
+    if after is not None:
+        query = query.where(peewee.Tuple(ts_field, id_field) < after)
+    return query.order_by(ts_field.desc(), id_field.desc())
+
+
+def page_of(
+    rows: Sequence[Sequence[Any]],
+    limit: int,
+    items: Callable[[Sequence[Sequence[Any]]], list[T]],
+    *,
+    ts_index: int,
+    id_index: int,
+) -> Page[T]:
+    """Make a page of ``rows`` fetched with ``LIMIT limit + 1``: the first ``limit`` made into
+    ``items``, and when there were more, the cursor of the last of them."""
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1][ts_index], rows[-1][id_index])
+    return {"items": items(rows), "next_cursor": next_cursor}
 
 
 def for_update(query: Q, **kwargs: Any) -> Q:

@@ -21,7 +21,8 @@ from datalayer.queries.base import (
     Statement,
     StatementCache,
     decode_cursor,
-    encode_cursor,
+    keyset_order,
+    page_of,
     param,
     write,
 )
@@ -97,10 +98,10 @@ def _list_query(in_tenant: bool, by_completed: bool, after: bool) -> peewee.Quer
         query = query.where(Todo.tenant.is_null())
     if by_completed:
         query = query.where(Todo.completed == param("completed", Todo.completed))
-    if after:
-        position = peewee.Tuple(param("after_ts", Todo.created_at), param("after_id"))
-        query = query.where(peewee.Tuple(Todo.created_at, Todo.id) < position)
-    return query.order_by(Todo.created_at.desc(), Todo.id.desc()).limit(param("limit"))
+    position = peewee.Tuple(param("after_ts", Todo.created_at), param("after_id"))
+    return keyset_order(query, Todo.created_at, Todo.id, position if after else None).limit(
+        param("limit")
+    )
 
 
 def _insert_query(columns: tuple[str, ...]) -> peewee.Query:
@@ -159,11 +160,14 @@ class TodoQueries:
             values["after_ts"], values["after_id"] = decode_cursor(cursor)
         statement = _LIST(tenant_id is not None, completed is not None, cursor is not None)
         rows = statement.execute(values).fetchall()
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = encode_cursor(rows[-1][_CREATED], rows[-1][_ID])
-        return {"items": todo_dumper.raw_rows(rows, sqlite=is_sqlite()), "next_cursor": next_cursor}
+        sqlite = is_sqlite()
+        return page_of(
+            rows,
+            limit,
+            lambda page: todo_dumper.raw_rows(page, sqlite=sqlite),
+            ts_index=_CREATED,
+            id_index=_ID,
+        )
 
     @staticmethod
     def create(user_id: str, data: CreateTodoInput, tenant_id: str | None = None) -> TodoDTO:
