@@ -312,20 +312,19 @@ def test_a_table_rebuild_keeps_the_rows_that_reference_it(checkout: Checkout) ->
     assert checkout.counts() == before
 
 
+@pytest.mark.skipif(IS_PG, reason="SQLite: PostgreSQL keeps its foreign keys on during a "
+                    "migration (the DELETE cascades, as the schema says)")
 def test_a_migration_that_orphans_rows_is_rolled_back(checkout: Checkout) -> None:
+    """Foreign keys are off while SQLite migrates; the check before COMMIT catches a
+    migration that leaves rows pointing nowhere, and the whole run is rolled back."""
     before = checkout.counts()
-    applied = checkout.run("status").stdout
     _add_migration(checkout, "orphans", ORPHANING)
     result = checkout.run("migrate", ok=False)
     assert result.returncode == 1
-    if IS_PG:  # the foreign keys refuse the DELETE itself
-        assert "foreign key" in result.stderr.lower()
-    else:  # foreign keys are off during the run; the check before COMMIT catches it
-        assert "foreign key points nowhere" in result.stderr
-        assert "rolled back, nothing changed" in result.stderr
+    assert "foreign key points nowhere" in result.stderr
+    assert "rolled back, nothing changed" in result.stderr
     assert checkout.counts() == before
-    assert checkout.run("status").stdout.replace("[ ] 00", "").count("[x]") == \
-        applied.count("[x]")
+    assert "1 pending" in checkout.run("status").stdout
 
 
 CONCURRENT_INDEX = '''"""An index built without blocking writes."""
