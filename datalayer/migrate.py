@@ -153,8 +153,11 @@ def rollback(url: str | None = None, count: int = 1, *,
     undone: list[str] = []
     while len(undone) < count:
         left = count - len(undone)
-        batch, concurrent = _retrying_locks(
-            lambda left=left: _rollback_batch(url, left, lock_timeout), retries)
+
+        def one_batch(left: int = left) -> tuple[list[str], str | None]:
+            return _rollback_batch(url, left, lock_timeout)
+
+        batch, concurrent = _retrying_locks(one_batch, retries)
         undone += batch
         if concurrent is None:
             break
@@ -168,7 +171,7 @@ def _migrate_batch(url: str | None, allow_data_loss: bool,
     """Apply pending migrations in one transaction, up to a CONCURRENTLY one."""
     with _locked(url, lock_timeout) as database:
         router = _router(database)
-        migrator, done = router.migrator, []
+        migrator, done = router.migrator, list[str]()
         for name in router.diff:
             ops = queue(router.read, migrator, database, name)
             if _concurrent(ops, name, database):

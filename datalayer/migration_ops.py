@@ -107,7 +107,7 @@ def add_index(migrator: Any, table: str, name: str, fields: Iterable[str], *,
     model = migrator.orm[table]
     columns = [model._meta.fields[f] for f in fields]
     implicit = len(columns) == 1 and where is None and \
-        pw.ModelIndex(model, columns, unique)._name == name
+        _index_name(pw.ModelIndex(model, columns, unique)) == name
     if implicit:  # what index=True / unique=True on the field declares
         columns[0].index, columns[0].unique = not unique, unique
     else:
@@ -129,15 +129,20 @@ def drop_index(migrator: Any, table: str, name: str, *, concurrently: bool = Fal
         if declared is None:
             columns, unique = index
             declared = pw.ModelIndex(meta.model, [meta.fields[c] for c in columns], unique)
-        if declared._name != name:
+        if _index_name(declared) != name:
             kept.append(index)
     meta.indexes = kept
     for field in meta.sorted_fields:  # a single-field index=True / unique=True
-        if (field.index or field.unique) and pw.ModelIndex(
-                meta.model, (field,), field.unique)._name == name:
+        if (field.index or field.unique) and _index_name(pw.ModelIndex(
+                meta.model, (field,), field.unique)) == name:
             field.index = field.unique = False
     how = "CONCURRENTLY " if concurrently and not _is_sqlite(migrator) else ""
     _sql(migrator, f"DROP INDEX {how}IF EXISTS {_quote(name)}")
+
+
+def _index_name(index: Any) -> str:
+    # peewee keeps an index's name in a private attribute (the stubs do not list it).
+    return str(index._name)
 
 
 def _constraint_name(node: Any) -> str | None:

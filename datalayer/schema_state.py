@@ -108,7 +108,8 @@ def _field_state(field: pw.Field) -> FieldState:
         fk=fk, field=field)
 
 
-def _index_state(index: pw.ModelIndex, implicit: set[str]) -> IndexState:
+def _index_state(index: Any, implicit: set[str]) -> IndexState:
+    # index: a peewee ModelIndex, read through its private attributes (no public ones).
     names = []
     for expression in index._expressions:
         if not isinstance(expression, pw.Field):
@@ -121,15 +122,19 @@ def _index_state(index: pw.ModelIndex, implicit: set[str]) -> IndexState:
         implicit=index._name in implicit)
 
 
+def _index_name(index: Any) -> str:
+    return str(index._name)
+
+
 def state_of(model: Any) -> TableState:
     """Read a model (from the package or from the migration state) as a TableState."""
     meta = model._meta
     fields = {f.name: _field_state(f) for f in meta.sorted_fields}
-    implicit = {
-        pw.ModelIndex(model, (f,), f.unique)._name
+    implicit: set[str] = {
+        _index_name(pw.ModelIndex(model, (f,), f.unique))
         for f in meta.sorted_fields if (f.index or f.unique) and not f.primary_key
     }
-    indexes = {i._name: _index_state(i, implicit) for i in meta.fields_to_index()}
+    indexes = {_index_name(i): _index_state(i, implicit) for i in meta.fields_to_index()}
     checks = {}
     for node in meta.constraints or ():
         # pw.SQL (one text) or a Dialect node (a text per backend).
@@ -147,4 +152,5 @@ def state_of(model: Any) -> TableState:
 
 def states_of(models: Any) -> dict[str, TableState]:
     """Read many models, keyed by table name, in foreign-key order."""
-    return {m._meta.table_name: state_of(m) for m in pw.sort_models(list(models))}
+    ordered: list[Any] = pw.sort_models(list(models))  # type: ignore[attr-defined]  # not in peewee's stubs
+    return {m._meta.table_name: state_of(m) for m in ordered}
