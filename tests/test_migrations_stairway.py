@@ -101,8 +101,9 @@ def test_down_to_nothing_and_up_again(seeded_url: str) -> None:
 @pytest.mark.skipif(not IS_PG, reason="squawk lints PostgreSQL migrations")
 def test_every_migration_passes_squawk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Lint each migration's SQL as it runs on PostgreSQL (captured from the driver)."""
-    squawk = shutil.which("squawk")
-    assert squawk, "squawk (PyPI squawk-cli) is in the test extra"
+    # On PATH, or beside this Python (a venv used without activating it).
+    squawk = shutil.which("squawk") or str(Path(sys.executable).with_name("squawk"))
+    assert Path(squawk).exists(), "squawk (PyPI squawk-cli) is in the test extra"
     statements: list[str] = []
     original = pw.Database.execute_sql
 
