@@ -11,6 +11,7 @@ non-JSON values, overlong strings, values outside an enumeration.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -250,9 +251,9 @@ def writable_schema(
 
 def _clone(field: fields.Field, *, required: bool) -> fields.Field:
     """Copy a field with a new ``required`` flag and no dump/load restriction."""
-    import copy
-
-    clone = copy.deepcopy(field)
+    # Shallow: the copy is a class-level template like the original (marshmallow deep-copies
+    # the declared fields for each schema instance), and only its own flags change.
+    clone = copy.copy(field)
     clone.required = required
     clone.dump_only = False
     clone.load_only = False

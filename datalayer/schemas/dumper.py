@@ -7,6 +7,7 @@ tests (tests/test_schemas_common.py).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -137,16 +138,22 @@ class Dumper(Generic[DTO]):
         self.fields: tuple[peewee.Field, ...] = tuple(
             model._meta.columns[name] for name in self.columns
         )
-        dump_fields = [f for _, f in dumped]
-        # The generated functions build exactly the DTO's keys (the DTO tests prove it).
-        self.row = cast(
-            "Callable[[Sequence[Any]], DTO]",
-            compile_row(self.columns, dump_fields, raw_sqlite=False),
-        )
-        self.raw_sqlite_row = cast(
-            "Callable[[Sequence[Any]], DTO]",
-            compile_row(self.columns, dump_fields, raw_sqlite=True),
-        )
+        self._dump_fields = [f for _, f in dumped]
+
+    # Generated on first use, not at import (``import datalayer`` builds two dozen
+    # dumpers); then a plain attribute (cached_property stores it on the instance).
+    # The generated functions build exactly the DTO's keys (the DTO tests prove it).
+    @functools.cached_property
+    def row(self) -> Callable[[Sequence[Any]], DTO]:
+        """Dump one row of values converted by peewee or psycopg2."""
+        compiled = compile_row(self.columns, self._dump_fields, raw_sqlite=False)
+        return cast("Callable[[Sequence[Any]], DTO]", compiled)
+
+    @functools.cached_property
+    def raw_sqlite_row(self) -> Callable[[Sequence[Any]], DTO]:
+        """Dump one row as the sqlite3 driver returns it."""
+        compiled = compile_row(self.columns, self._dump_fields, raw_sqlite=True)
+        return cast("Callable[[Sequence[Any]], DTO]", compiled)
 
     def rows(self, rows: Iterable[Sequence[Any]]) -> list[DTO]:
         """Dump many rows (values converted by peewee, e.g. from ``.tuples()``)."""
