@@ -134,6 +134,7 @@ class Replica:
             was_healthy, self.healthy = self.healthy, False
             self.next_check = time.monotonic() + retry_seconds
         if self.pooled:
+            # A pooled database (checked by self.pooled); peewee.Database has no close_idle.
             self.database.close_idle()  # type: ignore[attr-defined]
         if was_healthy:
             log.warning("replica %s skipped for %.1fs: %s", self.url, retry_seconds, reason)

@@ -108,6 +108,7 @@ def replica_read(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         return router.run(fn, *args, **kwargs)
 
+    # A marker the tests and the EXPLAIN check read; functions take attributes at run time.
     routed.replica_read = True  # type: ignore[attr-defined]
     return routed
 
@@ -171,6 +172,7 @@ def configure(
     merged = {**DEFAULTS, **settings}
     replicas = [Replica(url, _build(build, url, primary, options)) for url in replica_urls]
     _router = Router(primary, replicas, merged)
+    # The library's database classes have on_write (datalayer.db); peewee.Database has not.
     primary.on_write = note_write  # type: ignore[attr-defined]
 
 

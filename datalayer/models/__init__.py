@@ -60,6 +60,7 @@ def create_all(database: peewee.Database | None = None) -> None:
                 # peewee's stubs leave Database.execute_sql unannotated.
                 database.execute_sql(statement)  # type: ignore[no-untyped-call]
         else:
+            # peewee's stubs leave out Model._schema (the SchemaManager).
             User._schema.create_foreign_key(User.active_tenant)  # type: ignore[attr-defined]
             for statement in AUDIT_APPEND_ONLY_SQL:
                 database.execute_sql(statement)

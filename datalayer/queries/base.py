@@ -72,7 +72,8 @@ _DATE = Date(required=True)
 def check_date(name: str, value: Any) -> dt.date:
     """Validate a date argument (a ``date`` or ``YYYY-MM-DD``); a bad one is a ValidationError."""
     try:
-        return _DATE.deserialize(value)  # type: ignore[no-any-return]
+        day: dt.date = _DATE.deserialize(value)
+        return day
     except marshmallow.ValidationError as exc:
         raise ValidationError({name: exc.messages}) from None
 
@@ -209,6 +210,7 @@ def page_of(
 
 def for_update(query: Q, **kwargs: Any) -> Q:
     """Lock the selected rows on PostgreSQL (SQLite's single writer already serializes)."""
+    # peewee's stubs declare for_update() on Select, not on the SelectQuery base.
     return query.for_update(**kwargs) if is_postgres() else query  # type: ignore[attr-defined]
 
 

@@ -38,7 +38,7 @@ def _iso(value: Any) -> Any:
 
 def _iso_utc(value: Any) -> str:
     """ISO-8601 in UTC of a non-null timestamp given as a datetime or as stored text."""
-    return to_utc(value).isoformat()  # type: ignore[union-attr]
+    return cast(dt.datetime, to_utc(value)).isoformat()  # not None: the value is not null
 
 
 def _iso_utc_text(value: Any) -> str:
@@ -177,6 +177,7 @@ class Dumper(Generic[DTO]):
     def one(self, query: peewee.ModelSelect) -> DTO | None:
         """Run ``query`` (made by ``select``) and dump its first row, or return None."""
         for values in query.limit(1).tuples():
+            # peewee's stubs type .tuples() rows as the model, not as tuples.
             return self.row(values)  # type: ignore[arg-type]
         return None
 
@@ -196,4 +197,5 @@ class Dumper(Generic[DTO]):
 
     def many(self, query: peewee.ModelSelect) -> list[DTO]:
         """Run ``query`` (made by ``select``) and dump every row."""
+        # peewee's stubs type .tuples() rows as the model, not as tuples.
         return self.rows(query.tuples())  # type: ignore[arg-type]

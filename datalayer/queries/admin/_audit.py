@@ -32,4 +32,4 @@ def audit(
         },
     )
     query = AdminAuditLog.insert(**values).returning(*admin_audit_log_dumper.fields)
-    return admin_audit_log_dumper.written(query)  # type: ignore[return-value]
+    return admin_audit_log_dumper.written_one(query)

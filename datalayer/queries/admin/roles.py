@@ -48,7 +48,7 @@ class AdminRoleQueries:
             .returning(*admin_role_dumper.fields)
         )
         with write():
-            return admin_role_dumper.written(query)  # type: ignore[return-value]
+            return admin_role_dumper.written_one(query)
 
     @staticmethod
     def grant(

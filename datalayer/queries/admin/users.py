@@ -57,7 +57,7 @@ class AdminUserQueries:
             *admin_user_dumper.fields
         )
         with write():
-            return admin_user_dumper.written(query)  # type: ignore[return-value]
+            return admin_user_dumper.written_one(query)
 
     @staticmethod
     def set_status(
@@ -84,7 +84,7 @@ class AdminUserQueries:
                 .where(AdminUser.id == admin_user_id)
                 .returning(*admin_user_dumper.fields)
             )
-            changed = admin_user_dumper.written(query)
+            changed = admin_user_dumper.written_one(query)  # the row is locked above
             audit(
                 actor_admin_id,
                 "ADMIN_STATUS_CHANGE",
@@ -93,7 +93,7 @@ class AdminUserQueries:
                 reason=reason,
                 metadata={"from": current["status"], "to": status},
             )
-        return changed  # type: ignore[return-value]
+        return changed
 
     @staticmethod
     def record_login(

@@ -20,7 +20,7 @@ GRACE_MAX_SECONDS = 10 * 365 * 24 * 3600
 
 
 def _check_grace(value: Any) -> float:
-    return require(  # type: ignore[no-any-return]
+    checked: float = require(
         "grace_seconds",
         value,
         lambda v: (
@@ -31,6 +31,7 @@ def _check_grace(value: Any) -> float:
         ),
         f"Must be a number of seconds between 0 and {GRACE_MAX_SECONDS}.",
     )
+    return checked
 
 
 class JwksQueries:

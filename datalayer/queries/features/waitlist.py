@@ -18,7 +18,8 @@ from datalayer.schemas.features import (
 
 def _email(email: Any) -> str:
     """Validate and normalize an address (trimmed, lower-cased) as the waitlist stores it."""
-    return load(create_waitlist_schema, {"email": email})["email"]  # type: ignore[no-any-return]
+    address: str = load(create_waitlist_schema, {"email": email})["email"]
+    return address
 
 
 class WaitlistQueries:

@@ -30,24 +30,27 @@ def check_seconds(name: str, value: Any, *, positive: bool) -> float:
         number = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         return number and (v > 0 if positive else v >= 0) and v <= 10**9
 
-    return require(name, value, ok, "Must be a finite number of seconds in range.")  # type: ignore[no-any-return]
+    checked: float = require(name, value, ok, "Must be a finite number of seconds in range.")
+    return checked
 
 
 def check_channels(channels: Iterable[str] | None) -> list[str] | None:
     """Validate the channels a claim is limited to (None: all); one name counts as a list."""
-    return checks.choices("channels", channels, CHANNELS, allow_none=True)  # type: ignore[no-any-return]
+    checked: list[str] | None = checks.choices("channels", channels, CHANNELS, allow_none=True)
+    return checked
 
 
 def check_attempts(attempts: Any) -> int | None:
     """Validate the ``attempts`` value a claim returned (None: not fenced on the claim)."""
     if attempts is None:
         return None
-    return require(  # type: ignore[no-any-return]
+    checked: int | None = require(
         "attempts",
         attempts,
         lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**31 - 1,
         "Must be the positive attempts value the claim returned.",
     )
+    return checked
 
 
 def storable_message(name: str, value: Any) -> str:

@@ -137,14 +137,14 @@ class NotificationQueries:
         cond = _scope(user_id, None) & (N.id == check_id("notification_id", notification_id))
         with write():
             query = N.update({N.read_at: utcnow()}).where(cond & N.read_at.is_null())
-            return query.execute() > 0  # type: ignore[no-any-return]
+            return int(query.execute()) > 0
 
     @staticmethod
     def mark_all_read(user_id: str, tenant_id: str | None = None) -> int:
         """Mark every unread, unarchived notification of the user read; return how many."""
         cond = _scope(user_id, tenant_id) & N.read_at.is_null() & N.archived_at.is_null()
         with write():
-            return N.update({N.read_at: utcnow()}).where(cond).execute()  # type: ignore[no-any-return]
+            return int(N.update({N.read_at: utcnow()}).where(cond).execute())
 
     @staticmethod
     def archive(user_id: str, notification_id: str) -> bool:
@@ -152,7 +152,7 @@ class NotificationQueries:
         cond = _scope(user_id, None) & (N.id == check_id("notification_id", notification_id))
         with write():
             query = N.update({N.archived_at: utcnow()}).where(cond & N.archived_at.is_null())
-            return query.execute() > 0  # type: ignore[no-any-return]
+            return int(query.execute()) > 0
 
 
 def _queue(notification_id: str, channels: list[str]) -> list[NotificationDeliveryDTO]:

@@ -58,7 +58,7 @@ class PreferenceQueries:
             .returning(*notification_preference_dumper.fields)
         )
         with write():
-            return notification_preference_dumper.written(query)  # type: ignore[return-value]
+            return notification_preference_dumper.written_one(query)
 
 
 __all__ = ["PreferenceQueries"]

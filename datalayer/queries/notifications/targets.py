@@ -23,7 +23,7 @@ Target = NotificationTarget
 
 
 def _check_seconds(name: str, value: Any) -> float:
-    return require(  # type: ignore[no-any-return]
+    checked: float = require(
         name,
         value,
         lambda v: (
@@ -34,6 +34,7 @@ def _check_seconds(name: str, value: Any) -> float:
         ),
         "Must be a non-negative number of seconds.",
     )
+    return checked
 
 
 class TargetQueries:
@@ -53,7 +54,7 @@ class TargetQueries:
             .returning(*notification_target_dumper.fields)
         )
         with write():
-            return notification_target_dumper.written(query)  # type: ignore[return-value]
+            return notification_target_dumper.written_one(query)
 
     @staticmethod
     def touch(user_id: str, now: dt.datetime | None = None) -> NotificationTargetDTO:
@@ -81,7 +82,7 @@ class TargetQueries:
             .returning(*notification_target_dumper.fields)
         )
         with write():
-            return notification_target_dumper.written(query)  # type: ignore[return-value]
+            return notification_target_dumper.written_one(query)
 
     @staticmethod
     def is_active(

@@ -26,7 +26,8 @@ def member_role(tenant_id: str, user_id: str) -> str | None:
     query = TenantMember.select(TenantMember.role).where(
         (TenantMember.tenant == tenant_id) & (TenantMember.user == user_id)
     )
-    return query.scalar()  # type: ignore[no-any-return]
+    role: str | None = query.scalar()
+    return role
 
 
 def require_role(tenant_id: str, user_id: str, roles: Iterable[str]) -> str:

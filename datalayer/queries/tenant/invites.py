@@ -32,21 +32,23 @@ def hash_token(token: str) -> str:
 
 
 def _check_token(token: Any) -> str:
-    return require(  # type: ignore[no-any-return]
+    checked: str = require(
         "token",
         token,
         lambda v: isinstance(v, str) and 0 < len(v) <= 512 and "\x00" not in v,
         "Must be a non-empty token string.",
     )
+    return checked
 
 
 def _check_ttl(ttl_seconds: Any) -> int:
-    return require(  # type: ignore[no-any-return]
+    checked: int = require(
         "ttl_seconds",
         ttl_seconds,
         lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_TTL_SECONDS,
         f"Must be an integer between 1 and {MAX_TTL_SECONDS}.",
     )
+    return checked
 
 
 def _check_invitable(tenant_id: str, invited_by: str, email: str) -> None:
@@ -84,7 +86,7 @@ def _expire_stale(tenant_id: str, email: str, now: dt.datetime) -> None:
 def _insert(values: dict[str, Any]) -> TenantInviteDTO:
     query = TenantInvite.insert(**values).returning(*tenant_invite_dumper.fields)
     try:
-        return tenant_invite_dumper.written(query)  # type: ignore[return-value]
+        return tenant_invite_dumper.written_one(query)
     except peewee.IntegrityError as exc:
         error = translate(exc)
         if isinstance(error, ConflictError):  # tenant_invites_pending_email_uniq
@@ -131,7 +133,7 @@ def _join(invite: TenantInviteDTO, user_id: str) -> TenantMemberDTO:
         tenant=invite["tenant_id"], user=user_id, role=invite["role"]
     ).returning(*tenant_member_dumper.fields)
     try:
-        return tenant_member_dumper.written(query)  # type: ignore[return-value]
+        return tenant_member_dumper.written_one(query)
     except peewee.IntegrityError as exc:
         error = translate(exc)
         if isinstance(error, ConflictError):

@@ -35,7 +35,7 @@ def _set_role(tenant_id: str, user_id: str, values: dict[str, Any]) -> TenantMem
         .where(_scope(tenant_id, user_id))
         .returning(*tenant_member_dumper.fields)
     )
-    return tenant_member_dumper.written(query)  # type: ignore[return-value]
+    return tenant_member_dumper.written_one(query)  # the caller holds the row's lock
 
 
 def _delete(tenant_id: str, user_id: str) -> TenantMemberDTO:
@@ -44,9 +44,9 @@ def _delete(tenant_id: str, user_id: str) -> TenantMemberDTO:
         .where(_scope(tenant_id, user_id))
         .returning(*tenant_member_dumper.fields)
     )
-    member = tenant_member_dumper.written(query)
+    member = tenant_member_dumper.written_one(query)  # the caller holds the row's lock
     clear_active_tenant(tenant_id, user_id)
-    return member  # type: ignore[return-value]
+    return member
 
 
 class TenantMemberQueries:

@@ -38,7 +38,7 @@ class TenantQueries:
         values = load(create_tenant_schema, data)
         with write():
             query = Tenant.insert(**values).returning(*tenant_dumper.fields)
-            tenant: TenantDTO = tenant_dumper.written(query)  # type: ignore[assignment]
+            tenant = tenant_dumper.written_one(query)
             TenantMember.insert(tenant=tenant["id"], user=owner_user_id, role="owner").execute()
             User.update(active_tenant=tenant["id"]).where(
                 (User.id == owner_user_id) & User.active_tenant.is_null()
