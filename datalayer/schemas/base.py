@@ -184,6 +184,16 @@ def model_schema(
     masked in the SQL log and in error messages (``datalayer.redact``).
     """
     exclude, load_only, secret = set(exclude), set(load_only), set(secret)
+    stale = sorted((load_only | secret) - set(model._meta.columns))
+    if stale:  # a column renamed or removed: say so instead of a KeyError at import
+        warnings.warn(
+            f"{name or model.__name__ + 'Schema'} names {', '.join(map(repr, stale))}, not a "
+            f"column of {model.__name__} (renamed or removed?): left out; update its "
+            "model_schema() call in datalayer/schemas/",
+            SchemaDriftWarning,
+            stacklevel=2,
+        )
+        load_only, secret = load_only - set(stale), secret - set(stale)
     for column in load_only | secret:
         mark_secret(model._meta.columns[column])
     exclude |= secret - load_only
