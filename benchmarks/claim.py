@@ -80,12 +80,18 @@ def load_deliveries(n: int, recipients: int = 200) -> None:
 
 
 def drain(
-    worker_id: str, claimed: list[str], batch_size: int = BATCH, many: bool = True
+    worker_id: str, claimed: list[str], batch_size: int = BATCH, many: bool | str = True
 ) -> tuple[int, int]:
-    """Claim and mark sent until a claim comes back empty; return (claims, refused marks)."""
+    """Claim and mark sent until a claim comes back empty; return (claims, refused marks).
+
+    ``many``: True marks each batch with ``mark_sent_many``; ``"and_claim"`` marks it with
+    the next claim (``mark_sent_and_claim``: one statement per batch); False marks each
+    delivery with its own ``mark_sent``.
+    """
     from datalayer.queries import DeliveryQueries
 
-    many = many and hasattr(DeliveryQueries, "mark_sent_many")
+    if many == "and_claim":
+        return _drain_and_claim(DeliveryQueries, worker_id, claimed, batch_size)
     claims = refused = 0
     while True:
         batch = DeliveryQueries.claim(worker_id, limit=batch_size)
@@ -104,7 +110,24 @@ def drain(
                 refused += 1
 
 
-def _worker(url: str, index: int, barrier: Any, results: Any, batch_size: int, many: bool) -> None:
+def _drain_and_claim(
+    queries: Any, worker_id: str, claimed: list[str], batch_size: int
+) -> tuple[int, int]:
+    claims = refused = 0
+    sent: list[tuple[str, str, int]] = []
+    while True:
+        marked, batch = queries.mark_sent_and_claim(worker_id, sent, limit=batch_size)
+        refused += len(sent) - marked
+        claims += 1
+        if not batch:
+            return claims, refused
+        claimed.extend(d["id"] for d in batch)
+        sent = [(d["id"], f"bench-{d['id']}", d["attempts"]) for d in batch]
+
+
+def _worker(
+    url: str, index: int, barrier: Any, results: Any, batch_size: int, many: bool | str
+) -> None:
     """One worker process: connect, wait for the start, drain the queue, report."""
     init_db(url)
     db.execute_sql("SELECT 1")  # connected before the clock starts
@@ -142,7 +165,7 @@ def _collect(results: Any, workers: int) -> list[tuple[Any, ...]]:
 
 
 def run_claim(
-    url: str, n: int, workers: int = 8, *, batch_size: int = BATCH, many: bool = True
+    url: str, n: int, workers: int = 8, *, batch_size: int = BATCH, many: bool | str = True
 ) -> dict[str, Any]:
     """Load ``n`` deliveries, drain them with ``workers`` processes; return the measurements."""
     load_deliveries(n)
@@ -172,19 +195,13 @@ def run_claim(
     return _summary(n, workers, started, reports, batch_size, many)
 
 
-def _has_many() -> bool:
-    from datalayer.queries import DeliveryQueries
-
-    return hasattr(DeliveryQueries, "mark_sent_many")
-
-
 def _summary(
     n: int,
     workers: int,
     started: float,
     reports: list[tuple[Any, ...]],
     batch_size: int,
-    many: bool,
+    many: bool | str,
 ) -> dict[str, Any]:
     elapsed = max(r[4] for r in reports) - started
     claimed = [i for r in reports for i in r[1]]
@@ -202,7 +219,9 @@ def _summary(
         "workers": workers,
         "deliveries": n,
         "batch": batch_size,
-        "marks": "mark_sent_many" if many and _has_many() else "mark_sent",
+        "marks": {"and_claim": "mark_sent_and_claim", True: "mark_sent_many"}.get(
+            many, "mark_sent"
+        ),
         "seconds": round(elapsed, 3),
         "deliveries_per_second": round(n / elapsed, 1),
         "claims": sum(r[3] for r in reports),

@@ -14,8 +14,9 @@ and from the database afterwards: every job handled, none twice, every job finis
 (``sent`` after one attempt; pgqueuer: logged ``successful`` and gone from its queue;
 procrastinate: ``succeeded``). A failed check fails the run.
 
-Systems: ``datalayer`` (``DeliveryQueries.claim`` + ``mark_sent_many``, or one
-``mark_sent`` per delivery with ``--each``), and, when installed (``pip install -e
+Systems: ``datalayer`` (``DeliveryQueries.mark_sent_and_claim``: each batch marked
+with the next claim, one statement per batch; and ``claim`` + ``mark_sent_many``), and,
+when installed (``pip install -e
 '.[queuebench]'``), ``pgqueuer`` (asyncpg, ``QueueManager.run(mode=drain)``) and
 ``procrastinate`` (psycopg 3 pool, ``run_worker_async(wait=False)``); a missing one is
 skipped with a note. Each system runs several configurations (processes × batch or
@@ -103,11 +104,11 @@ class System:
 
     name: str
     module: str | None  # the optional package it needs (None: always available)
-    configs: list[tuple[int, int]]  # (processes, batch or concurrency)
-    config_label: Callable[[int, int], str]
+    configs: list[tuple[int, int, str]]  # (processes, batch or concurrency, variant)
+    config_label: Callable[[int, int, str], str]
     prepare: Callable[[str], None]  # template database name -> schema installed
     load: Callable[[str, int], None]  # trial database name, jobs
-    work: Callable[[str, int, int, Any], tuple[list[Any], int]]  # -> (handled ids, refused)
+    work: Callable[[str, int, int, str, Any], tuple[list[Any], int]]  # -> (handled, refused)
     check: Callable[[str, int, list[Any]], dict[str, int]]  # -> counts that must be 0
     template: str | None = None
     max_rounds: int | None = None  # a slow system may run fewer rounds (said in the report)
@@ -135,7 +136,7 @@ def _dl_load(name: str, jobs: int) -> None:
     db.close()
 
 
-def _dl_work(name: str, index: int, batch: int, barrier: Any) -> tuple[list[Any], int]:
+def _dl_work(name: str, index: int, batch: int, marks: str, barrier: Any) -> tuple[list[Any], int]:
     from datalayer import db, init_db
 
     init_db(db_url(name))
@@ -143,7 +144,8 @@ def _dl_work(name: str, index: int, batch: int, barrier: Any) -> tuple[list[Any]
     barrier.wait(STARTUP_TIMEOUT)
     handled: list[Any] = []
     try:
-        _, refused = claim.drain(f"bench-{index}", handled, batch, not _EACH)
+        many = {"each": False, "many": True}.get(marks, marks)
+        _, refused = claim.drain(f"bench-{index}", handled, batch, many)
     finally:
         db.close()
     return handled, refused
@@ -187,7 +189,7 @@ def _pgq_load(name: str, jobs: int) -> None:
     _run_async(enqueue())
 
 
-def _pgq_work(name: str, index: int, batch: int, barrier: Any) -> tuple[list[Any], int]:
+def _pgq_work(name: str, index: int, batch: int, _: str, barrier: Any) -> tuple[list[Any], int]:
     import asyncpg
     from pgqueuer import AsyncpgDriver, Job, Queries, QueueManager
     from pgqueuer.types import QueueExecutionMode
@@ -265,7 +267,9 @@ def _pc_load(name: str, jobs: int) -> None:
     _run_async(defer())
 
 
-def _pc_work(name: str, index: int, concurrency: int, barrier: Any) -> tuple[list[Any], int]:
+def _pc_work(
+    name: str, index: int, concurrency: int, _: str, barrier: Any
+) -> tuple[list[Any], int]:
     handled: list[Any] = []
 
     async def work() -> None:
@@ -297,14 +301,21 @@ def _pc_check(name: str, jobs: int, handled: list[Any]) -> dict[str, int]:
     return {"not_finished": total - done, "rows_not_n": total - jobs}
 
 
-_EACH = False  # set by --each in the parent; passed to the children through _child
-
 SYSTEMS = [
     System(
         "datalayer",
         None,
-        [(2, 50), (4, 50), (8, 50), (4, 100)],
-        lambda p, b: f"{p} processes, claim(limit={b})",
+        [
+            (2, 50, "and_claim"),
+            (4, 50, "and_claim"),
+            (8, 50, "and_claim"),
+            (4, 100, "and_claim"),
+            (4, 100, "many"),
+        ],
+        lambda p, b, m: (
+            f"{p} processes, claim(limit={b}), "
+            + {"and_claim": "mark_sent_and_claim", "many": "mark_sent_many"}.get(m, "mark_sent")
+        ),
         _dl_prepare,
         _dl_load,
         _dl_work,
@@ -313,8 +324,8 @@ SYSTEMS = [
     System(
         "pgqueuer",
         "pgqueuer",
-        [(2, 50), (4, 50), (8, 50), (2, 100)],
-        lambda p, b: f"{p} processes, batch {b}",
+        [(2, 50, ""), (4, 50, ""), (8, 50, ""), (2, 100, "")],
+        lambda p, b, _: f"{p} processes, batch {b}",
         _pgq_prepare,
         _pgq_load,
         _pgq_work,
@@ -323,8 +334,8 @@ SYSTEMS = [
     System(
         "procrastinate",
         "procrastinate",
-        [(2, 8), (4, 8)],
-        lambda p, c: f"{p} processes × concurrency {c}",
+        [(2, 8, ""), (4, 8, "")],
+        lambda p, c, _: f"{p} processes × concurrency {c}",
         _pc_prepare,
         _pc_load,
         _pc_work,
@@ -339,14 +350,12 @@ SYSTEMS = [
 
 
 def _child(
-    system: str, name: str, index: int, size: int, each: bool, barrier: Any, results: Any
+    system: str, name: str, index: int, size: int, variant: str, barrier: Any, results: Any
 ) -> None:
     """One worker process of a trial: work, then report what it handled and when it ended."""
-    global _EACH
-    _EACH = each
     work = next(s for s in SYSTEMS if s.name == system).work
     try:
-        handled, refused = work(name, index, size, barrier)
+        handled, refused = work(name, index, size, variant, barrier)
         results.put((index, handled, refused, time.monotonic(), None))
     except BaseException as exc:  # reported to the parent, which fails the run
         with contextlib.suppress(Exception):
@@ -360,12 +369,13 @@ class Trial:
     config: str
     processes: int
     size: int
+    variant: str
     jobs_per_second: list[float] = field(default_factory=list)
     load: list[float] = field(default_factory=list)
     checks: dict[str, int] = field(default_factory=dict)
 
 
-def run_trial(system: System, processes: int, size: int, jobs: int, each: bool) -> float:
+def run_trial(system: System, processes: int, size: int, variant: str, jobs: int) -> float:
     """Run one configuration on a fresh clone of the system's template; return jobs/s."""
     with database(system.template) as name:
         system.load(name, jobs)
@@ -375,7 +385,7 @@ def run_trial(system: System, processes: int, size: int, jobs: int, each: bool) 
         procs = [
             ctx.Process(
                 target=_child,
-                args=(system.name, name, i, size, each, barrier, results),
+                args=(system.name, name, i, size, variant, barrier, results),
                 daemon=True,
             )
             for i in range(processes)
@@ -442,9 +452,11 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def measure(systems: list[System], jobs: int, rounds: int, each: bool) -> list[Trial]:
+def measure(systems: list[System], jobs: int, rounds: int) -> list[Trial]:
     """Run every configuration of every system ``rounds`` times, interleaved."""
-    trials = [Trial(s.name, s.config_label(p, b), p, b) for s in systems for (p, b) in s.configs]
+    trials = [
+        Trial(s.name, s.config_label(p, b, v), p, b, v) for s in systems for (p, b, v) in s.configs
+    ]
     by_name = {s.name: s for s in systems}
     for r in range(rounds):
         # Rotate the order each round so no system always runs first (or last).
@@ -453,7 +465,7 @@ def measure(systems: list[System], jobs: int, rounds: int, each: bool) -> list[T
             system = by_name[trial.system]
             if system.max_rounds is not None and r >= system.max_rounds:
                 continue
-            rate = run_trial(system, trial.processes, trial.size, jobs, each)
+            rate = run_trial(system, trial.processes, trial.size, trial.variant, jobs)
             trial.jobs_per_second.append(rate)
             trial.load.append(os.getloadavg()[0])
             log(f"round {r + 1}: {trial.system}, {trial.config}: {rate:,.0f} jobs/s")
@@ -510,9 +522,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default="datalayer,pgqueuer,procrastinate",
         help="comma-separated subset of datalayer,pgqueuer,procrastinate",
     )
-    parser.add_argument(
-        "--each", action="store_true", help="datalayer marks one mark_sent per delivery"
-    )
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     return parser.parse_args(argv)
 
@@ -533,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             system.template = name
             log(f"{system.name}: template ready")
         started = time.monotonic()
-        trials = measure(systems, args.jobs, args.rounds, args.each)
+        trials = measure(systems, args.jobs, args.rounds)
     finally:
         for name in templates:
             _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

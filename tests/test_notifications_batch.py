@@ -113,3 +113,29 @@ def test_batch_marks_cost_one_statement_and_no_transaction(
     if IS_PG:  # the claim with its sending details: one statement, no BEGIN/COMMIT
         assert claim_statements == 1 and begun == []
     assert D.select().where(D.status == "sent").count() == 50
+
+
+@pytest.mark.usefixtures("txn")
+def test_mark_sent_and_claim_marks_the_last_batch_and_claims_the_next() -> None:
+    queue(4)  # 8 deliveries
+    first = DeliveryQueries.claim("w1", limit=3)
+    lost = first[0]  # its lease ran out and w2 claimed it again (as release + claim do)
+    D.update(locked_by="w2", attempts=2).where(D.id == lost["id"]).execute()
+    sent = [(d["id"], f"m-{d['id']}", d["attempts"]) for d in first]
+    marked, second = DeliveryQueries.mark_sent_and_claim("w1", sent, limit=3)
+    assert marked == 2  # not the one w2 holds now
+    assert len(second) == 3 and {d["id"] for d in second}.isdisjoint({d["id"] for d in first})
+    assert all(d["locked_by"] == "w1" and d["recipient"]["email"] for d in second)
+    assert state(lost["id"]) == ("processing", "w2", 2, None)
+    for d in first[1:]:
+        assert state(d["id"]) == ("sent", "w1", 1, f"m-{d['id']}")
+    # Nothing left to claim: the marks still count.
+    rest = DeliveryQueries.claim("w3", limit=50)
+    marked, none = DeliveryQueries.mark_sent_and_claim(
+        "w1", [(d["id"], None, d["attempts"]) for d in second]
+    )
+    assert (marked, none) == (3, []) and len(rest) == 2
+    assert DeliveryQueries.mark_sent_and_claim("w1", []) == (0, [])
+    with pytest.raises(ValidationError) as info:
+        DeliveryQueries.mark_sent_and_claim("w1", [("", "m")])
+    assert "delivery_id" in info.value.messages

@@ -145,12 +145,13 @@ def naive_claim(worker_id: str, limit: int, lease_seconds: float) -> list[dict[s
     return claimed
 
 
-def held_after_batch(worker_id: str, sent: list[tuple[str, str, int]]) -> list[Any]:
-    """Mark a batch with mark_sent_many; return the (delivery, attempts, message) it marked."""
+def stall_now_and_then() -> None:
     if random.random() < 0.1:  # now and then the batch comes after the lease ran out
         time.sleep(LEASE_SECONDS * 1.2)
-    marked = DeliveryQueries.mark_sent_many(worker_id, sent)
-    # Which ones were held: read back the rows this very claim marked (its message).
+
+
+def confirmed_by(worker_id: str, sent: list[tuple[str, str, int]], marked: int) -> list[Any]:
+    """The (delivery, attempts, message) a batch mark really marked; as many as it said."""
     rows = D.select(D.id, D.attempts, D.provider_message_id).where(
         D.id.in_([s[0] for s in sent]) & (D.status == "sent") & (D.locked_by == worker_id)
     )
@@ -159,8 +160,14 @@ def held_after_batch(worker_id: str, sent: list[tuple[str, str, int]]) -> list[A
     return confirmed
 
 
+def held_after_batch(worker_id: str, sent: list[tuple[str, str, int]]) -> list[Any]:
+    """Mark a batch with mark_sent_many; return the (delivery, attempts, message) it marked."""
+    stall_now_and_then()
+    return confirmed_by(worker_id, sent, DeliveryQueries.mark_sent_many(worker_id, sent))
+
+
 def drain(
-    url: str, worker_id: str, naive: bool, seed: int, many: bool = False
+    url: str, worker_id: str, naive: bool, seed: int, many: bool | str = False
 ) -> tuple[list[Any], ...]:
     """One worker process: claim, "send", mark, until nothing is left open."""
     init_db(url)
@@ -168,6 +175,7 @@ def drain(
     claims: list[tuple[str, int, str]] = []
     sends: list[tuple[str, int, str]] = []
     confirmed: list[tuple[str, int, str]] = []
+    carried: list[tuple[str, str, int]] = []  # sent, to be marked with the next claim
     claim = naive_claim if naive else DeliveryQueries.claim
     deadline = time.monotonic() + BUDGET_SECONDS
     last_release = 0.0
@@ -176,7 +184,16 @@ def drain(
             if time.monotonic() - last_release > LEASE_SECONDS / 4:
                 DeliveryQueries.release_stale()
                 last_release = time.monotonic()
-            batch = claim(worker_id, BATCH, lease_seconds=LEASE_SECONDS)
+            if many == "and_claim":  # the previous batch's marks go with this claim
+                if carried:
+                    stall_now_and_then()
+                marked, batch = DeliveryQueries.mark_sent_and_claim(
+                    worker_id, carried, BATCH, lease_seconds=LEASE_SECONDS
+                )
+                confirmed += confirmed_by(worker_id, carried, marked) if carried else []
+                carried = []
+            else:
+                batch = claim(worker_id, BATCH, lease_seconds=LEASE_SECONDS)
             if not batch:
                 if open_count() == 0:
                     break
@@ -200,7 +217,9 @@ def drain(
                     sent.append((delivery_id, message, attempts))
                 elif DeliveryQueries.mark_sent(delivery_id, worker_id, message, attempts=attempts):
                     confirmed.append((delivery_id, attempts, message))
-            if sent:
+            if sent and many == "and_claim":
+                carried = sent
+            elif sent:
                 confirmed += held_after_batch(worker_id, sent)
     finally:
         db.close()
@@ -208,7 +227,7 @@ def drain(
 
 
 def run_processes(
-    url: str, naive: bool, many: bool = False
+    url: str, naive: bool, many: bool | str = False
 ) -> tuple[list[Any], list[Any], list[Any]]:
     """Run WORKERS drain() processes (each calls init_db itself); merge their records."""
     db.close()  # the children open their own connections
@@ -230,10 +249,11 @@ def duplicates(claims: list[tuple[str, int, str]]) -> list[tuple[str, int]]:
 
 @postgres_only
 @pytest.mark.slow
-@pytest.mark.parametrize("marks", ["mark_sent", "mark_sent_many"])
+@pytest.mark.parametrize("marks", ["mark_sent", "mark_sent_many", "mark_sent_and_claim"])
 def test_worker_processes_drain_the_queue_exactly_once(fresh_db: str, marks: str) -> None:
     ids = bulk_queue(5000)
-    claims, sends, confirmed = run_processes(fresh_db, naive=False, many=marks != "mark_sent")
+    many = {"mark_sent": False, "mark_sent_many": True, "mark_sent_and_claim": "and_claim"}
+    claims, sends, confirmed = run_processes(fresh_db, naive=False, many=many[marks])
 
     assert duplicates(claims) == []  # no (delivery, attempt) claimed twice
     final = {

@@ -66,17 +66,46 @@ def _columns(alias: str, names: Sequence[str]) -> str:
     return ", ".join(f'{alias}."{name}"' for name in names)
 
 
+_MARKED = """marked AS (
+    UPDATE notification_deliveries AS d
+    SET status = 'sent', sent_at = %(now)s, provider_message_id = v.message,
+        updated_at = %(now)s
+    FROM unnest(%(ids)s::text[], %(messages)s::text[], %(attempts)s::int[])
+         AS v(id, message, attempts)
+    WHERE d.id = v.id AND d.status = 'processing' AND d.locked_by = %(worker)s
+      AND (v.attempts IS NULL OR d.attempts = v.attempts)
+    RETURNING d.id
+), """
+
+
 @functools.cache
-def claim_statement(channels: bool) -> HandWritten:
-    """The PostgreSQL claim: lease the due rows, return them with notification and recipient."""
+def claim_statement(channels: bool, marks: bool = False) -> HandWritten:
+    """The PostgreSQL claim: lease the due rows, return them with notification and recipient.
+
+    With ``marks``, the same statement first marks the worker's previous batch sent (as
+    MARK_SENT_MANY does) and every row starts with how many it marked; when nothing is
+    claimed, one row of NULLs still carries that count.
+    """
     deliveries = notification_delivery_dumper.columns
     notes = notification_dumper.columns
     wanted = " AND channel = ANY(%(channels)s)" if channels else ""
+    details = """claimed AS c
+JOIN notifications AS n ON n.id = c.notification_id
+JOIN "user" AS u ON u.id = n.recipient_user_id
+LEFT JOIN notification_targets AS t ON t.user_id = n.recipient_user_id"""
+    select = f"""SELECT {_columns("c", deliveries)}, {_columns("n", notes)},
+       u.email, u.name, t.novu_subscriber_id, t.expo_push_token"""
+    if marks:  # the marked rows are processing, the picked ones pending: never the same row
+        final = f"""SELECT m.count, c.* FROM (SELECT count(*) AS count FROM marked) AS m
+LEFT JOIN ({select}
+FROM {details}) AS c ON true"""
+    else:
+        final = f"{select}\nFROM {details}"
     # MATERIALIZED: the locking pick runs once (inlined, it could be rescanned and lock
     # more than ``limit`` rows). The due index (next_attempt_at, id) WHERE pending serves
     # the ORDER BY … LIMIT directly: no tied row is read beyond the ones claimed.
     return HandWritten(
-        postgres=f"""WITH picked AS MATERIALIZED (
+        postgres=f"""WITH {_MARKED if marks else ""}picked AS MATERIALIZED (
     SELECT id FROM notification_deliveries
     WHERE status = 'pending' AND next_attempt_at <= %(now)s{wanted}
     ORDER BY next_attempt_at, id LIMIT %(limit)s
@@ -88,12 +117,7 @@ def claim_statement(channels: bool) -> HandWritten:
     FROM picked WHERE d.id = picked.id
     RETURNING {_columns("d", deliveries)}
 )
-SELECT {_columns("c", deliveries)}, {_columns("n", notes)},
-       u.email, u.name, t.novu_subscriber_id, t.expo_push_token
-FROM claimed AS c
-JOIN notifications AS n ON n.id = c.notification_id
-JOIN "user" AS u ON u.id = n.recipient_user_id
-LEFT JOIN notification_targets AS t ON t.user_id = n.recipient_user_id""",
+{final}""",
         sqlite=None,  # SQLite: RETURNING cannot feed a join; two statements in process
     )
 

@@ -201,6 +201,43 @@ class DeliveryQueries:
             return int(MARK_SENT_MANY.execute(mark_sent_values(worker_id, items)).rowcount)
 
     @staticmethod
+    def mark_sent_and_claim(
+        worker_id: str,
+        sent: Sequence[Any],
+        limit: int = 50,
+        channels: Sequence[str] | None = None,
+        lease_seconds: float = 300,
+        *,
+        now: dt.datetime | None = None,
+    ) -> tuple[int, list[ClaimedDeliveryDTO]]:
+        """Mark the previous batch sent and claim the next: ``(marked, claimed)``.
+
+        ``mark_sent_many(worker_id, sent)`` then ``claim(worker_id, limit, channels,
+        lease_seconds)``, with the same checks and fences; on PostgreSQL in one statement
+        (one commit per batch instead of two).
+        """
+        check_id("worker_id", worker_id)
+        items = check_sent(sent)
+        limit = check_limit(limit)
+        wanted = check_channels(channels)
+        lease = check_seconds("lease_seconds", lease_seconds, positive=True)
+        now = check_now(now)
+        if not is_postgres() or not items:
+            marked = DeliveryQueries.mark_sent_many(worker_id, items) if items else 0
+            return marked, DeliveryQueries.claim(worker_id, limit, wanted, lease, now=now)
+        values = mark_sent_values(worker_id, items)
+        values.update(
+            now=now,
+            limit=limit,
+            lease_end=now + dt.timedelta(seconds=lease),
+            channels=wanted,
+        )
+        with read():
+            rows = claim_statement(wanted is not None, True).execute(values).fetchall()
+        claimed = [row[1:] for row in rows if row[1] is not None]
+        return int(rows[0][0]), claimed_rows(claimed)
+
+    @staticmethod
     def mark_skipped(
         delivery_id: str, worker_id: str, reason: str, *, attempts: int | None = None
     ) -> bool:
