@@ -7,10 +7,10 @@ Run as many as you like, on as many machines: ``DeliveryQueries.claim`` hands ea
 delivery to one worker at a time (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). Delivery
 is at-least-once: a worker that dies after sending but before marking leaves a lease
 that ``release_stale`` hands to another worker once it runs out, and that one sends
-again. Each batch's successful sends are marked with one ``mark_sent_many`` statement
-(failures and skips, the rare cases, one by one); every mark carries the claim's
-``attempts``, so a worker whose lease was taken over can never overwrite the new
-holder's outcome.
+again. Each batch's successful sends are marked together with the next claim
+(``mark_sent_and_claim``: one statement per batch on PostgreSQL; failures and skips,
+the rare cases, one by one); every mark carries the claim's ``attempts``, so a worker
+whose lease was taken over can never overwrite the new holder's outcome.
 
 A sender is any callable taking the claimed delivery (with its ``notification`` and
 ``recipient``) and returning the provider's message id (or None); it raises
@@ -73,8 +73,8 @@ def process_batch(
     batch: list[ClaimedDeliveryDTO],
     stats: WorkerStats,
     retry_base_seconds: float,
-) -> None:
-    """Send a claimed batch; mark the sent ones in one statement, the others one by one."""
+) -> list[tuple[str, str | None, int]]:
+    """Send a claimed batch; mark failures and skips; return the sent ones to mark."""
     sent: list[tuple[str, str | None, int]] = []
     for delivery in batch:
         fence = delivery["attempts"]  # the claim's attempts: marks only count under it
@@ -97,14 +97,15 @@ def process_batch(
         if not held:
             stats.lost_leases += 1
             log.warning("lease on delivery %s lost before it was marked", delivery["id"])
-    if sent:
-        # One statement for every successful send of the batch (the common case); a
-        # delivery whose lease was taken over in the meantime is left to its new holder.
-        marked = DeliveryQueries.mark_sent_many(worker_id, sent)
-        stats.sent += marked
-        if marked < len(sent):
-            stats.lost_leases += len(sent) - marked
-            log.warning("%d leases lost before the batch was marked", len(sent) - marked)
+    return sent
+
+
+def count_marked(sent: list[Any], marked: int, stats: WorkerStats) -> None:
+    """Count a batch mark; a delivery whose lease was taken over is left to its holder."""
+    stats.sent += marked
+    if marked < len(sent):
+        stats.lost_leases += len(sent) - marked
+        log.warning("%d leases lost before the batch was marked", len(sent) - marked)
 
 
 def run_worker(
@@ -121,25 +122,39 @@ def run_worker(
     stop: Callable[[], bool] | None = None,
     max_seconds: float | None = None,
 ) -> WorkerStats:
-    """Claim, send and mark deliveries until stopped (``once``: until none is due)."""
+    """Claim, send and mark deliveries until stopped (``once``: until none is due).
+
+    The sent deliveries of a batch are marked together with the next claim
+    (``mark_sent_and_claim``: one statement per batch on PostgreSQL); whatever is still
+    unmarked when the loop ends is marked with ``mark_sent_many``.
+    """
     stats = WorkerStats()
     started = time.monotonic()
     last_release = -math.inf
-    while not (stop and stop()):
-        now = time.monotonic()
-        if max_seconds is not None and now - started >= max_seconds:
-            break
-        if now - last_release >= release_every_seconds:
-            stats.released += DeliveryQueries.release_stale()
-            last_release = now
-        batch = DeliveryQueries.claim(worker_id, batch_size, channels, lease_seconds)
-        stats.claimed += len(batch)
-        if not batch:
-            if once:
+    sent: list[tuple[str, str | None, int]] = []
+    try:
+        while not (stop and stop()):
+            now = time.monotonic()
+            if max_seconds is not None and now - started >= max_seconds:
                 break
-            time.sleep(poll_seconds)
-            continue
-        process_batch(worker_id, sender, batch, stats, retry_base_seconds)
+            if now - last_release >= release_every_seconds:
+                stats.released += DeliveryQueries.release_stale()
+                last_release = now
+            marked, batch = DeliveryQueries.mark_sent_and_claim(
+                worker_id, sent, batch_size, channels, lease_seconds
+            )
+            count_marked(sent, marked, stats)
+            sent = []
+            stats.claimed += len(batch)
+            if not batch:
+                if once:
+                    break
+                time.sleep(poll_seconds)
+                continue
+            sent = process_batch(worker_id, sender, batch, stats, retry_base_seconds)
+    finally:
+        if sent:  # stopped with a batch sent but not yet marked
+            count_marked(sent, DeliveryQueries.mark_sent_many(worker_id, sent), stats)
     return stats
 
 
