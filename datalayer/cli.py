@@ -110,6 +110,7 @@ def migrate(allow_data_loss: bool, lock_timeout: float, url: str | None) -> None
     that drops a table or column holding data is refused, with its row counts, unless
     --allow-data-loss.
     """
+    _warn_unshipped()
     applied = migrations.migrate(url, allow_data_loss=allow_data_loss,
                                  lock_timeout=lock_timeout)
     if not applied:
@@ -132,6 +133,7 @@ def rollback(count: int, url: str | None) -> None:
 @database_option
 def status(url: str | None) -> None:
     """List the applied and the pending migrations (changes nothing)."""
+    _warn_unshipped()
     applied, pending = migrations.status(url)
     for name in applied:
         click.echo(f"[x] {name}")
@@ -158,6 +160,14 @@ def check(url: str | None) -> None:
     for problem in problems:
         click.echo(f"  - {problem}")
     raise click.exceptions.Exit(1)
+
+
+def _warn_unshipped() -> None:
+    unshipped = migrations.unshipped_migrations()
+    if unshipped:
+        click.echo(f"warning: ./migrations holds {', '.join(unshipped)}, which this installed "
+                   f"datalayer ({migrations.migrations_dir()}) does not run: install the "
+                   "checkout with `pip install -e .`", err=True)
 
 
 def _one_line(text: str) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "resolve_url",
     "rollback",
     "status",
+    "unshipped_migrations",
 ]
 
 # How long a DDL statement waits for its table lock before the run is retried.
@@ -123,6 +124,20 @@ def migrations_dir() -> Path:
     if source_tree.is_dir():
         return source_tree
     raise MigrationError("cannot find the migrations: datalayer.migrations is not installed")
+
+
+def unshipped_migrations(folder: Path | None = None) -> list[str]:
+    """Return migrations in ``folder`` (default: ./migrations) this datalayer does not run.
+
+    The install trap: a checkout installed with ``pip install .`` runs the migrations
+    copied into site-packages at install time, not the ones written since.
+    """
+    folder = folder or Path.cwd() / "migrations"
+    shipped = migrations_dir()
+    if not folder.is_dir() or folder.resolve() == shipped.resolve():
+        return []
+    names = {p.stem for p in shipped.glob("[0-9][0-9][0-9]_*.py")}
+    return sorted(p.stem for p in folder.glob("[0-9][0-9][0-9]_*.py") if p.stem not in names)
 
 
 def migrate(url: str | None = None, *, allow_data_loss: bool = False,

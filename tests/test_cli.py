@@ -153,3 +153,15 @@ def test_real_process_reports_an_unreachable_database_in_one_line() -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: cannot connect"), result.stderr
     assert "secret" not in result.stderr
+
+
+def test_a_checkout_migration_the_install_does_not_run_is_named(
+        url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`pip install .` copies the migrations: one written later in ./migrations is not run."""
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "999_written_later.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    result = run("status", "--database", url)
+    assert result.exit_code == 0
+    assert "999_written_later" in result.stderr and "pip install -e ." in result.stderr
+    assert "999_written_later" not in result.stdout
