@@ -3,9 +3,9 @@
 Loads ``n`` due pending deliveries (``copy_rows`` into notifications and
 notification_deliveries), starts ``workers`` processes (spawned: each imports the
 library and calls ``init_db(url)`` itself), releases them together, and each loops
-``claim(limit=50)`` → ``mark_sent_many`` (one statement for the batch; with
-``many=False``, one ``mark_sent(..., attempts=...)`` per delivery) until a claim comes
-back empty.
+``mark_sent_and_claim(limit=50)`` (the previous batch's marks and the next claim in one
+statement; ``many=True``: ``claim`` then ``mark_sent_many``; ``many=False``: one
+``mark_sent(..., attempts=...)`` per delivery) until a claim comes back empty.
 Reports deliveries per second from the release to the last worker's finish, and checks
 that no delivery was claimed twice, none was missed, every ``mark_sent`` held its lease
 and every row ended ``sent`` after exactly one attempt.
@@ -165,7 +165,7 @@ def _collect(results: Any, workers: int) -> list[tuple[Any, ...]]:
 
 
 def run_claim(
-    url: str, n: int, workers: int = 8, *, batch_size: int = BATCH, many: bool | str = True
+    url: str, n: int, workers: int = 8, *, batch_size: int = BATCH, many: bool | str = "and_claim"
 ) -> dict[str, Any]:
     """Load ``n`` deliveries, drain them with ``workers`` processes; return the measurements."""
     load_deliveries(n)
