@@ -42,6 +42,7 @@ from datalayer.migration_steps import install_index_fix, is_concurrent, queue
 __all__ = ["AdoptError", "AdoptRefused", "AdoptReport", "Progress", "StepResult", "adopt"]
 
 LOCK_TIMEOUT = 60.0  # seconds
+MAINTENANCE_WORK_MEM = "256MB"  # for this transaction only
 
 _UTC_NAMES = {"utc", "etc/utc", "gmt", "etc/gmt", "uct", "etc/uct", "zulu", "etc/zulu",
               "universal", "etc/universal", "gmt0", "etc/gmt0", "greenwich"}
@@ -130,6 +131,10 @@ class _Run:
         self.sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         self.sql("SELECT set_config('lock_timeout', %s, true)",
                  (f"{max(1, int(self.lock_timeout * 1000))}ms",))
+        # Index builds after the bulk load sort in memory (as pg_restore advises); never lowered.
+        self.sql("SELECT set_config('maintenance_work_mem', %s, true) WHERE pg_size_bytes("
+                 "current_setting('maintenance_work_mem')) < pg_size_bytes(%s)",
+                 (MAINTENANCE_WORK_MEM, MAINTENANCE_WORK_MEM))
         self.current = "recognising the database"
         found = recognise(self.db)
         report = self.report = AdoptReport(found.description, found.variant, dry_run=dry_run,
