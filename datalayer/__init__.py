@@ -17,10 +17,14 @@ from datalayer.errors import (
 )
 from datalayer.queries import (
     AccountQueries,
+    AdminFlagQueries,
+    AdminNoteQueries,
     AdminRoleQueries,
+    AdminSessionQueries,
     AdminUserQueries,
     AuditLogQueries,
     DeliveryQueries,
+    ImpersonationQueries,
     JwksQueries,
     NotificationQueries,
     PreferenceQueries,
@@ -81,4 +85,8 @@ __all__ = [
     "AdminUserQueries",
     "AdminRoleQueries",
     "AuditLogQueries",
+    "AdminSessionQueries",
+    "ImpersonationQueries",
+    "AdminFlagQueries",
+    "AdminNoteQueries",
 ]

@@ -31,10 +31,13 @@ def diagram_command() -> None:
               type=click.IntRange(0), help="Notifications per user.")
 @click.option("--waitlist", default=0, show_default=True, type=click.IntRange(0),
               help="Waitlist addresses.")
+@click.option("--admins", default=2, show_default=True, type=click.IntRange(0),
+              help="Back-office users, each with a session, impersonations and notes.")
 @click.option("--seed", "seed_value", default=1, show_default=True, type=int,
               help="Random seed: the same seed always makes the same rows.")
 def seed_command(url: str | None, tenants: int, users_per_tenant: int, todos_per_user: int,
-                 notifications_per_user: int, waitlist: int, seed_value: int) -> None:
+                 notifications_per_user: int, waitlist: int, admins: int,
+                 seed_value: int) -> None:
     """Fill a migrated database with realistic, deterministic data, in bulk.
 
     PostgreSQL loads with COPY: a million todos take well under a few minutes.
@@ -50,7 +53,7 @@ def seed_command(url: str | None, tenants: int, users_per_tenant: int, todos_per
     plan = SeedPlan(tenants=tenants, users_per_tenant=users_per_tenant,
                     todos_per_user=todos_per_user,
                     notifications_per_user=notifications_per_user,
-                    waitlist=waitlist, seed=seed_value)
+                    waitlist=waitlist, admins=admins, seed=seed_value)
     init_db(url)
     started = time.perf_counter()
     with click.progressbar(length=sum(plan.counts().values()), label="Seeding",

@@ -19,13 +19,18 @@ from typing import Any
 import click
 
 from datalayer import db, init_db
+from datalayer.errors import PermissionDeniedError
 from datalayer.migrate import migrate
 from datalayer.models import ALL_MODELS
 from datalayer.queries import (
+    AdminFlagQueries,
+    AdminNoteQueries,
     AdminRoleQueries,
+    AdminSessionQueries,
     AdminUserQueries,
     AuditLogQueries,
     DeliveryQueries,
+    ImpersonationQueries,
     NotificationQueries,
     SessionQueries,
     SubscriptionEventQueries,
@@ -178,6 +183,40 @@ def _admin(ada: dict[str, Any], echo: Echo) -> None:
              f"{entry['target_type']} {entry['target_id'] or ''}".rstrip())
 
 
+def _console(ada: dict[str, Any], team: dict[str, Any], echo: Echo) -> None:
+    """The admin console: a session with step-up, an impersonation, a flag and a note."""
+    admin = AdminUserQueries.find_by_email("ops@example.com")
+    assert admin is not None  # made by the previous step
+    AdminRoleQueries.upsert_role("impersonator", "Impersonation", ["users:impersonate"])
+    AdminRoleQueries.grant(admin["id"], "impersonator", admin["id"], reason="demo")
+    token = uuid.uuid4().hex
+    AdminSessionQueries.create(admin["id"], token, dt.datetime.now(dt.UTC) + dt.timedelta(hours=8),
+                               user_agent="datalayer-demo")
+    try:
+        AdminSessionQueries.require_step_up(token)
+    except PermissionDeniedError:
+        echo("  a sensitive action asks the admin to re-authenticate first (step-up)")
+    AdminSessionQueries.verify_step_up(token, ttl_seconds=900)
+    AdminSessionQueries.require_step_up(token)
+    echo("  step-up verified: sensitive actions allowed for 15 minutes")
+    session = ImpersonationQueries.start(admin["id"], ada["id"], "demo: support ticket #42",
+                                         target_tenant_id=team["id"])
+    echo(f"  impersonating {ada['name']} in {team['name']!r} ({session['scope']}, "
+         f"until {session['expires_at'][11:19]} UTC)")
+    try:
+        ImpersonationQueries.check_write(session["id"])
+    except PermissionDeniedError:
+        echo("  a write during a read_only impersonation is refused")
+    flag = AdminFlagQueries.set("tenant", team["id"], "vip", "demo: design partner", admin["id"])
+    AdminNoteQueries.add("user", ada["id"], admin["id"], "Asked how to export her todos.")
+    ImpersonationQueries.end(session["id"], admin["id"])
+    AdminSessionQueries.revoke(token)
+    echo(f"  flagged {team['name']!r} {flag['flag_type']}, noted a call with {ada['name']}, "
+         "ended the impersonation, logged out")
+    entries = AuditLogQueries.list(admin_user_id=admin["id"], limit=9)["items"]
+    echo("  audit: " + ", ".join(e["action"] for e in reversed(entries)))
+
+
 def row_counts() -> dict[str, int]:
     """Return the number of rows in every table."""
     return {m._meta.table_name: m.select().count() for m in ALL_MODELS}
@@ -208,6 +247,8 @@ def run_demo(url: str | None = None, echo: Echo = click.echo) -> dict[str, int]:
         ("Billing webhooks, twice and out of order",
          lambda: _billing(context["team"], run, echo)),
         ("An admin grants a role; the audit trail", lambda: _admin(people["ada"], echo)),
+        ("The admin console: step-up, impersonation, a flag and a note",
+         lambda: _console(people["ada"], context["team"], echo)),
     ]
     for number, (title, step) in enumerate(steps, 1):
         echo(f"\n{number}. {title}")

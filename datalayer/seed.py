@@ -16,7 +16,21 @@ from typing import Any
 from datalayer.bulk import copy_rows
 from datalayer.db import db
 from datalayer.errors import ConflictError, DataLayerError
-from datalayer.models import Notification, Tenant, TenantMember, Todo, User, Waitlist
+from datalayer.models import (
+    AdminFlag,
+    AdminImpersonationSession,
+    AdminSession,
+    AdminTenantNote,
+    AdminUser,
+    AdminUserNote,
+    Notification,
+    Tenant,
+    TenantMember,
+    Todo,
+    User,
+    Waitlist,
+)
+from datalayer.models.admin_console import FLAG_TYPES
 from datalayer.models.notifications import NOTIFICATION_TYPES
 from datalayer.models.tenant import TENANT_TYPES
 
@@ -31,6 +45,9 @@ VERBS = ("Write", "Review", "Ship", "Plan", "Fix", "Refactor", "Test", "Document
 NOUNS = ("the onboarding flow", "billing webhooks", "the release notes", "invite emails",
          "the dashboard", "push notifications", "the data export", "the audit trail")
 TEAM = ("Apollo", "Borealis", "Cygnus", "Draco", "Eridanus", "Fornax", "Hydra", "Lyra")
+IMPERSONATIONS_PER_ADMIN = 2  # ended ones: an admin holds at most one open session
+NOTES_PER_ADMIN = 2
+TENANT_FLAGS = tuple(f for f in FLAG_TYPES if f != "custom")
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,7 @@ class SeedPlan:
     todos_per_user: int = 20
     notifications_per_user: int = 5
     waitlist: int = 0
+    admins: int = 2  # back-office users, each with a session, impersonations and notes
     seed: int = 1
 
     def counts(self) -> dict[str, int]:
@@ -54,6 +72,12 @@ class SeedPlan:
             "todos": users * self.todos_per_user,
             "notifications": users * self.notifications_per_user,
             "waitlist": self.waitlist,
+            "admin_users": self.admins,
+            "admin_sessions": self.admins,
+            "admin_impersonation_sessions": self.admins * IMPERSONATIONS_PER_ADMIN,
+            "admin_flags": self.tenants if self.admins else 0,
+            "admin_user_notes": self.admins * NOTES_PER_ADMIN,
+            "admin_tenant_notes": self.tenants if self.admins else 0,
         }
 
 
@@ -77,6 +101,7 @@ class _Generator:
         self.ids = _Ids(self.rng)
         self.tenant_ids: list[str] = []
         self.user_ids: list[tuple[str, str]] = []  # (user id, tenant id)
+        self.admin_ids: list[str] = []
 
     def when(self, lo: int = 0) -> dt.datetime:
         return EPOCH + dt.timedelta(seconds=self.rng.randint(lo, SPAN_SECONDS))
@@ -131,6 +156,58 @@ class _Generator:
             yield (self.ids.at(created), f"waiting{n}.s{self.plan.seed}@example.test", created)
 
 
+    # --- the admin console: back-office users, their sessions, impersonations, flags, notes
+
+    def admin_users(self) -> Iterator[Sequence[Any]]:
+        for n in range(self.plan.admins):
+            created = self.when()
+            admin_id = self.ids.at(created)
+            self.admin_ids.append(admin_id)
+            name = f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}"
+            email = f"admin{n}.s{self.plan.seed}@example.test"
+            yield (admin_id, email, name, "active", created, created)
+
+    def admin_sessions(self) -> Iterator[Sequence[Any]]:
+        for admin_id in self.admin_ids:
+            created = self.when()
+            token = f"{self.rng.getrandbits(128):032x}"
+            yield (self.ids.at(created), admin_id, token, created + dt.timedelta(days=7),
+                   created, created)
+
+    def admin_impersonation_sessions(self) -> Iterator[Sequence[Any]]:
+        for admin_id in self.admin_ids:
+            for _ in range(IMPERSONATIONS_PER_ADMIN):
+                started = self.when()
+                user_id, tenant_id = self.rng.choice(self.user_ids)
+                yield (self.ids.at(started), admin_id, user_id, tenant_id, "read_only",
+                       "support ticket", started, started + dt.timedelta(minutes=30),
+                       started + dt.timedelta(minutes=10), "manual")
+
+    def admin_flags(self) -> Iterator[Sequence[Any]]:
+        if not self.admin_ids:
+            return
+        for tenant_id in self.tenant_ids:
+            created = self.when()
+            yield (self.ids.at(created), "tenant", tenant_id, self.rng.choice(TENANT_FLAGS),
+                   "seeded", self.rng.choice(self.admin_ids), created)
+
+    def admin_user_notes(self) -> Iterator[Sequence[Any]]:
+        for admin_id in self.admin_ids:
+            for _ in range(NOTES_PER_ADMIN):
+                created = self.when()
+                user_id, _ = self.rng.choice(self.user_ids)
+                yield (self.ids.at(created), user_id, admin_id, "Called about billing.",
+                       created, created)
+
+    def admin_tenant_notes(self) -> Iterator[Sequence[Any]]:
+        if not self.admin_ids:
+            return
+        for tenant_id in self.tenant_ids:
+            created = self.when()
+            yield (self.ids.at(created), tenant_id, self.rng.choice(self.admin_ids),
+                   "Renewal due next quarter.", created, created)
+
+
 TABLES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
     ("tenants", Tenant, ("id", "name", "type", "created_at", "updated_at")),
     ("user", User, ("id", "name", "email", "email_verified", "active_tenant_id",
@@ -142,6 +219,18 @@ TABLES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
     ("notifications", Notification, ("id", "tenant_id", "recipient_user_id", "type", "title",
                                      "body", "created_at", "read_at")),
     ("waitlist", Waitlist, ("id", "email", "created_at")),
+    ("admin_users", AdminUser, ("id", "email", "name", "status", "created_at", "updated_at")),
+    ("admin_sessions", AdminSession, ("id", "admin_user_id", "token", "expires_at",
+                                      "created_at", "updated_at")),
+    ("admin_impersonation_sessions", AdminImpersonationSession, (
+        "id", "admin_user_id", "target_user_id", "target_tenant_id", "scope", "reason",
+        "started_at", "expires_at", "ended_at", "end_reason")),
+    ("admin_flags", AdminFlag, ("id", "target_type", "target_id", "flag_type", "reason",
+                                "created_by", "created_at")),
+    ("admin_user_notes", AdminUserNote, ("id", "user_id", "admin_user_id", "note",
+                                         "created_at", "updated_at")),
+    ("admin_tenant_notes", AdminTenantNote, ("id", "tenant_id", "admin_user_id", "note",
+                                             "created_at", "updated_at")),
 )
 
 
@@ -193,6 +282,10 @@ def seed(plan: SeedPlan, progress: Callable[[int], None] | None = None) -> dict[
         "tenants": generator.tenants, "user": generator.users,
         "tenant_members": generator.members, "todos": generator.todos,
         "notifications": generator.notifications, "waitlist": generator.waitlist,
+        "admin_users": generator.admin_users, "admin_sessions": generator.admin_sessions,
+        "admin_impersonation_sessions": generator.admin_impersonation_sessions,
+        "admin_flags": generator.admin_flags, "admin_user_notes": generator.admin_user_notes,
+        "admin_tenant_notes": generator.admin_tenant_notes,
     }
     written: dict[str, int] = {}
     with db.atomic():

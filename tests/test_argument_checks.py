@@ -75,10 +75,10 @@ def test_surrogates_in_ids_text_and_data_are_refused_by_name() -> None:
     refused("user_id", lambda: TodoQueries.list_for_user(SURROGATE))
     refused("title", lambda: TodoQueries.create(user.id, {"title": SURROGATE}))
     refused("name", lambda: UserQueries.update(user.id, {"name": "x\udfff"}))
-    refused("title", lambda: NotificationQueries.notify(user.id, "system_announcement", SURROGATE, "body"))
-    refused("data", lambda: NotificationQueries.notify(user.id, "system_announcement", "t", "b",
+    refused("title", lambda: NotificationQueries.notify(user.id, "milestone", SURROGATE, "body"))
+    refused("data", lambda: NotificationQueries.notify(user.id, "milestone", "t", "b",
                                                         data={"k": SURROGATE}))
-    refused("data", lambda: NotificationQueries.notify(user.id, "system_announcement", "t", "b",
+    refused("data", lambda: NotificationQueries.notify(user.id, "milestone", "t", "b",
                                                         data={SURROGATE: 1}))
     refused("worker_id", lambda: DeliveryQueries.claim(SURROGATE))
 
@@ -138,7 +138,7 @@ def test_deep_json_is_refused_without_recursion() -> None:
     user = make_user()
     admin = AdminUser.create(email="audit-deep@example.com")
     deep = _deep(10_000)
-    refused("data", lambda: NotificationQueries.notify(user.id, "system_announcement", "t", "b", data=deep))
+    refused("data", lambda: NotificationQueries.notify(user.id, "milestone", "t", "b", data=deep))
     refused("metadata", lambda: AuditLogQueries.append(admin.id, "USER_VIEW", "user",
                                                         metadata={"x": deep}))
     event = {
@@ -153,10 +153,10 @@ def test_deep_json_is_refused_without_recursion() -> None:
     assert json_problem(_deep(JSON_MAX_DEPTH)) is not None
     assert json_problem("x" * (JSON_MAX_BYTES - 2)) is None
     refused("data", lambda: NotificationQueries.notify(
-        user.id, "system_announcement", "t", "b", data={"big": "x" * JSON_MAX_BYTES}))
+        user.id, "milestone", "t", "b", data={"big": "x" * JSON_MAX_BYTES}))
     cyclic: list[Any] = []
     cyclic.append(cyclic)
-    refused("data", lambda: NotificationQueries.notify(user.id, "system_announcement", "t", "b", data=cyclic))
+    refused("data", lambda: NotificationQueries.notify(user.id, "milestone", "t", "b", data=cyclic))
 
 
 # 4. iterables of choices --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from conftest import IS_PG
 
 from datalayer import db
 from datalayer.demo import run_demo
-from datalayer.models import Tenant, TenantInvite
+from datalayer.models import ALL_MODELS, Tenant, TenantInvite
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,13 +26,20 @@ def test_demo_walks_the_lifecycle_and_is_rerunnable(fresh_db) -> None:
                      "email sent (attempt 2)",
                      "-> duplicate_ignored", "-> stale_ignored",
                      "subscription is active; access: True",
-                     "ADMIN_ROLE_GRANT", "Rows per table"):
+                     "ADMIN_ROLE_GRANT", "asks the admin to re-authenticate",
+                     "read_only impersonation is refused",
+                     "IMPERSONATION_START, TENANT_FLAG_SET, USER_NOTE_ADD",
+                     "IMPERSONATION_END, ADMIN_LOGOUT", "Rows per table"):
         assert expected in text, expected
     assert first["user"] == 2 and first["tenant_members"] == 2
     assert first["subscription_events"] == 3 and first["notification_deliveries"] == 4
+    assert first["admin_sessions"] == 0  # logged out
+    assert first["admin_impersonation_sessions"] == 1 and first["admin_flags"] == 1
+    assert first["admin_user_notes"] == 1
     second = run_demo(fresh_db, echo=lambda _: None)
     assert second["user"] == 2  # the same people come back
     assert second["tenants"] == 2 and second["subscription_events"] == 6
+    assert second["admin_impersonation_sessions"] == 2 and second["admin_flags"] == 2
     assert set(second) == {m for m in first}  # every table is counted
 
 
@@ -42,7 +49,9 @@ def test_demo_command_runs_on_the_embedded_default(tmp_path) -> None:
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Database: SqliteDB datalayer.sqlite3" in result.stdout
-    assert "admin_audit_log" in result.stdout.splitlines()[-1]
+    rows = result.stdout.split("Rows per table", 1)[1].split()
+    assert [name for name in rows if not name.isdigit()] == [
+        m._meta.table_name for m in ALL_MODELS]  # every table, the last one last
     assert (tmp_path / "datalayer.sqlite3").exists()
 
 

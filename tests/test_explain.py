@@ -22,10 +22,14 @@ from datalayer import db
 from datalayer.models import Notification, TenantMember
 from datalayer.queries import (
     AccountQueries,
+    AdminFlagQueries,
+    AdminNoteQueries,
     AdminRoleQueries,
+    AdminSessionQueries,
     AdminUserQueries,
     AuditLogQueries,
     DeliveryQueries,
+    ImpersonationQueries,
     NotificationQueries,
     PreferenceQueries,
     SessionQueries,
@@ -60,10 +64,17 @@ def _world() -> dict[str, Any]:
     invite, token = TenantInviteQueries.create(team["id"], ada["id"], "bob@example.com")
     todo = TodoQueries.create(ada["id"], {"title": "t"}, tenant_id=team["id"])
     TodoQueries.create(ada["id"], {"title": "personal"})
-    note = NotificationQueries.notify(ada["id"], "mention", "Hi", "Body", tenant_id=team["id"])
+    note = NotificationQueries.notify(ada["id"], "direct_message", "Hi", "Body", tenant_id=team["id"])
     admin = AdminUserQueries.create({"email": "ops@example.com", "name": "Ops"})
     AdminRoleQueries.upsert_role("support_rw", "Support", ["users:read"])
     AdminRoleQueries.grant(admin["id"], "support_rw", admin["id"])
+    AdminRoleQueries.upsert_role("impersonator", "Impersonation", ["users:impersonate"])
+    AdminRoleQueries.grant(admin["id"], "impersonator", admin["id"])
+    AdminSessionQueries.create(admin["id"], "admin-token", NOW + dt.timedelta(hours=8))
+    impersonation = ImpersonationQueries.start(admin["id"], bob["id"], "ticket")
+    AdminFlagQueries.set("tenant", team["id"], "vip", "partner", admin["id"])
+    AdminNoteQueries.add("user", ada["id"], admin["id"], "called")
+    AdminNoteQueries.add("tenant", team["id"], admin["id"], "renewal")
     SessionQueries.create(ada["id"], "session-token", NOW + dt.timedelta(days=1))
     VerificationQueries.create("email:ada", "code", NOW + dt.timedelta(minutes=5))
     SubscriptionEventQueries.ingest({
@@ -72,7 +83,7 @@ def _world() -> dict[str, Any]:
         "subscription": {"polar_subscription_id": "sub_1", "status": "active", "plan_id": "pro"},
     })
     return {"ada": ada, "bob": bob, "team": team, "invite": invite, "token": token,
-            "todo": todo, "note": note, "admin": admin}
+            "todo": todo, "note": note, "admin": admin, "impersonation": impersonation}
 
 
 def _calls(w: dict[str, Any]) -> dict[str, Callable[[], Any]]:
@@ -91,7 +102,7 @@ def _calls(w: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "TenantMemberQueries.list_for_tenant": lambda: TenantMemberQueries.list_for_tenant(team),
         "TenantMemberQueries.count_owners": lambda: TenantMemberQueries.count_owners(team),
         "TenantInviteQueries.find_by_token": lambda: TenantInviteQueries.find_by_token(w["token"]),
-        "TenantInviteQueries.list_pending": lambda: TenantInviteQueries.list_pending(team),
+        "TenantInviteQueries.list_pending": lambda: TenantInviteQueries.list_pending(team, ada),
         "TenantActivityQueries.list_range":
             lambda: TenantActivityQueries.list_range(team, day, day),
         "NotificationQueries.inbox": lambda: NotificationQueries.inbox(ada),
@@ -127,6 +138,24 @@ def _calls(w: dict[str, Any]) -> dict[str, Callable[[], Any]]:
             lambda: AuditLogQueries.list(target_type="admin_user", target_id=admin),
         "AuditLogQueries.summary":
             lambda: AuditLogQueries.summary(NOW - dt.timedelta(days=1), NOW),
+        "AdminSessionQueries.find_valid": lambda: AdminSessionQueries.find_valid("admin-token"),
+        "AdminSessionQueries.verify_step_up":
+            lambda: AdminSessionQueries.verify_step_up("admin-token"),
+        "AdminSessionQueries.revoke": lambda: AdminSessionQueries.revoke("admin-token"),
+        "AdminSessionQueries.revoke_all": lambda: AdminSessionQueries.revoke_all(admin),
+        "AdminSessionQueries.delete_expired": lambda: AdminSessionQueries.delete_expired(),
+        "ImpersonationQueries.start":
+            lambda: ImpersonationQueries.start(admin, w["bob"]["id"], "again"),
+        "ImpersonationQueries.active_for": lambda: ImpersonationQueries.active_for(admin),
+        "ImpersonationQueries.end":
+            lambda: ImpersonationQueries.end(w["impersonation"]["id"], admin),
+        "ImpersonationQueries.expire_overdue": lambda: ImpersonationQueries.expire_overdue(),
+        "AdminFlagQueries.list_for": lambda: AdminFlagQueries.list_for("tenant", team),
+        "AdminFlagQueries.list_by_type": lambda: AdminFlagQueries.list_by_type("vip"),
+        "AdminFlagQueries.clear":
+            lambda: AdminFlagQueries.clear("tenant", team, "vip", admin),
+        "AdminNoteQueries.list_for(user)": lambda: AdminNoteQueries.list_for("user", ada),
+        "AdminNoteQueries.list_for(tenant)": lambda: AdminNoteQueries.list_for("tenant", team),
     }
 
 

@@ -136,7 +136,7 @@ class World:
         add_member(self.tenant, self.member, role="admin")
         self.todo = datalayer.TodoQueries.create(self.owner.id, {"title": "todo"})
         notification = datalayer.NotificationQueries.notify(
-            self.owner.id, "system_announcement", "title", "body"
+            self.owner.id, "milestone", "title", "body"
         )
         self.notification_id = notification["id"]
         claimed = datalayer.DeliveryQueries.claim("worker-1", limit=1)
@@ -221,7 +221,7 @@ class World:
             "permission": "users:read",
             "permissions": ["users:read"],
             "name": "Name",
-            "type": "system_announcement",
+            "type": "milestone",
             "title": "Title",
             "body": "Body",
             "reason": "because",

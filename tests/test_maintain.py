@@ -136,18 +136,24 @@ def seed_work(n: int, now: dt.datetime) -> dict[str, int]:
                 for t in [due] * n + [keep]
             ],
         )
+        # An admin has at most one open impersonation (a partial unique index): one each.
+        impersonators = [
+            {"id": new_id(), "email": f"i{next(_tokens)}@admin.io", "status": "active"}
+            for _ in range(n + 1)
+        ]
+        chunks(m.AdminUser, impersonators)
         chunks(
             m.AdminImpersonationSession,
             [
                 {
                     "id": new_id(),
-                    "admin_user": admin.id,
+                    "admin_user": impersonator["id"],
                     "target_user": other.id,
                     "reason": "support",
                     "started_at": due - PAST,
                     "expires_at": t,
                 }
-                for t in [due] * n + [keep]
+                for impersonator, t in zip(impersonators, [due] * n + [keep], strict=True)
             ],
         )
         counts |= {"end_impersonations": n, "purge_admin_sessions": n}

@@ -23,7 +23,7 @@ def queue(count: int) -> list[str]:
     for i in range(count):
         ids += [
             d["id"]
-            for d in NotificationQueries.notify(user.id, "mention", f"n{i}", "b")["deliveries"]
+            for d in NotificationQueries.notify(user.id, "direct_message", f"n{i}", "b")["deliveries"]
         ]
     return ids
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from factories import make_tenant, make_user
+from factories import add_member, make_tenant, make_user
 
 from datalayer import (
     NotFoundError,
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("txn")
 
 
 def notify(user: User, title: str = "Hello", **kwargs):
-    return NotificationQueries.notify(user.id, "mention", title, "body", **kwargs)
+    return NotificationQueries.notify(user.id, "direct_message", title, "body", **kwargs)
 
 
 def count_for(user: User) -> tuple[int, int]:
@@ -43,6 +43,7 @@ def deliveries_of(notification_id: str) -> dict[str, str]:
 def test_notify_writes_the_notification_and_default_channel_deliveries() -> None:
     user, actor = make_user(), make_user()
     tenant = make_tenant(user)
+    add_member(tenant, actor)  # in a tenant, the actor is a member too
     note = NotificationQueries.notify(
         user.id,
         "todo_assigned",
@@ -88,26 +89,26 @@ def test_notify_rejects_bad_input_and_writes_nothing() -> None:
     user = make_user()
     cases = [
         (("nope", "t", "b"), {}, "type"),
-        (("mention", "", "b"), {}, "title"),
-        (("mention", "x" * 256, "b"), {}, "title"),
-        (("mention", "t", None), {}, "body"),
-        (("mention", "t\x00", "b"), {}, "title"),
-        (("mention", "t", "b"), {"deep_link": "d" * 501}, "deep_link"),
-        (("mention", "t", "b"), {"data": {"x": float("nan")}}, "data"),
-        (("mention", "t", "b"), {"tenant_id": ""}, "tenant_id"),
-        (("mention", "t", "b"), {"actor_user_id": 5}, "actor_user_id"),
+        (("direct_message", "", "b"), {}, "title"),
+        (("direct_message", "x" * 256, "b"), {}, "title"),
+        (("direct_message", "t", None), {}, "body"),
+        (("direct_message", "t\x00", "b"), {}, "title"),
+        (("direct_message", "t", "b"), {"deep_link": "d" * 501}, "deep_link"),
+        (("direct_message", "t", "b"), {"data": {"x": float("nan")}}, "data"),
+        (("direct_message", "t", "b"), {"tenant_id": ""}, "tenant_id"),
+        (("direct_message", "t", "b"), {"actor_user_id": 5}, "actor_user_id"),
     ]
     for args, kwargs, field in cases:
         with pytest.raises(ValidationError) as info:
             NotificationQueries.notify(user.id, *args, **kwargs)
         assert field in info.value.messages
     with pytest.raises(ValidationError) as info:
-        NotificationQueries.notify("", "mention", "t", "b")
+        NotificationQueries.notify("", "direct_message", "t", "b")
     assert "recipient_user_id" in info.value.messages
     with pytest.raises(NotFoundError):
-        NotificationQueries.notify("no-such-user", "mention", "t", "b")
+        NotificationQueries.notify("no-such-user", "direct_message", "t", "b")
     with pytest.raises(NotFoundError):
-        NotificationQueries.notify(user.id, "mention", "t", "b", tenant_id="no-such-tenant")
+        NotificationQueries.notify(user.id, "direct_message", "t", "b", tenant_id="no-such-tenant")
     assert count_for(user) == (0, 0)
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from factories import make_tenant, make_user
+from factories import add_member, make_tenant, make_user
 from races import race
 
 from datalayer import (
@@ -173,6 +173,8 @@ def test_racing_first_upserts_make_one_row_per_scope() -> None:
     """Without ON CONFLICT on the partial indexes, all but one racer gets a ConflictError."""
     users = [make_user() for _ in range(6)]
     tenant = make_tenant(users[0])
+    for user in users[1:]:
+        add_member(tenant, user)  # a tenant row needs the membership
     db.close()
     for user in users:
         flags_by_thread = race(

@@ -23,7 +23,7 @@ def queue(count: int = 1, **fields: Any) -> list[str]:
     user = make_user()
     ids = []
     for i in range(count):
-        note = NotificationQueries.notify(user.id, "mention", f"n{i}", "body")
+        note = NotificationQueries.notify(user.id, "direct_message", f"n{i}", "body")
         ids += [d["id"] for d in note["deliveries"]]
     if fields:
         D.update(fields).where(D.id.in_(ids)).execute()

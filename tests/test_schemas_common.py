@@ -39,6 +39,7 @@ SECRET_COLUMNS: dict[str, frozenset[str]] = {
     "account": frozenset({"password", "access_token", "refresh_token", "id_token"}),
     "jwks": frozenset({"private_key"}),
     "session": frozenset({"token"}),
+    "admin_sessions": frozenset({"token"}),
     "tenant_invites": frozenset({"token_hash"}),
     "admin_users": frozenset({"password_hash"}),
     "verification": frozenset({"value"}),
@@ -177,6 +178,16 @@ AWARE = dt.datetime(
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?\+00:00$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 JSON_SAMPLE = {"key": ["value", 1, 2.5, True, None]}
+JSON_LIST_SAMPLE = ["value", "other"]  # the list columns (the database checks they are arrays)
+# Rows whose CHECKs tie columns together: make a sample coherent (table -> fix-up).
+COHERENT: dict[str, Callable[[dict[str, Any]], None]] = {
+    # a custom flag has a label, the others none
+    "admin_flags": lambda data: data.update(
+        flag_type="custom" if data["custom_label"] is not None else "vip"),
+    # an ended impersonation has an end reason
+    "admin_impersonation_sessions": lambda data: data.update(
+        end_reason=None if data["ended_at"] is None else "manual"),
+}
 
 
 def _sample(field: peewee.Field, tag: str, parents: dict[Any, Any]) -> Any:
@@ -192,7 +203,7 @@ def _sample(field: peewee.Field, tag: str, parents: dict[Any, Any]) -> Any:
         (peewee.DateField, dt.date(2024, 2, 29)),
         (peewee.BooleanField, True),
         (peewee.IntegerField, 7),
-        (peewee.JSONField, JSON_SAMPLE),
+        (peewee.JSONField, JSON_LIST_SAMPLE if field.default is list else JSON_SAMPLE),
     ):
         if isinstance(field, kind):
             return value
@@ -210,6 +221,7 @@ def insert_sample(model: type[peewee.Model], tag: str, *, sparse: bool, parents:
         f.name: None if (sparse and f.null) else _sample(f, tag, parents)
         for f in model._meta.sorted_fields
     }
+    COHERENT.get(model._meta.table_name, lambda data: None)(data)
     model.insert(**data).execute()
     pk = model._meta.primary_key
     if not isinstance(pk, peewee.CompositeKey):

@@ -133,8 +133,8 @@ def test_list_pending() -> None:
         TenantInvite.id == d["id"]
     ).execute()
     Invites.create(make_tenant(owner).id, owner.id, "elsewhere@example.com")
-    assert [i["id"] for i in Invites.list_pending(tenant.id)] == [b["id"], a["id"]]
-    assert Invites.list_pending(make_tenant().id) == []
+    assert [i["id"] for i in Invites.list_pending(tenant.id, owner.id)] == [b["id"], a["id"]]
+    assert Invites.list_pending(make_tenant(owner).id, owner.id) == []
 
 
 def test_accept_creates_membership_with_invite_role() -> None:

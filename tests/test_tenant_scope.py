@@ -103,7 +103,10 @@ def test_reads_never_return_another_tenants_rows(two_tenants: dict[str, Any]) ->
     assert {m["user_id"] for m in listed} == {a["owner"], a["admin"], a["member"]}
     assert {m["tenant_id"] for m in listed} == {a["tenant"]}
     assert TenantMemberQueries.count_owners(a["tenant"]) == 1
-    assert [i["id"] for i in TenantInviteQueries.list_pending(a["tenant"])] == [a["invite"]]
+    assert [i["id"] for i in TenantInviteQueries.list_pending(a["tenant"], a["owner"])] == [
+        a["invite"]]
+    with pytest.raises(PermissionDeniedError):  # a's owner is a plain member of b
+        TenantInviteQueries.list_pending(b["tenant"], a["owner"])
     rows = TenantActivityQueries.list_range(a["tenant"], DAY, DAY)
     assert [(r["tenant_id"], r["event_count"]) for r in rows] == [(a["tenant"], 3)]
     roles = {t["id"]: t["role"] for t in TenantQueries.list_for_user(a["owner"])}

@@ -14,7 +14,20 @@ from datalayer import ConflictError, DataLayerError, db
 from datalayer.bulk import copy_rows
 from datalayer.commands import diagram_command
 from datalayer.diagram import mermaid
-from datalayer.models import ALL_MODELS, Notification, Tenant, TenantMember, Todo, User
+from datalayer.models import (
+    ALL_MODELS,
+    AdminFlag,
+    AdminImpersonationSession,
+    AdminSession,
+    AdminTenantNote,
+    AdminUser,
+    AdminUserNote,
+    Notification,
+    Tenant,
+    TenantMember,
+    Todo,
+    User,
+)
 from datalayer.seed import SeedPlan, seed
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -49,11 +62,21 @@ def test_seed_is_deterministic_and_complete(fresh_db) -> None:
     assert User.select().count() == 12 and Tenant.select().count() == 3
     assert TenantMember.select().where(TenantMember.role == "owner").count() == 3
     assert Todo.select().count() == 60 and Notification.select().count() == 24
+    # The admin console's tables too (two admins by default), consistent with their rules.
+    assert AdminUser.select().count() == 2 and AdminSession.select().count() == 2
+    assert AdminImpersonationSession.select().where(
+        AdminImpersonationSession.ended_at.is_null()).count() == 0
+    assert AdminFlag.select().count() == 3 and AdminTenantNote.select().count() == 3
+    assert AdminUserNote.select().count() == 4
     first = [t.id for t in Todo.select(Todo.id).order_by(Todo.id)]
+    first_admin = [n.id for n in AdminUserNote.select(AdminUserNote.id).order_by(AdminUserNote.id)]
     with pytest.raises(ConflictError, match="already loaded"):
         seed(plan)
     assert Todo.select().count() == 60  # nothing half-written
     # The same seed in another database gives the same rows, ids included.
+    for table in ("admin_impersonation_sessions", "admin_flags", "admin_user_notes",
+                  "admin_tenant_notes", "admin_sessions", "admin_users"):
+        db.execute_sql(f"DELETE FROM {table}")
     db.execute_sql("DELETE FROM todos")
     db.execute_sql("DELETE FROM notifications")
     db.execute_sql("DELETE FROM tenant_members")
@@ -62,6 +85,8 @@ def test_seed_is_deterministic_and_complete(fresh_db) -> None:
     db.execute_sql("DELETE FROM tenants")
     seed(plan)
     assert [t.id for t in Todo.select(Todo.id).order_by(Todo.id)] == first
+    assert [n.id for n in AdminUserNote.select(AdminUserNote.id).order_by(AdminUserNote.id)] == (
+        first_admin)
 
 
 def test_copy_rows_round_trips_awkward_values(txn) -> None:

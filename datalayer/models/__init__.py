@@ -12,6 +12,13 @@ from datalayer.models.admin import (
     AdminUser,
     AdminUserRole,
 )
+from datalayer.models.admin_console import (
+    AdminFlag,
+    AdminImpersonationSession,
+    AdminSession,
+    AdminTenantNote,
+    AdminUserNote,
+)
 from datalayer.models.auth import Account, Jwks, Session, User, Verification
 from datalayer.models.base import BaseModel, TimestampTZField, new_id, utcnow
 from datalayer.models.features import Todo, UserActivityDaily, Waitlist
@@ -47,6 +54,11 @@ ALL_MODELS: list[type[BaseModel]] = [
     AdminRole,
     AdminUserRole,
     AdminAuditLog,
+    AdminSession,
+    AdminImpersonationSession,
+    AdminFlag,
+    AdminUserNote,
+    AdminTenantNote,
 ]
 
 
@@ -79,8 +91,13 @@ __all__ = [
     "ALL_MODELS",
     "Account",
     "AdminAuditLog",
+    "AdminFlag",
+    "AdminImpersonationSession",
     "AdminRole",
+    "AdminSession",
+    "AdminTenantNote",
     "AdminUser",
+    "AdminUserNote",
     "AdminUserRole",
     "BaseModel",
     "Jwks",

@@ -15,6 +15,7 @@ from datalayer.models.base import (
     check,
     created_at,
     id_field,
+    json_array_check,
     one_of,
     pairs,
     text_default,
@@ -82,6 +83,7 @@ class AdminRole(BaseModel):
 
     class Meta:
         table_name = "admin_roles"
+        constraints = [json_array_check("admin_roles_permissions_check", "permissions")]
 
 
 class AdminUserRole(BaseModel):

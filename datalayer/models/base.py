@@ -62,6 +62,14 @@ FALSE = ServerDefault("false", "0")
 TRUE = ServerDefault("true", "1")
 ZERO = ServerDefault("0")
 EMPTY_JSON_LIST = ServerDefault("'[]'::jsonb", "'[]'")
+# A random (version 4) UUID as text, for ids that other writers leave to the database.
+SQLITE_UUID4 = (
+    "(lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
+    "substr(lower(hex(randomblob(2))), 2) || '-' || "
+    "substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) || "
+    "'-' || lower(hex(randomblob(6))))"
+)
+RANDOM_UUID = ServerDefault("gen_random_uuid()::text", SQLITE_UUID4)
 
 
 def text_default(value: str) -> ServerDefault:
@@ -146,9 +154,13 @@ class BaseModel(peewee.Model):
         return super().update(__data, **update)
 
 
-def id_field() -> peewee.TextField:
-    """Return the text primary key filled with a UUIDv7 in Python."""
-    return peewee.TextField(primary_key=True, default=new_id)
+def id_field(server_default: ServerDefault | None = None) -> peewee.TextField:
+    """Return the text primary key filled with a UUIDv7 in Python (and, if given, a
+    server-side default for writers that leave the id to the database)."""
+    constraints: list[peewee.Node] | None = None
+    if server_default is not None:
+        constraints = [server_default]
+    return peewee.TextField(primary_key=True, default=new_id, constraints=constraints)
 
 
 def created_at() -> TimestampTZField:
@@ -169,6 +181,28 @@ def pairs(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 def check(name: str, expression: str) -> peewee.SQL:
     """Return a named table CHECK constraint."""
     return peewee.SQL(f"CONSTRAINT {name} CHECK ({expression})")
+
+
+def dialect_check(name: str, postgres: str, sqlite: str) -> Dialect:
+    """Return a named table CHECK constraint written differently for each backend."""
+    return Dialect(f"CONSTRAINT {name} CHECK ({postgres})", f"CONSTRAINT {name} CHECK ({sqlite})")
+
+
+def json_array_check(name: str, column: str) -> Dialect:
+    """Return a CHECK that a JSON column holds an array (not an object, string or number)."""
+    return dialect_check(
+        name, f"jsonb_typeof({column}) = 'array'", f"json_type({column}) = 'array'"
+    )
+
+
+def slug_check(name: str, column: str, max_length: int = 64) -> Dialect:
+    """Return a CHECK that a text column is a lower-case slug: [a-z][a-z0-9_]*, bounded."""
+    return dialect_check(
+        name,
+        f"{column} ~ '^[a-z][a-z0-9_]{{0,{max_length - 1}}}$'",
+        f"length({column}) BETWEEN 1 AND {max_length} AND {column} GLOB '[a-z]*' "
+        f"AND {column} NOT GLOB '*[^a-z0-9_]*'",
+    )
 
 
 def one_of(column: str, values: tuple[str, ...], *, nullable: bool = False) -> str:

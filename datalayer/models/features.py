@@ -8,12 +8,14 @@ from datalayer.models.auth import User
 from datalayer.models.base import (
     EMPTY_JSON_LIST,
     FALSE,
+    RANDOM_UUID,
     ZERO,
     BaseModel,
     TimestampTZField,
     check,
     created_at,
     id_field,
+    json_array_check,
     updated_at,
 )
 from datalayer.models.tenant import Tenant
@@ -63,7 +65,8 @@ Todo.add_index(
 
 
 class Waitlist(BaseModel):
-    id = id_field()
+    # The original's writers omit the id (their column defaults to gen_random_uuid()).
+    id = id_field(server_default=RANDOM_UUID)
     email = pw.CharField(max_length=255, unique=True)
     created_at = created_at()
 
@@ -76,7 +79,7 @@ Waitlist.add_index(Waitlist.index(Waitlist.created_at, Waitlist.id, name="waitli
 
 
 class UserActivityDaily(BaseModel):
-    id = id_field()
+    id = id_field(server_default=RANDOM_UUID)  # as for waitlist
     user = pw.ForeignKeyField(
         User, column_name="user_id", on_delete="CASCADE", backref="activity", index=False
     )
@@ -91,3 +94,4 @@ class UserActivityDaily(BaseModel):
     class Meta:
         table_name = "user_activity_daily"
         indexes = ((("user", "date"), True),)
+        constraints = [json_array_check("user_activity_daily_features_used_check", "features_used")]

@@ -18,27 +18,30 @@ from datalayer.models.base import (
     int_default,
     one_of,
     pairs,
+    slug_check,
     updated_at,
     utcnow,
 )
 from datalayer.models.tenant import Tenant
 
+# The original package's catalogue. The create schema accepts only these; the database
+# checks only the shape (a lower-case slug), so rows other writers store stay readable.
 NOTIFICATION_TYPES = (
-    "member_joined",
-    "member_left",
-    "member_removed",
-    "role_changed",
-    "invite_received",
-    "invite_accepted",
+    "direct_message",
+    "milestone",
+    "kudos_sent",
     "todo_assigned",
+    "todo_nudge",
     "todo_completed",
-    "todo_due_soon",
-    "subscription_started",
-    "subscription_renewed",
-    "subscription_canceled",
-    "payment_failed",
-    "system_announcement",
-    "mention",
+    "event_created",
+    "event_reminder",
+    "event_changed",
+    "achievement",
+    "limit_alert",
+    "survey_created",
+    "member_joined",
+    "member_invited",
+    "settings_changed",
 )
 CHANNELS = ("in_app", "push", "email")
 DELIVERY_STATUSES = ("pending", "processing", "sent", "failed", "skipped")
@@ -76,7 +79,7 @@ class Notification(BaseModel):
     class Meta:
         table_name = "notifications"
         constraints = [
-            check("notifications_type_check", one_of("type", NOTIFICATION_TYPES)),
+            slug_check("notifications_type_check", "type"),
             check("notifications_title_length_check", "length(title) <= 255"),
             check(
                 "notifications_deep_link_length_check",
@@ -168,12 +171,13 @@ NotificationDelivery.add_index(
 
 class NotificationPreference(BaseModel):
     id = id_field()
+    # Indexed on its own: the two partial unique indexes below cannot serve a cascade or
+    # any WHERE user_id = ... that does not also fix tenant_id's nullness.
     user = pw.ForeignKeyField(
         User,
         column_name="user_id",
         on_delete="CASCADE",
         backref="notification_preferences",
-        index=False,
     )
     tenant = pw.ForeignKeyField(
         Tenant,

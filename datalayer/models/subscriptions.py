@@ -97,7 +97,10 @@ class SubscriptionEvent(BaseModel):
         on_delete="SET NULL",
         backref="events",
     )
-    outcome = pw.TextField(choices=pairs(EVENT_OUTCOMES))
+    # The default serves writers that record an event they applied themselves.
+    outcome = pw.TextField(
+        choices=pairs(EVENT_OUTCOMES), default="applied", constraints=[text_default("applied")]
+    )
     occurred_at = TimestampTZField(null=True)
     processed_at = TimestampTZField(default=utcnow, constraints=[NOW])
 

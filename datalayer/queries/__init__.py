@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datalayer.errors import guard_namespace
 from datalayer.queries.admin import (
+    AdminFlagQueries,
+    AdminNoteQueries,
     AdminRoleQueries,
+    AdminSessionQueries,
     AdminUserQueries,
     AuditLogQueries,
+    ImpersonationQueries,
 )
 from datalayer.queries.auth import (
     AccountQueries,
@@ -66,6 +70,10 @@ __all__ = [
     "AdminUserQueries",
     "AdminRoleQueries",
     "AuditLogQueries",
+    "AdminSessionQueries",
+    "ImpersonationQueries",
+    "AdminFlagQueries",
+    "AdminNoteQueries",
 ]
 
 # The boundary: whatever happens inside a public function, only a DataLayerError leaves

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from datalayer.models import Notification, NotificationDelivery
 from datalayer.models.base import utcnow
 from datalayer.queries.base import Page, keyset_page, read, write
+from datalayer.queries.notifications._membership import require_members
 from datalayer.queries.notifications._resolve import resolve_preferences
 from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load, require
@@ -66,7 +67,11 @@ class NotificationQueries:
         data: Any = None,
         batch_key: str | None = None,
     ) -> NotificationWithDeliveriesDTO:
-        """Create a notification and queue a delivery per channel the recipient enabled."""
+        """Create a notification and queue a delivery per channel the recipient enabled.
+
+        With a ``tenant_id``, the recipient and the actor (when given) must be members of
+        the tenant (PermissionDeniedError, or NotFoundError when it does not exist).
+        """
         check_id("recipient_user_id", recipient_user_id)
         _optional_id("tenant_id", tenant_id)
         _optional_id("actor_user_id", actor_user_id)
@@ -82,6 +87,13 @@ class NotificationQueries:
             },
         )
         with write():
+            if tenant_id is not None:  # the recipient and the actor belong to it
+                if actor_user_id is None:
+                    require_members(tenant_id, recipient_user_id, who=("recipient",))
+                else:
+                    require_members(
+                        tenant_id, recipient_user_id, actor_user_id, who=("recipient", "actor")
+                    )
             prefs = resolve_preferences(recipient_user_id, tenant_id)
             insert = N.insert(
                 recipient_user=recipient_user_id,

@@ -9,6 +9,7 @@ import peewee
 from datalayer.models import NotificationPreference
 from datalayer.models.base import utcnow
 from datalayer.queries.base import write
+from datalayer.queries.notifications._membership import require_members
 from datalayer.queries.notifications._resolve import resolve_preferences
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.notifications import (
@@ -37,7 +38,11 @@ class PreferenceQueries:
     def upsert(
         user_id: str, data: UpdateNotificationPreferenceInput, tenant_id: str | None = None
     ) -> NotificationPreferenceDTO:
-        """Set the given flags on the user's global row (or tenant row), creating it atomically."""
+        """Set the given flags on the user's global row (or tenant row), creating it atomically.
+
+        A tenant row needs the user's membership of the tenant (PermissionDeniedError, or
+        NotFoundError when the tenant does not exist).
+        """
         check_id("user_id", user_id)
         if tenant_id is not None:
             check_id("tenant_id", tenant_id)
@@ -58,6 +63,8 @@ class PreferenceQueries:
             .returning(*notification_preference_dumper.fields)
         )
         with write():
+            if tenant_id is not None:  # a tenant row needs the user's membership
+                require_members(tenant_id, user_id, who=("user",))
             return notification_preference_dumper.written_one(query)
 
 

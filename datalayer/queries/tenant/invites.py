@@ -182,9 +182,11 @@ class TenantInviteQueries:
             return tenant_invite_dumper.one(query)
 
     @staticmethod
-    def list_pending(tenant_id: str) -> list[TenantInviteDTO]:
-        """Return the tenant's pending, unexpired invites, newest first."""
+    def list_pending(tenant_id: str, actor_user_id: str) -> list[TenantInviteDTO]:
+        """Return the tenant's pending, unexpired invites, newest first, to one of its owners
+        or admins (``actor_user_id``); PermissionDeniedError for anyone else."""
         check_id("tenant_id", tenant_id)
+        check_id("actor_user_id", actor_user_id)
         query = (
             tenant_invite_dumper.select()
             .where(
@@ -195,6 +197,7 @@ class TenantInviteQueries:
             .order_by(TenantInvite.created_at.desc(), TenantInvite.id.desc())
         )
         with read():
+            require_role(tenant_id, actor_user_id, MANAGERS)
             return tenant_invite_dumper.many(query)
 
     @staticmethod

@@ -1,0 +1,178 @@
+"""Support flags on users and tenants (vip, at_risk, do_not_contact, ...), which may expire.
+
+One flag per (target, flag type): ``set`` is an ``INSERT ... ON CONFLICT DO UPDATE`` on
+that unique key, so setting a flag again (also concurrently) renews its reason, label
+and expiry instead of adding a second one. An expired flag is left out of every list
+and comes back to life when set again. Set and clear are audited in their transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import peewee
+
+from datalayer import checks
+from datalayer.errors import NotFoundError, ValidationError
+from datalayer.models import AdminFlag, Tenant, User
+from datalayer.models.admin_console import FLAG_TARGET_TYPES, FLAG_TYPES
+from datalayer.queries.admin._audit import audit
+from datalayer.queries.base import Page, keyset_page, read, write
+from datalayer.schemas.admin_console import AdminFlagDTO, admin_flag_dumper, set_admin_flag_schema
+from datalayer.schemas.base import check_id, check_now, load, require
+
+F = AdminFlag
+TARGETS: dict[str, Any] = {"user": User, "tenant": Tenant}
+
+
+def _target_type(value: Any) -> str:
+    return require(  # type: ignore[no-any-return]
+        "target_type",
+        value,
+        lambda v: v in FLAG_TARGET_TYPES,
+        f"Must be one of: {', '.join(FLAG_TARGET_TYPES)}.",
+    )
+
+
+def _flag_type(value: Any) -> str:
+    return require(  # type: ignore[no-any-return]
+        "flag_type", value, lambda v: v in FLAG_TYPES, f"Must be one of: {', '.join(FLAG_TYPES)}."
+    )
+
+
+def _unexpired(now: dt.datetime) -> Any:
+    return F.expires_at.is_null() | (F.expires_at > now)
+
+
+def _require_target(target_type: str, target_id: str) -> None:
+    model = TARGETS[target_type]
+    if not model.select(model.id).where(model.id == target_id).exists():
+        raise NotFoundError(f"{target_type} {target_id} not found")
+
+
+class AdminFlagQueries:
+    """Flags an admin puts on a user or a tenant, each at most once per type."""
+
+    @staticmethod
+    def set(  # noqa: A003 - the spec's name
+        target_type: str,
+        target_id: str,
+        flag_type: str,
+        reason: str,
+        created_by: str,
+        custom_label: str | None = None,
+        expires_at: dt.datetime | None = None,
+    ) -> AdminFlagDTO:
+        """Flag the target (audited USER_FLAG_SET / TENANT_FLAG_SET); setting the same flag
+        type again updates its reason, label and expiry. ``custom`` needs a label."""
+        values = load(
+            set_admin_flag_schema,
+            {
+                "target_type": target_type,
+                "target_id": target_id,
+                "flag_type": flag_type,
+                "reason": reason,
+                "custom_label": custom_label,
+                "expires_at": expires_at,
+            },
+        )
+        check_id("created_by", created_by)
+        now = check_now(None)
+        if values.get("expires_at") is not None and values["expires_at"] <= now:
+            raise ValidationError({"expires_at": ["Must be in the future."]})
+        renewed = {
+            F.reason: peewee.EXCLUDED.reason,
+            F.custom_label: peewee.EXCLUDED.custom_label,
+            F.expires_at: peewee.EXCLUDED.expires_at,
+        }
+        query = F.insert(
+            created_by=created_by, created_at=now, **{"expires_at": None, **values}
+        ).on_conflict(conflict_target=[F.target_type, F.target_id, F.flag_type], update=renewed)
+        with write():
+            _require_target(values["target_type"], values["target_id"])
+            row = admin_flag_dumper.written_one(query)
+            audit(
+                created_by,
+                f"{row['target_type'].upper()}_FLAG_SET",
+                row["target_type"],
+                row["target_id"],
+                reason=row["reason"],
+                metadata={
+                    "flag_id": row["id"],
+                    "flag_type": row["flag_type"],
+                    "custom_label": row["custom_label"],
+                    "expires_at": row["expires_at"],
+                },
+            )
+        return row
+
+    @staticmethod
+    def clear(target_type: str, target_id: str, flag_type: str, actor_admin_id: str) -> bool:
+        """Remove the flag (audited USER_FLAG_REMOVE / TENANT_FLAG_REMOVE); False when the
+        target had none of that type."""
+        target_type = _target_type(target_type)
+        check_id("target_id", target_id)
+        flag_type = _flag_type(flag_type)
+        check_id("actor_admin_id", actor_admin_id)
+        query = (
+            F.delete()
+            .where(
+                (F.target_type == target_type)
+                & (F.target_id == target_id)
+                & (F.flag_type == flag_type)
+            )
+            .returning(F.id)
+        )
+        with write():
+            rows = list(query.tuples().execute())
+            if rows:
+                audit(
+                    actor_admin_id,
+                    f"{target_type.upper()}_FLAG_REMOVE",
+                    target_type,
+                    target_id,
+                    metadata={"flag_id": rows[0][0], "flag_type": flag_type},
+                )
+        return bool(rows)
+
+    @staticmethod
+    def list_for(
+        target_type: str, target_id: str, now: dt.datetime | None = None
+    ) -> list[AdminFlagDTO]:
+        """Return the target's flags that have not expired at ``now``, newest first."""
+        target_type = _target_type(target_type)
+        check_id("target_id", target_id)
+        now = check_now(now)
+        query = (
+            admin_flag_dumper.select()
+            .where((F.target_type == target_type) & (F.target_id == target_id) & _unexpired(now))
+            .order_by(F.created_at.desc(), F.id.desc())
+        )
+        with read():
+            return admin_flag_dumper.many(query)
+
+    @staticmethod
+    def list_by_type(
+        flag_type: str,
+        limit: int = 50,
+        cursor: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> Page[AdminFlagDTO]:
+        """Return a newest-first page of the unexpired flags of this type (every target)."""
+        if cursor is not None:  # a forged cursor is named whatever else is wrong
+            checks.cursor(cursor)
+        flag_type = _flag_type(flag_type)
+        now = check_now(now)
+        query = admin_flag_dumper.select().where((F.flag_type == flag_type) & _unexpired(now))
+        return keyset_page(
+            query,
+            dumper=admin_flag_dumper,
+            ts_field=F.created_at,
+            id_field=F.id,
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+__all__ = ["AdminFlagQueries"]

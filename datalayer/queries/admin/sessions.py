@@ -1,0 +1,213 @@
+"""The admin console's own sessions (Better Auth compatible), with step-up verification.
+
+The token is stored as the original stores it (Better Auth reads it) and looked up by
+equality on its unique index; no DTO carries it. A suspended admin's sessions are not
+valid. Every write is audited in its own transaction: the change and its audit row are
+stored together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from datalayer.errors import NotFoundError, PermissionDeniedError
+from datalayer.models import AdminAuditLog, AdminSession, AdminUser
+from datalayer.models.base import new_id, utcnow
+from datalayer.queries.admin._audit import audit
+from datalayer.queries.base import read, write
+from datalayer.schemas.admin_console import (
+    SECRET_MAX,
+    AdminSessionDTO,
+    admin_session_dumper,
+    create_admin_session_schema,
+)
+from datalayer.schemas.base import check_id, check_now, load, require
+
+S = AdminSession
+MAX_STEP_UP_SECONDS = 3600
+
+
+def _check_token(token: Any) -> str:
+    return require(  # type: ignore[no-any-return]
+        "token",
+        token,
+        lambda v: isinstance(v, str) and 0 < len(v) <= SECRET_MAX and "\x00" not in v,
+        "Must be a non-empty token string.",
+    )
+
+
+def _not_suspended() -> Any:
+    """The session's admin exists and is not suspended (a correlated subquery)."""
+    return S.admin_user.in_(AdminUser.select(AdminUser.id).where(AdminUser.status != "suspended"))
+
+
+def _valid(token: str, now: dt.datetime) -> Any:
+    return (S.token == token) & (S.expires_at > now) & _not_suspended()
+
+
+class AdminSessionQueries:
+    """Admin console sessions: opened, looked up, revoked, expired; step-up for the
+    sensitive operations (a recent re-authentication recorded on the session)."""
+
+    @staticmethod
+    def create(
+        admin_user_id: str,
+        token: str,
+        expires_at: dt.datetime,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+    ) -> AdminSessionDTO:
+        """Open a session (audited ADMIN_SESSION_CREATE). NotFoundError for an unknown
+        admin, PermissionDeniedError for a suspended one, ConflictError for a token in use."""
+        check_id("admin_user_id", admin_user_id)
+        values = load(
+            create_admin_session_schema,
+            {
+                "token": token,
+                "expires_at": expires_at,
+                "ip_address": ip_address,
+                "user_agent": user_agent,
+            },
+        )
+        with write():
+            status = AdminUser.select(AdminUser.status).where(AdminUser.id == admin_user_id)
+            found = status.scalar()
+            if found is None:
+                raise NotFoundError(f"admin user {admin_user_id} not found")
+            if found == "suspended":
+                raise PermissionDeniedError(f"admin user {admin_user_id} is suspended")
+            row = admin_session_dumper.written_one(S.insert(admin_user=admin_user_id, **values))
+            audit(
+                admin_user_id,
+                "ADMIN_SESSION_CREATE",
+                "admin_user",
+                admin_user_id,
+                ip=ip_address,
+                user_agent=user_agent,
+                metadata={"session_id": row["id"], "expires_at": row["expires_at"]},
+            )
+        return row
+
+    @staticmethod
+    def find_valid(token: str, now: dt.datetime | None = None) -> AdminSessionDTO | None:
+        """Return the session with this token unless it expired or its admin is suspended."""
+        token = _check_token(token)
+        now = check_now(now)
+        with read():
+            row = admin_session_dumper.one(admin_session_dumper.select().where(_valid(token, now)))
+        return row
+
+    @staticmethod
+    def revoke(token: str) -> bool:
+        """End the session with this token (audited ADMIN_LOGOUT); False when there was none."""
+        token = _check_token(token)
+        query = S.delete().where(S.token == token).returning(S.id, S.admin_user)
+        with write():
+            rows = list(query.tuples().execute())
+            for session_id, admin_user_id in rows:
+                audit(
+                    admin_user_id,
+                    "ADMIN_LOGOUT",
+                    "admin_user",
+                    admin_user_id,
+                    metadata={"session_id": session_id},
+                )
+        return bool(rows)
+
+    @staticmethod
+    def revoke_all(admin_user_id: str, actor_admin_id: str | None = None) -> int:
+        """End every session of the admin; return how many (audited ADMIN_SESSIONS_REVOKE,
+        by ``actor_admin_id``, default the admin themselves, when there were any)."""
+        check_id("admin_user_id", admin_user_id)
+        actor = (
+            admin_user_id if actor_admin_id is None else check_id("actor_admin_id", actor_admin_id)
+        )
+        with write():
+            count = int(S.delete().where(S.admin_user == admin_user_id).execute())
+            if count:
+                audit(
+                    actor,
+                    "ADMIN_SESSIONS_REVOKE",
+                    "admin_user",
+                    admin_user_id,
+                    metadata={"count": count},
+                )
+        return count
+
+    @staticmethod
+    def delete_expired(now: dt.datetime | None = None) -> int:
+        """Delete the sessions expired at ``now``; return how many. One audit row
+        (ADMIN_SESSIONS_EXPIRED) per admin whose sessions went, in the same transaction."""
+        now = check_now(now)
+        query = S.delete().where(S.expires_at <= now).returning(S.admin_user)
+        with write():
+            per_admin = Counter(admin for (admin,) in query.tuples().execute())
+            if per_admin:
+                AdminAuditLog.insert_many(
+                    [
+                        {
+                            "id": new_id(),
+                            "admin_user": admin,
+                            "action": "ADMIN_SESSIONS_EXPIRED",
+                            "target_type": "admin_user",
+                            "target_id": admin,
+                            "metadata": {"count": count},
+                            "created_at": now,
+                        }
+                        for admin, count in sorted(per_admin.items())
+                    ]
+                ).execute()
+        return sum(per_admin.values())
+
+    @staticmethod
+    def verify_step_up(
+        token: str, ttl_seconds: int = 900, now: dt.datetime | None = None
+    ) -> AdminSessionDTO:
+        """Record a step-up (the admin just re-authenticated) valid ``ttl_seconds`` (at
+        most an hour); audited ADMIN_STEP_UP. NotFoundError unless the session is valid."""
+        token = _check_token(token)
+        ttl = require(
+            "ttl_seconds",
+            ttl_seconds,
+            lambda v: (
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_STEP_UP_SECONDS
+            ),
+            f"Must be an integer between 1 and {MAX_STEP_UP_SECONDS}.",
+        )
+        now = check_now(now)
+        until = now + dt.timedelta(seconds=ttl)
+        query = S.update(
+            step_up_verified_at=now, step_up_expires_at=until, updated_at=utcnow()
+        ).where(_valid(token, now))
+        with write():
+            row = admin_session_dumper.written(query)
+            if row is None:
+                raise NotFoundError("no valid admin session has this token")
+            audit(
+                row["admin_user_id"],
+                "ADMIN_STEP_UP",
+                "admin_user",
+                row["admin_user_id"],
+                metadata={"session_id": row["id"], "step_up_expires_at": row["step_up_expires_at"]},
+            )
+        return row
+
+    @staticmethod
+    def require_step_up(token: str, now: dt.datetime | None = None) -> AdminSessionDTO:
+        """Return the session if its step-up is still valid at ``now``; else
+        PermissionDeniedError (also for an expired, revoked or unknown session)."""
+        token = _check_token(token)
+        now = check_now(now)
+        query = admin_session_dumper.select().where(
+            _valid(token, now) & (S.step_up_expires_at > now)
+        )
+        with read():
+            row = admin_session_dumper.one(query)
+        if row is None:
+            raise PermissionDeniedError("this needs a step-up: re-authenticate first")
+        return row
+
+
+__all__ = ["AdminSessionQueries"]
