@@ -356,17 +356,18 @@ def _locked(url: str | None, lock_timeout: float = LOCK_TIMEOUT) -> Iterator[pee
             return
         # READ COMMITTED whatever the server default: once the lock is ours, the next
         # statement must see the history a previous holder committed.
+        raw: Any = database  # peewee's stubs leave execute_sql untyped
         with database.atomic(isolation_level="READ COMMITTED"):
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            raw.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
             # After the advisory lock (waiting for another migrate is fine): a DDL lock
             # queued behind a long transaction would block every query on that table.
-            database.execute_sql("SELECT set_config('lock_timeout', %s, true)",
+            raw.execute_sql("SELECT set_config('lock_timeout', %s, true)",
                                  (f"{int(lock_timeout * 1000)}ms",))
             yield database
 
 
 @contextmanager
-def _sqlite_foreign_keys_off(database: peewee.Database) -> Iterator[None]:
+def _sqlite_foreign_keys_off(database: Any) -> Iterator[None]:
     """SQLite's ALTER TABLE procedure: rebuilding a table must not cascade its DROP.
 
     With foreign keys on, peewee's rebuild (create, copy, DROP, rename) deletes every
@@ -380,7 +381,7 @@ def _sqlite_foreign_keys_off(database: peewee.Database) -> Iterator[None]:
         database.execute_sql("PRAGMA foreign_keys = ON")
 
 
-def _foreign_key_check(database: peewee.Database) -> None:
+def _foreign_key_check(database: Any) -> None:
     rows = database.execute_sql("PRAGMA foreign_key_check").fetchall()
     if rows:
         listed = ", ".join(f"{r[0]} rowid {r[1]} -> {r[2]}" for r in rows[:5])
@@ -438,7 +439,7 @@ def _pg_type(database: peewee.Database, field: peewee.Field) -> str | None:
     """Return the information_schema type of a field on PostgreSQL (None on SQLite)."""
     if isinstance(database, peewee.SqliteDatabase):
         return None
-    ctx = database.get_sql_context()
+    ctx: Any = database.get_sql_context()
     ddl = ctx.sql(field.ddl_datatype(ctx)).query()[0].lower()
     base = re.sub(r"\s*\(.*\)$", "", ddl)
     return _PG_TYPE_ALIASES.get(base, base)

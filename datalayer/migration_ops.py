@@ -297,7 +297,7 @@ def _drop_clause(body: str, pattern: re.Pattern[str]) -> str:
     return body[:match.start()] + body[end:]
 
 
-def _sqlite_rebuild(database: pw.Database, table: str, edit: Callable[[str], str]) -> None:
+def _sqlite_rebuild(database: Any, table: str, edit: Callable[[str], str]) -> None:
     """Rebuild a SQLite table with an edited column/constraint list, keeping every row.
 
     SQLite's documented procedure: create the new table, copy, drop, rename, recreate the

@@ -24,7 +24,7 @@ _CHECK = re.compile(r"\s*CONSTRAINT\s+(\S+)\s+CHECK\s*\((.*)\)\s*$", re.IGNORECA
 
 
 def _render(database: pw.Database, node: Any) -> str:
-    ctx = database.get_sql_context()
+    ctx: Any = database.get_sql_context()
     return str(ctx.sql(node).query()[0])
 
 
