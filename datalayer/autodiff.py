@@ -189,8 +189,9 @@ def _create_table(plan: Plan, table: TableState) -> None:
         lines.append(f"{INDENT * 2}primary_key = pw.CompositeKey{table.composite_key!r}")
     if table.checks:
         lines.append(f"{INDENT * 2}constraints = [")
+        # In the model's order: SQLite stores the CREATE TABLE text as written.
         lines += [f"{INDENT * 3}check({n!r}, {_check_args(e)}),"
-                  for n, e in sorted(table.checks.items())]
+                  for n, e in table.checks.items()]
         lines.append(f"{INDENT * 2}]")
         helpers.add("check")
     plan.add("\n".join(lines), *helpers)
