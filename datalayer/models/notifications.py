@@ -152,11 +152,14 @@ class NotificationDelivery(BaseModel):
         ]
 
 
+# The claim's order, (next_attempt_at, id): a burst of deliveries due at the same instant
+# is read in order up to the claim's LIMIT, not all read and sorted for every claim.
 NotificationDelivery.add_index(
     NotificationDelivery.index(
         NotificationDelivery.next_attempt_at,
+        NotificationDelivery.id,
         where=pw.SQL("status = 'pending'"),
-        name="notification_deliveries_due_idx",
+        name="notification_deliveries_due_id_idx",
     )
 )
 # Leases that ran out are found by locked_at among the rows being processed.
