@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "makemigrations": "datalayer.makemigrations:makemigrations_command",
     "queue": "datalayer.ops_commands:queue_command",
     "seed": "datalayer.commands:seed_command",
+    "user": "datalayer.ops_commands:user_group",
 }
 
 URL_HELP = (

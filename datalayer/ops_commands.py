@@ -58,3 +58,75 @@ def render_stats(stats: dict[str, Any]) -> str:
 
 def _is_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+@click.group("user")
+def user_group() -> None:
+    """A user's data rights: export everything about them, or erase them."""
+
+
+def _user_id(email: str) -> str:
+    from datalayer.queries import UserQueries
+
+    user = UserQueries.find_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user with email {email}")
+    return str(user["id"])
+
+
+@user_group.command("export")
+@click.argument("email")
+@click.option("--database", "url", metavar="URL", help=URL_HELP)
+def user_export_command(email: str, url: str | None) -> None:
+    """Print every row about the user with EMAIL as JSON (their right of access)."""
+    from datalayer.queries import UserQueries
+
+    init_db(url)
+    try:
+        exported = UserQueries.export(_user_id(email))
+    finally:
+        db.close()
+    click.echo(json.dumps(exported, indent=2, sort_keys=True))
+
+
+@user_group.command("erase")
+@click.argument("email")
+@click.option(
+    "--actor",
+    "actor_email",
+    required=True,
+    metavar="ADMIN_EMAIL",
+    help="The admin user doing the erasure (audited).",
+)
+@click.option("--reason", required=True, help="Why (kept in the USER_ERASE audit row).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--database", "url", metavar="URL", help=URL_HELP)
+def user_erase_command(
+    email: str, actor_email: str, reason: str, yes: bool, url: str | None
+) -> None:
+    """Erase the user with EMAIL and everything of theirs, in one transaction.
+
+    Refused while they are a tenant's last owner. Asks for confirmation on a terminal
+    (--yes to skip); without a terminal, --yes is required.
+    """
+    from datalayer.queries import AdminUserQueries, UserQueries
+
+    init_db(url)
+    try:
+        user_id = _user_id(email)
+        admin = AdminUserQueries.find_by_email(actor_email)
+        if admin is None:
+            raise click.ClickException(f"no admin user with email {actor_email}")
+        if not yes:
+            if not _is_terminal():
+                raise click.ClickException("refusing to erase without --yes (no terminal)")
+            click.confirm(
+                f"Erase {email} and everything of theirs? This cannot be undone", abort=True
+            )
+        counts = UserQueries.erase(user_id, str(admin["id"]), reason)
+    finally:
+        db.close()
+    for table, count in counts.items():
+        if count:
+            click.echo(f"  {table:<40} {count:>8,}")
+    click.echo(f"Erased {email}.")

@@ -26,12 +26,30 @@ from datalayer.models.base import (
 ADMIN_STATUSES = ("active", "suspended", "pending")
 AUDIT_TARGET_TYPES = ("user", "tenant", "subscription", "admin_user", "webhook_event", "system")
 
+# The one UPDATE the trail allows (migration 004): erasing a user (UserQueries.erase)
+# redacts the rows about them once its own USER_ERASE row names them; the row's identity
+# (id, admin, action, target type, time, impersonation session) stays, its target id goes.
+AUDIT_ERASURE_REDACTION = """COALESCE(OLD.target_type = 'user' AND OLD.action <> 'USER_ERASE'
+        AND NEW.target_id IS NULL AND NEW.id = OLD.id
+        AND NEW.admin_user_id = OLD.admin_user_id AND NEW.action = OLD.action
+        AND NEW.target_type = OLD.target_type AND NEW.created_at = OLD.created_at
+        AND COALESCE(NEW.impersonation_session_id = OLD.impersonation_session_id,
+                     NEW.impersonation_session_id IS NULL AND OLD.impersonation_session_id IS NULL)
+        AND EXISTS (SELECT 1 FROM admin_audit_log AS erasure
+                    WHERE erasure.action = 'USER_ERASE' AND erasure.target_type = 'user'
+                      AND erasure.target_id = OLD.target_id), FALSE)"""
+
 # Installed by migration 001 (and by create_all for the schema-equality test). "%%" because
 # psycopg2 interpolates even an empty parameter tuple.
 AUDIT_APPEND_ONLY_SQL = (
     """CREATE OR REPLACE FUNCTION admin_audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
+        IF TG_OP = 'UPDATE' THEN
+            IF (""" + AUDIT_ERASURE_REDACTION + """) THEN
+                RETURN NEW;
+            END IF;
+        END IF;
         RAISE EXCEPTION 'admin_audit_log is append-only: %% is not allowed', TG_OP
             USING ERRCODE = 'insufficient_privilege';
     END;
@@ -45,6 +63,7 @@ AUDIT_APPEND_ONLY_SQL = (
 )
 AUDIT_APPEND_ONLY_SQLITE = (
     """CREATE TRIGGER admin_audit_log_no_update BEFORE UPDATE ON admin_audit_log
+    WHEN NOT (""" + AUDIT_ERASURE_REDACTION + """)
     BEGIN SELECT RAISE(ABORT, 'admin_audit_log is append-only: UPDATE is not allowed'); END""",
     """CREATE TRIGGER admin_audit_log_no_delete BEFORE DELETE ON admin_audit_log
     BEGIN SELECT RAISE(ABORT, 'admin_audit_log is append-only: DELETE is not allowed'); END""",

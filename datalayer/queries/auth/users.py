@@ -11,6 +11,7 @@ from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import TenantMember, User
 from datalayer.models.auth import USER_ADMIN_ROLES
 from datalayer.queries.auth._checks import check_text
+from datalayer.queries.auth._rights import erase_user, export_user
 from datalayer.queries.base import read, stamp, write
 from datalayer.schemas.auth import (
     CreateUserInput,
@@ -122,6 +123,34 @@ class UserQueries:
         ).where((User.id == user_id) & (last.is_null() | (last <= now - TOUCH_INTERVAL)))
         with write():
             return bool(query.execute() > 0)
+
+    @staticmethod
+    def export(user_id: str) -> dict[str, list[Any]]:
+        """Return every row about the user, by table name, as DTOs (their right of access).
+
+        Their profile, sessions and accounts (no token, no password), memberships, invites
+        they sent or received, notifications and their deliveries, preferences, targets,
+        todos, activity, waitlist entry, subscriptions they bought, and the admin notes
+        and flags about them. NotFoundError when there is no such user.
+        """
+        check_id("user_id", user_id)
+        with read():
+            return export_user(user_id)
+
+    @staticmethod
+    def erase(user_id: str, actor_admin_id: str, reason: str) -> dict[str, int]:
+        """Erase the user in one transaction; return the rows deleted or anonymized per table.
+
+        Refused (ConflictError) while they are a tenant's last owner. Rows that outlive
+        them (the audit log, impersonation history, notifications they acted in,
+        subscriptions they bought) keep no id, email or name of theirs; a USER_ERASE audit
+        row by ``actor_admin_id`` records the erasure.
+        """
+        check_id("user_id", user_id)
+        check_id("actor_admin_id", actor_admin_id)
+        reason = check_text("reason", reason)
+        with write():
+            return erase_user(user_id, actor_admin_id, reason)
 
 
 __all__ = ["UserQueries"]
