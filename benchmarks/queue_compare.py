@@ -324,7 +324,7 @@ SYSTEMS = [
     System(
         "pgqueuer",
         "pgqueuer",
-        [(2, 50, ""), (4, 50, ""), (8, 50, ""), (2, 100, "")],
+        [(2, 50, ""), (4, 50, ""), (8, 50, ""), (2, 100, ""), (4, 100, ""), (8, 100, "")],
         lambda p, b, _: f"{p} processes, batch {b}",
         _pgq_prepare,
         _pgq_load,
