@@ -100,8 +100,11 @@ def database_option(function: Any) -> Any:
               type=click.FloatRange(min=0.1), metavar="SECONDS",
               help="PostgreSQL: how long a DDL statement waits for a table lock before "
                    "the run is rolled back and retried with backoff.")
+@click.option("--to", "to", metavar="NAME", default=None,
+              help="Stop after this migration (e.g. 002_admin_console).")
 @database_option
-def migrate(allow_data_loss: bool, lock_timeout: float, url: str | None) -> None:
+def migrate(allow_data_loss: bool, lock_timeout: float, to: str | None,
+            url: str | None) -> None:
     """Apply every pending migration.
 
     Safe to run from several processes at once (replicas starting together): on
@@ -112,7 +115,7 @@ def migrate(allow_data_loss: bool, lock_timeout: float, url: str | None) -> None
     --allow-data-loss.
     """
     _warn_unshipped()
-    applied = migrations.migrate(url, allow_data_loss=allow_data_loss,
+    applied = migrations.migrate(url, to=to, allow_data_loss=allow_data_loss,
                                  lock_timeout=lock_timeout)
     if not applied:
         click.echo("Nothing to migrate: the database is up to date.")

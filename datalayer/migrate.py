@@ -140,24 +140,27 @@ def unshipped_migrations(folder: Path | None = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("[0-9][0-9][0-9]_*.py") if p.stem not in names)
 
 
-def migrate(url: str | None = None, *, allow_data_loss: bool = False,
+def migrate(url: str | None = None, *, to: str | None = None, allow_data_loss: bool = False,
             lock_timeout: float = LOCK_TIMEOUT, retries: int = LOCK_RETRIES) -> list[str]:
-    """Apply every pending migration; return the names applied.
+    """Apply every pending migration (up to and including ``to``); return the names applied.
 
     Refuses (``DataLossError``, nothing applied) when a pending step drops a table or
     column holding data, unless ``allow_data_loss``. On PostgreSQL each DDL lock is
     waited for at most ``lock_timeout`` seconds; a run that timed out is rolled back and
     tried again ``retries`` times with backoff.
     """
+    if to is not None and to not in {p.stem for p in migrations_dir().glob("[0-9]*.py")}:
+        raise MigrationError(f"--to {to}: no such migration")
     applied: list[str] = []
-    while True:
+    while to is None or to not in applied:
         batch, concurrent = _retrying_locks(
-            lambda: _migrate_batch(url, allow_data_loss, lock_timeout), retries)
+            lambda: _migrate_batch(url, allow_data_loss, lock_timeout, to), retries)
         applied += batch
         if concurrent is None:
-            return applied
+            break
         _run_outside_transaction(url, concurrent, downgrade=False)
         applied.append(concurrent)
+    return applied
 
 
 def rollback(url: str | None = None, count: int = 1, *,
@@ -181,13 +184,15 @@ def rollback(url: str | None = None, count: int = 1, *,
     return undone
 
 
-def _migrate_batch(url: str | None, allow_data_loss: bool,
-                   lock_timeout: float) -> tuple[list[str], str | None]:
-    """Apply pending migrations in one transaction, up to a CONCURRENTLY one."""
+def _migrate_batch(url: str | None, allow_data_loss: bool, lock_timeout: float,
+                   to: str | None = None) -> tuple[list[str], str | None]:
+    """Apply pending migrations in one transaction, up to a CONCURRENTLY one (or ``to``)."""
     with _locked(url, lock_timeout) as database:
         router = _router(database)
         migrator, done = router.migrator, list[str]()
         for name in router.diff:
+            if to is not None and to in done:
+                break
             ops = queue(router.read, migrator, database, name)
             if _concurrent(ops, name, database):
                 return done, name

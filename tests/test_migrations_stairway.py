@@ -70,6 +70,7 @@ def seeded_url(tmp_path: Path) -> Iterator[str]:
 
 
 def test_each_migration_goes_down_and_up_keeping_every_row(seeded_url: str) -> None:
+    """For each N from the newest: at N, down to N-1, up to N again; then down a step."""
     for index in range(len(ALL) - 1, -1, -1):
         name = ALL[index]
         before = snapshot(seeded_url)
@@ -80,16 +81,25 @@ def test_each_migration_goes_down_and_up_keeping_every_row(seeded_url: str) -> N
             assert count == before[table][0], f"{name} down: {table}"
             if table not in touched(name):
                 assert checksum == before[table][1], f"{name} down: {table} changed"
-        # migrate applies every pending migration: this one and those after it.
-        assert migrations.migrate(seeded_url) == ALL[index:]
+        assert migrations.migrate(seeded_url, to=name) == [name]
         after_up = snapshot(seeded_url)
         for table, (count, checksum) in after_down.items():
             assert after_up[table][0] == count, f"{name} up again: {table}"
             if table not in touched(name):
                 assert after_up[table][1] == checksum, f"{name} up again: {table} changed"
-        assert migrations.check(seeded_url) == []
-        if index:  # step down for the next migration
-            assert migrations.rollback(seeded_url, count=len(ALL) - index) == ALL[index:][::-1]
+        if index == len(ALL) - 1:
+            assert migrations.check(seeded_url) == []
+        if index:  # step down: the next round starts at N-1
+            assert migrations.rollback(seeded_url) == [name]
+
+
+def test_migrate_to_stops_after_the_named_migration(seeded_url: str) -> None:
+    assert migrations.rollback(seeded_url, count=len(ALL)) == ALL[::-1]
+    assert migrations.migrate(seeded_url, to=ALL[0]) == ALL[:1]
+    assert migrations.status(seeded_url) == (ALL[:1], ALL[1:])
+    with pytest.raises(migrations.MigrationError, match="no such migration"):
+        migrations.migrate(seeded_url, to="999_nothing")
+    assert migrations.migrate(seeded_url) == ALL[1:]
 
 
 def test_down_to_nothing_and_up_again(seeded_url: str) -> None:
