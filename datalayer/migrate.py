@@ -30,7 +30,7 @@ from peewee_migrate import Migrator, Router
 from peewee_migrate.models import MIGRATE_TABLE
 
 from datalayer.db import build_database
-from datalayer.errors import DataLayerError, sqlstate
+from datalayer.errors import DataLayerError, PoolerSafetyError, sqlstate
 from datalayer.migration_steps import DataLoss, data_loss, install_index_fix, is_concurrent, queue
 
 __all__ = [
@@ -158,8 +158,8 @@ def migrate(url: str | None = None, *, to: str | None = None, allow_data_loss: b
         applied += batch
         if concurrent is None:
             break
-        _run_outside_transaction(url, concurrent, downgrade=False)
-        applied.append(concurrent)
+        if _run_outside_transaction(url, concurrent, downgrade=False):
+            applied.append(concurrent)
     return applied
 
 
@@ -179,8 +179,8 @@ def rollback(url: str | None = None, count: int = 1, *,
         undone += batch
         if concurrent is None:
             break
-        _run_outside_transaction(url, concurrent, downgrade=True)
-        undone.append(concurrent)
+        if _run_outside_transaction(url, concurrent, downgrade=True):
+            undone.append(concurrent)
     return undone
 
 
@@ -243,27 +243,57 @@ def _concurrent(ops: list[Any], name: str, database: peewee.Database) -> bool:
     return concurrent and not isinstance(database, peewee.SqliteDatabase)
 
 
-def _run_outside_transaction(url: str | None, name: str, *, downgrade: bool) -> None:
-    """Run a CONCURRENTLY migration's statements one by one, then record it."""
+def _run_outside_transaction(url: str | None, name: str, *, downgrade: bool) -> bool:
+    """Run a CONCURRENTLY migration's statements one by one, then record it; return
+    False when another run did it first.
+
+    CREATE INDEX CONCURRENTLY cannot run in a transaction, so the transaction-level
+    lock cannot cover it: a session-level advisory lock on the same key does, on this
+    connection, from the check that the migration is still to do until it is recorded
+    (other runs wait, then find it done). That needs a direct connection: behind a
+    transaction-mode pooler the lock would be taken on one server connection and the
+    statements sent on another.
+    """
     with _connected(url) as database:
-        router = _router(database)
-        migrator = _state_before(router, database, name) if downgrade else router.migrator
+        raw: Any = database
+        delay = 0.05
+        try:  # polled, as in _locked: a waiting statement would block the index build
+            while not raw.execute_sql("SELECT pg_try_advisory_lock(%s)",
+                                      (LOCK_KEY,)).fetchone()[0]:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        except PoolerSafetyError as exc:
+            raise MigrationError(
+                f"{name} builds an index CONCURRENTLY, outside a transaction: run it on a "
+                "direct connection (set DATABASE_DIRECT_URL), not through the pooler"
+            ) from exc
         try:
-            for op in queue(router.read, migrator, database, name, downgrade=downgrade):
-                op.run()
-        except Exception:
-            if not downgrade:  # a failed CREATE INDEX CONCURRENTLY leaves an INVALID index
-                undo = _router(database).migrator
-                for back in queue(router.read, undo, database, name, downgrade=True):
-                    with contextlib.suppress(Exception):
-                        back.run()
-            raise
-    with _locked(url, LOCK_TIMEOUT) as database:
-        router = _router(database)
+            return _run_locked_outside(database, name, downgrade=downgrade)
+        finally:
+            raw.execute_sql("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def _run_locked_outside(database: peewee.Database, name: str, *, downgrade: bool) -> bool:
+    router = _router(database)
+    if (name in router.done) != downgrade:
+        return False  # another run applied (or rolled back) it while this one waited
+    migrator = _state_before(router, database, name) if downgrade else router.migrator
+    try:
+        for op in queue(router.read, migrator, database, name, downgrade=downgrade):
+            op.run()
+    except Exception:
+        if not downgrade:  # a failed CREATE INDEX CONCURRENTLY leaves an INVALID index
+            undo = _router(database).migrator
+            for back in queue(router.read, undo, database, name, downgrade=True):
+                with contextlib.suppress(Exception):
+                    back.run()
+        raise
+    with database.atomic():
         if downgrade:
             router.model.delete().where(router.model.name == name).execute()
-        elif name not in router.done:
+        else:
             router.model.create(name=name)
+    return True
 
 
 def _retrying_locks(run: Callable[[], Any], retries: int) -> Any:
@@ -362,13 +392,22 @@ def _locked(url: str | None, lock_timeout: float = LOCK_TIMEOUT) -> Iterator[pee
         # READ COMMITTED whatever the server default: once the lock is ours, the next
         # statement must see the history a previous holder committed.
         raw: Any = database  # peewee's stubs leave execute_sql untyped
-        with database.atomic(isolation_level="READ COMMITTED"):
-            raw.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-            # After the advisory lock (waiting for another migrate is fine): a DDL lock
-            # queued behind a long transaction would block every query on that table.
-            raw.execute_sql("SELECT set_config('lock_timeout', %s, true)",
-                                 (f"{int(lock_timeout * 1000)}ms",))
-            yield database
+        delay = 0.05
+        while True:
+            with database.atomic(isolation_level="READ COMMITTED"):
+                # Polled, not waited for: a run waiting inside a transaction would block
+                # another run's CREATE INDEX CONCURRENTLY, which waits for every open
+                # transaction (a deadlock).
+                if raw.execute_sql("SELECT pg_try_advisory_xact_lock(%s)",
+                                   (LOCK_KEY,)).fetchone()[0]:
+                    # A DDL lock queued behind a long transaction would block every
+                    # query on that table: wait for it at most lock_timeout.
+                    raw.execute_sql("SELECT set_config('lock_timeout', %s, true)",
+                                    (f"{int(lock_timeout * 1000)}ms",))
+                    yield database
+                    return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 @contextmanager

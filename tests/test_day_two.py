@@ -448,3 +448,23 @@ def test_a_trigger_the_model_declares_is_generated_and_rolled_back(checkout: Che
     checkout.execute(forbidden)  # the trigger is gone
     checkout.execute("DELETE FROM todos WHERE id = 't-x'")
     assert checkout.counts() == before
+
+
+@pg_only
+def test_four_migrates_at_once_build_a_concurrent_index_once(checkout: Checkout) -> None:
+    """The CONCURRENTLY step runs outside the run's transaction, under a session lock:
+    the other runs wait, then find it recorded."""
+    _add_migration(checkout, "title_index", CONCURRENT_INDEX)
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_DIRECT_URL"}}
+    env.update(PYTHONPATH=str(checkout.root), DATABASE_URL=checkout.url)
+    runs = [subprocess.Popen([sys.executable, "-m", "datalayer.cli", "migrate"],
+                             cwd=checkout.root, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in runs]
+    assert [code for code, _, _ in results] == [0, 0, 0, 0], results
+    assert sum("_title_index" in out for _, out, _ in results) == 1, results
+    names = [name for (name,) in checkout.values("SELECT name FROM migratehistory")]
+    assert sum(name.endswith("_title_index") for name in names) == 1
+    assert checkout.values("SELECT i.indisvalid FROM pg_index i JOIN pg_class c "
+                           "ON c.oid = i.indexrelid WHERE c.relname = 'todos_title_idx'") == [
+        (True,)]
