@@ -167,11 +167,11 @@ EXEMPT: dict[str, set[str]] = {
     # list, which was not the original's catalogue, with a shape check (added NOT VALID,
     # then validated).
     "002": {"require-concurrent-index-creation", "ban-drop-constraint"},
-    # 003 replaces the delivery queue's due index in the migration's transaction: a
-    # CONCURRENTLY migration runs outside `datalayer migrate`'s lock today, so several
-    # hosts migrating at once would each run it (test_concurrent_migrate_* catch that).
-    # Writes to notification_deliveries wait while the new index builds (it holds only
-    # the pending rows); the DROP's brief ACCESS EXCLUSIVE lock is bounded by migrate's
+    # 003 replaces the delivery queue's due index in the migration's transaction, so a
+    # deploy that has only the pooled URL still migrates (a CONCURRENTLY migration needs
+    # a direct connection: test_concurrent_migrate_through_a_transaction_pooler). Writes
+    # to notification_deliveries wait while the new index builds (it holds only the
+    # pending rows); the DROP's brief ACCESS EXCLUSIVE lock is bounded by migrate's
     # lock_timeout and retried.
     "003": {"require-concurrent-index-creation", "require-concurrent-index-deletion"},
     # Every migration: `datalayer migrate` sets lock_timeout itself (set_config(...,
