@@ -29,6 +29,24 @@ LAZY_COMMANDS: dict[str, str] = {
     "user": "datalayer.ops_commands:user_group",
 }
 
+# Their one-line help, so `datalayer --help` lists them without importing their modules
+# (tests/test_cli.py keeps each line equal to the command's own).
+LAZY_HELP: dict[str, str] = {
+    "adopt": "Convert a database made by the original TypeScript package into this "
+             "library's schema, keeping every row.",
+    "demo": "Walk one real lifecycle through the public API (migrating first) and print it.",
+    "diagram": "Print a Mermaid erDiagram of every table, column and relation (from the "
+               "models).",
+    "maintain": "Expire invites and impersonations, purge expired sessions and "
+                "verifications, release stale delivery leases, delete old archived "
+                "notifications.",
+    "makemigrations": "Write migrations/NNN_NAME.py from the difference between the models "
+                      "and the migrations, with its rollback.",
+    "queue": "Show the delivery queue's health (DeliveryQueries.stats).",
+    "seed": "Fill a migrated database with realistic, deterministic data, in bulk.",
+    "user": "A user's data rights: export everything about them, or erase them.",
+}
+
 URL_HELP = (
     "Database URL, e.g. postgresql://user@host:5432/db or sqlite:///path.db. "
     "Default: $DATABASE_DIRECT_URL, else $DATABASE_URL, else sqlite:///datalayer.sqlite3."
@@ -40,6 +58,19 @@ class DataLayerGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands, the lazy ones from LAZY_HELP (nothing imported)."""
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            if command is None:
+                rows.append((name, _short(LAZY_HELP.get(name, ""), limit)))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
@@ -172,6 +203,10 @@ def _warn_unshipped() -> None:
         click.echo(f"warning: ./migrations holds {', '.join(unshipped)}, which this installed "
                    f"datalayer ({migrations.migrations_dir()}) does not run: install the "
                    "checkout with `pip install -e .`", err=True)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:max(limit - 3, 0)].rsplit(" ", 1)[0] + "..."
 
 
 def _one_line(text: str) -> str:

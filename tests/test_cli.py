@@ -165,3 +165,29 @@ def test_a_checkout_migration_the_install_does_not_run_is_named(
     assert result.exit_code == 0
     assert "999_written_later" in result.stderr and "pip install -e ." in result.stderr
     assert "999_written_later" not in result.stdout
+
+
+def test_help_lists_lazy_commands_without_importing_them() -> None:
+    from datalayer.cli import LAZY_COMMANDS, LAZY_HELP
+
+    assert set(LAZY_HELP) == set(LAZY_COMMANDS)
+    script = ("import sys; from click.testing import CliRunner; from datalayer.cli import "
+              "LAZY_COMMANDS, main; out = CliRunner().invoke(main, ['--help']).output; "
+              "print(sorted(m.split(':')[0] for m in LAZY_COMMANDS.values() "
+              "if m.split(':')[0] in sys.modules)); print(out)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    imported, _, output = result.stdout.partition("\n")
+    assert imported == "[]", imported
+    for name in LAZY_COMMANDS:
+        assert f"  {name} " in output
+
+
+def test_lazy_help_is_each_commands_own_line() -> None:
+    from datalayer.cli import LAZY_HELP
+
+    context = click.Context(main)
+    for name, line in LAZY_HELP.items():
+        command = main.get_command(context, name)
+        assert command is not None
+        assert command.get_short_help_str(limit=500) == line, name
