@@ -158,7 +158,7 @@ class PostgresDB(_DataLayerMixin, peewee.PostgresqlDatabase):
     is_pg = True
 
 
-class PooledPostgresDB(_DataLayerMixin, PooledPostgresqlDatabase):
+class PooledPostgresDB(_DataLayerMixin, PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse.pool has no stubs (Any)
     is_pg = True
 
 
@@ -166,7 +166,7 @@ class SqliteDB(_DataLayerMixin, peewee.SqliteDatabase):
     pass
 
 
-class PooledSqliteDB(_DataLayerMixin, PooledSqliteDatabase):
+class PooledSqliteDB(_DataLayerMixin, PooledSqliteDatabase):  # type: ignore[misc]  # playhouse.pool has no stubs (Any)
     pass
 
 

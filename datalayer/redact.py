@@ -46,7 +46,7 @@ def mark_secret(field: peewee.Field) -> None:
     """Treat ``field``'s column as secret: every value bound to it becomes a ``Secret``."""
     if getattr(field, "_datalayer_secret", False):
         return
-    convert = field.db_value
+    convert: Any = field.db_value  # peewee's stubs leave db_value untyped
 
     def db_value(value: Any) -> Any:
         value = convert(value)

@@ -94,7 +94,7 @@ def traced(function: Callable[..., Any], name: str) -> Callable[..., Any]:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if fast:
-            provider = trace._TRACER_PROVIDER  # type: ignore[attr-defined]
+            provider = trace._TRACER_PROVIDER
             if provider is None or isinstance(provider, inactive):
                 return function(*args, **kwargs)
         elif isinstance(trace.get_tracer_provider(), inactive):

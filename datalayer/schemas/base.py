@@ -125,7 +125,7 @@ class Json(fields.Raw):
         return value
 
 
-class StringList(fields.List):
+class StringList(fields.List[Any]):
     """A JSON list of strings."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -138,7 +138,7 @@ def _choices(field: peewee.Field) -> tuple[str, ...] | None:
     return tuple(c[0] if isinstance(c, tuple) else c for c in field.choices)
 
 
-def field_for(field: peewee.Field, **kwargs: Any) -> fields.Field:
+def field_for(field: peewee.Field, **kwargs: Any) -> fields.Field[Any]:
     """Return the marshmallow field matching a peewee field's type and constraints."""
     validators = list(kwargs.pop("validate", None) or ())
     choices = _choices(field)
@@ -173,7 +173,7 @@ def model_schema(
     load_only: Iterable[str] = (),
     dump_only: Iterable[str] = (),
     secret: Iterable[str] = (),
-    overrides: Mapping[str, fields.Field] | None = None,
+    overrides: Mapping[str, fields.Field[Any]] | None = None,
 ) -> type[marshmallow.Schema]:
     """Derive a select schema (every column, keyed by column name) from a model.
 
@@ -259,7 +259,7 @@ def writable_schema(
     return marshmallow.Schema.from_dict(attrs, name=name)
 
 
-def _clone(field: fields.Field, *, required: bool) -> fields.Field:
+def _clone(field: fields.Field[Any], *, required: bool) -> fields.Field[Any]:
     """Copy a field with a new ``required`` flag and no dump/load restriction."""
     # Shallow: the copy is a class-level template like the original (marshmallow deep-copies
     # the declared fields for each schema instance), and only its own flags change.
