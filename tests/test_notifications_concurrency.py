@@ -86,6 +86,10 @@ def test_racing_threads_never_claim_a_delivery_twice(many: bool) -> None:
     ids = bulk_queue(400)
     db.close()
     barrier = threading.Barrier(WORKERS)
+    # Overlap made, not hoped for: each worker holds its first batch until every worker has
+    # claimed one, so all of them drain the queue together (a fast thread alone could
+    # otherwise drain it before the others are scheduled, and the race would not be run).
+    first_claims = threading.Barrier(WORKERS)
     claimed: list[list[str]] = [[] for _ in range(WORKERS)]
     errors: list[BaseException] = []
 
@@ -93,6 +97,8 @@ def test_racing_threads_never_claim_a_delivery_twice(many: bool) -> None:
         try:
             barrier.wait(timeout=30)
             while batch := DeliveryQueries.claim(f"t{i}", limit=7):
+                if not claimed[i]:
+                    first_claims.wait(timeout=30)
                 claimed[i] += [d["id"] for d in batch]
                 if many:
                     sent = [(d["id"], None, d["attempts"]) for d in batch]
@@ -113,7 +119,7 @@ def test_racing_threads_never_claim_a_delivery_twice(many: bool) -> None:
     assert not any(t.is_alive() for t in pool) and not errors, errors
     every = [d for batch in claimed for d in batch]
     assert len(every) == len(set(every)) == len(ids)
-    assert sum(1 for batch in claimed if batch) > 1  # the workers really shared the queue
+    assert all(claimed)  # every worker held a batch while the others claimed theirs
     assert D.select().where(D.status == "sent").count() == len(ids)
 
 

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 import traceback
 import uuid
 
@@ -91,29 +92,38 @@ def test_log_off_by_default(database_url) -> None:
     assert "SELECT" not in result.stderr
 
 
+# Slowness made, not hoped for: PostgreSQL sleeps in pg_sleep; SQLite in a function the test
+# registers on its own connection (a query that merely *tends* to be slow is fast on a quiet
+# machine). The threshold leaves a loaded machine 200 ms for the statements meant to be fast.
+_SLOW_MS = 200
+_SLEEP_S = 0.4
+_SLEEP_FN = "datalayer_test_sleep"
+
+
 def _slow_sql() -> str:
+    """Register the sleeping function on this thread's SQLite connection; return the SQL."""
     if IS_PG:
-        return "SELECT pg_sleep(0.15)"
-    return (
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000) "
-        "SELECT count(*) FROM c"
-    )
+        return f"SELECT pg_sleep({_SLEEP_S})"
+    db.connection().create_function(_SLEEP_FN, 1, lambda s: time.sleep(s) or 1)
+    return f"SELECT {_SLEEP_FN}({_SLEEP_S})"
 
 
 def test_slow_statements_are_warnings(database_url, monkeypatch, caplog) -> None:
-    init_db(database_url, slow_query_ms=50)
+    init_db(database_url, slow_query_ms=_SLOW_MS)
     try:
+        slow = _slow_sql()
         with caplog.at_level(logging.WARNING, logger="datalayer.sql"):
             db.execute_sql("SELECT 1")
-            db.execute_sql(_slow_sql())
+            db.execute_sql(slow)
         warnings = [r for r in caplog.records if r.name == "datalayer.sql"]
         assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
         assert "slow" in warnings[0].getMessage() and _DURATION.search(warnings[0].getMessage())
-        monkeypatch.setenv("DATALAYER_SLOW_QUERY_MS", "50")
+        monkeypatch.setenv("DATALAYER_SLOW_QUERY_MS", str(_SLOW_MS))
         init_db(database_url)
+        slow = _slow_sql()
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="datalayer.sql"):
-            db.execute_sql(_slow_sql())
+            db.execute_sql(slow)
         assert [r for r in caplog.records if r.name == "datalayer.sql"]
     finally:
         monkeypatch.delenv("DATALAYER_SLOW_QUERY_MS", raising=False)
@@ -121,9 +131,15 @@ def test_slow_statements_are_warnings(database_url, monkeypatch, caplog) -> None
 
 
 def test_slow_warning_reaches_stderr_without_set_up(database_url) -> None:
+    register = "" if IS_PG else (
+        f"db.connection().create_function({_SLEEP_FN!r}, 1, "
+        "lambda s: __import__('time').sleep(s) or 1)"
+    )
+    sql = f"SELECT pg_sleep({_SLEEP_S})" if IS_PG else f"SELECT {_SLEEP_FN}({_SLEEP_S})"
     body = f"""
-        init_db(__import__("os").environ["TEST_URL"], slow_query_ms=50)
-        db.execute_sql({_slow_sql()!r})
+        init_db(__import__("os").environ["TEST_URL"], slow_query_ms={_SLOW_MS})
+        {register}
+        db.execute_sql({sql!r})
     """
     result = _run(direct_url(database_url), body)
     assert result.returncode == 0, result.stderr
