@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import original_schema  # noqa: E402
 
-from datalayer.adopt import StepResult, adopt  # noqa: E402
+from datalayer.adopt.run import StepResult, adopt  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "DATALAYER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

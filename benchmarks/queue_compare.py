@@ -116,7 +116,7 @@ class System:
 
 def _dl_prepare(name: str) -> None:
     from datalayer import db, init_db
-    from datalayer.migrate import migrate
+    from datalayer.evolve.migrate import migrate
     from datalayer.seed import SeedPlan, seed
 
     url = db_url(name)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from pg_replica import ReplicaPair  # noqa: E402
 
 from datalayer import TodoQueries, db, init_db, replicas  # noqa: E402
-from datalayer.migrate import migrate  # noqa: E402
+from datalayer.evolve.migrate import migrate  # noqa: E402
 from datalayer.models import User  # noqa: E402
 
 

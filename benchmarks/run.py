@@ -32,7 +32,7 @@ from benchmarks import claim, pages, raw, report
 from benchmarks.cases import Case, run
 from benchmarks.operations import bench_user, pg_connect, postgres_cases, sqlite_cases
 from datalayer import db, init_db
-from datalayer.migrate import migrate
+from datalayer.evolve.migrate import migrate
 from datalayer.seed import SeedPlan, seed
 
 ADMIN_URL = os.environ.get(

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks import raw
-from datalayer.db import driver_url
+from datalayer.connection.database import driver_url
 
 UTC = dt.UTC
 

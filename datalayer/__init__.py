@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from datalayer.db import atomic, connection_context, db, init_db
+from datalayer.connection.database import atomic, connection_context, db, init_db
+from datalayer.connection.retrying import retrying
 from datalayer.errors import (
     ConflictError,
     DataLayerError,
@@ -43,7 +44,6 @@ from datalayer.queries import (
     WaitlistQueries,
 )
 from datalayer.queries.base import Page
-from datalayer.retry import retrying
 
 __all__ = [
     "ConflictError",

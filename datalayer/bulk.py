@@ -15,9 +15,9 @@ from typing import Any
 
 import peewee
 
-from datalayer.db import db, is_postgres
+from datalayer.connection.database import db, is_postgres
+from datalayer.connection.replicas import note_write
 from datalayer.errors import translate_errors
-from datalayer.replicas import note_write
 
 __all__ = ["copy_rows"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import peewee
@@ -14,12 +14,16 @@ from playhouse.pool import MaxConnectionsExceeded
 from datalayer.redact import scrub, scrub_exception
 
 __all__ = [
+    "AdoptError",
     "ConfigurationError",
     "ConflictError",
     "ConnectionLostError",
     "DataLayerError",
+    "DataLossError",
+    "MigrationError",
     "NotFoundError",
     "NotInitializedError",
+    "PendingMigrationsError",
     "PermissionDeniedError",
     "PoolExhaustedError",
     "PoolerSafetyError",
@@ -281,3 +285,25 @@ def guard_namespace(namespace: type) -> type:
         if not getattr(value.__func__, "__datalayer_guarded__", False):
             setattr(namespace, attr, staticmethod(guarded(value.__func__)))
     return namespace
+
+
+class MigrationError(DataLayerError):
+    """Migrations could not run: no database, a bad URL, a failed or missing migration."""
+
+
+class PendingMigrationsError(MigrationError):
+    """The database has migrations left to apply."""
+
+
+class DataLossError(MigrationError):
+    """A pending migration drops data; ``migrate(allow_data_loss=True)`` lets it."""
+
+    def __init__(self, losses: Sequence[object]) -> None:  # evolve.steps.DataLoss items
+        self.losses = list(losses)
+        listed = "; ".join(str(loss) for loss in losses)
+        super().__init__(f"refusing to drop data: {listed}. Nothing was applied. Back the "
+                         "data up or move it first, then run again with --allow-data-loss")
+
+
+class AdoptError(DataLayerError):
+    """Adoption cannot go on; nothing was written."""

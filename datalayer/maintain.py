@@ -32,7 +32,7 @@ import click
 import peewee
 
 from datalayer import models as m
-from datalayer.db import db, init_db, is_postgres
+from datalayer.connection.database import db, init_db, is_postgres
 from datalayer.errors import translate_errors
 from datalayer.models.base import new_id, utcnow
 from datalayer.models.notifications import CHANNELS

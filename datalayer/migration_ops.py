@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 # Statements that must run outside a transaction; `datalayer migrate` runs a migration
-# made only of these on its own (see datalayer.migrate), and refuses to mix them.
+# made only of these on its own (see datalayer.evolve.migrate), and refuses to mix them.
 CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datalayer.bulk import copy_rows
-from datalayer.db import db
+from datalayer.connection.database import db
 from datalayer.errors import ConflictError, DataLayerError
 from datalayer.models import (
     AdminFlag,

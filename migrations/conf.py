@@ -10,7 +10,7 @@ IGNORE = ["basemodel"]
 # pw_migrate rollback: peewee_migrate 2.3's drop_index cannot skip an index a model
 # declared with Model.index() (TypeError: cannot unpack non-iterable ModelIndex object).
 try:
-    from datalayer.migration_steps import install_index_fix
+    from datalayer.evolve.steps import install_index_fix
 except ImportError:  # pw_migrate run without datalayer installed: nothing to fix up
     pass
 else:

@@ -130,7 +130,7 @@ def _disconnect() -> None:
 
 def build_schema(url: str) -> None:
     """Build the schema the way users do: by running the migrations."""
-    from datalayer.migrate import migrate
+    from datalayer.evolve.migrate import migrate
 
     migrate(url)
 

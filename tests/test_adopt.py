@@ -24,12 +24,12 @@ from conftest import (
 )
 from original_schema import Sample, build, connect, fill, sha256_hex
 
-import datalayer.adopt as adopt_module
-import datalayer.adopt_catalog as adopt_catalog
+import datalayer.adopt.catalog as adopt_catalog
+import datalayer.adopt.run as adopt_module
 from datalayer import db, init_db
-from datalayer.adopt import AdoptError, AdoptRefused, adopt
-from datalayer.cli import main
-from datalayer.migrate import check, migrate
+from datalayer.adopt.run import AdoptError, AdoptRefused, adopt
+from datalayer.cli.main import main
+from datalayer.evolve.migrate import check, migrate
 
 UTC = dt.UTC
 KEYS = {"admin_roles": ("key",), "admin_user_roles": ("admin_user_id", "role_key")}

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import scratch_database
 
-from datalayer.cli import main, register
-from datalayer.migrate import migrations_dir
+from datalayer.cli.main import main, register
+from datalayer.evolve.migrate import migrations_dir
 from datalayer.models import User
 
 ALL = sorted(p.stem for p in migrations_dir().glob("[0-9][0-9][0-9]_*.py"))
@@ -168,10 +168,10 @@ def test_a_checkout_migration_the_install_does_not_run_is_named(
 
 
 def test_help_lists_lazy_commands_without_importing_them() -> None:
-    from datalayer.cli import LAZY_COMMANDS, LAZY_HELP
+    from datalayer.cli.main import LAZY_COMMANDS, LAZY_HELP
 
     assert set(LAZY_HELP) == set(LAZY_COMMANDS)
-    script = ("import sys; from click.testing import CliRunner; from datalayer.cli import "
+    script = ("import sys; from click.testing import CliRunner; from datalayer.cli.main import "
               "LAZY_COMMANDS, main; out = CliRunner().invoke(main, ['--help']).output; "
               "print(sorted(m.split(':')[0] for m in LAZY_COMMANDS.values() "
               "if m.split(':')[0] in sys.modules)); print(out)")
@@ -184,7 +184,7 @@ def test_help_lists_lazy_commands_without_importing_them() -> None:
 
 
 def test_lazy_help_is_each_commands_own_line() -> None:
-    from datalayer.cli import LAZY_HELP
+    from datalayer.cli.main import LAZY_HELP
 
     context = click.Context(main)
     for name, line in LAZY_HELP.items():

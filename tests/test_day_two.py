@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import IS_PG, scratch_database
 
-from datalayer.db import build_database
+from datalayer.connection.database import build_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(

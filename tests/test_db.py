@@ -13,7 +13,7 @@ from conftest import IS_PG, direct_url, postgres_only
 from factories import make_user
 
 from datalayer import ConflictError, atomic, db, init_db, retrying
-from datalayer.db import (
+from datalayer.connection.database import (
     PooledPostgresDB,
     PooledSqliteDB,
     SqliteDB,

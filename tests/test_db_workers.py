@@ -14,7 +14,7 @@ from conftest import direct_url, postgres_only
 from factories import make_user
 
 from datalayer import connection_context, db, init_db, retrying
-from datalayer.db import build_database
+from datalayer.connection.database import build_database
 from datalayer.errors import QueryTimeoutError
 from datalayer.models import User
 from datalayer.queries.base import write

@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import IS_PG
 
 from datalayer import db
-from datalayer.demo import run_demo
+from datalayer.cli.demo import run_demo
 from datalayer.models import ALL_MODELS, Tenant, TenantInvite
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datalayer import db
-from datalayer.db import is_sqlite
+from datalayer.connection.database import is_sqlite
 from datalayer.models import Todo, UserActivityDaily
 from datalayer.models.base import TimestampTZField
 from datalayer.schemas.dumper import _iso_utc_text

@@ -40,11 +40,11 @@ def _no_retry(caplog: pytest.LogCaptureFixture, fn) -> ConfigurationError:  # no
         fn()
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="datalayer.retry"), pytest.raises(
+    with caplog.at_level(logging.WARNING, logger="datalayer.connection.retrying"), pytest.raises(
         ConfigurationError
     ) as info:
         retrying(unit, attempts=5, base_delay=0.001)
-    assert not [r for r in caplog.records if r.name == "datalayer.retry"], "it was retried"
+    assert not [r for r in caplog.records if r.name == "datalayer.connection.retrying"], "it was retried"
     assert len(calls) <= 1
     return info.value
 
@@ -86,11 +86,11 @@ def test_unreachable_server_is_connection_lost_and_retried(unbound, caplog) -> N
     init_db(_server("postgres@127.0.0.1:1/postgres"), connect_timeout=2)
     with pytest.raises(ConnectionLostError):
         UserQueries.find_by_id("u1")
-    with caplog.at_level(logging.WARNING, logger="datalayer.retry"), pytest.raises(
+    with caplog.at_level(logging.WARNING, logger="datalayer.connection.retrying"), pytest.raises(
         ConnectionLostError
     ):
         retrying(lambda: UserQueries.find_by_id("u1"), attempts=3, base_delay=0.001)
-    assert len([r for r in caplog.records if r.name == "datalayer.retry"]) == 2
+    assert len([r for r in caplog.records if r.name == "datalayer.connection.retrying"]) == 2
 
 
 def test_call_before_init_db_is_configuration(unbound) -> None:

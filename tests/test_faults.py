@@ -179,7 +179,7 @@ class Writers:
         return [self.retries.threads.count(t.ident) for t in self._threads]
 
     def start(self) -> Writers:
-        logging.getLogger("datalayer.retry").addHandler(self.retries)
+        logging.getLogger("datalayer.connection.retrying").addHandler(self.retries)
         for t in self._threads:
             t.start()
         return self
@@ -198,7 +198,7 @@ class Writers:
                 t.join(max(0.0, deadline - time.monotonic()))
                 assert not t.is_alive(), "a writer is stuck"
         finally:
-            logging.getLogger("datalayer.retry").removeHandler(self.retries)
+            logging.getLogger("datalayer.connection.retrying").removeHandler(self.retries)
 
     def check(self) -> None:
         """Exactly one row per write, every acknowledged write present, by the same threads."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg2
 from conftest import IS_PG, direct_url, scratch_database
 
-from datalayer.migrate import migrate
+from datalayer.evolve.migrate import migrate
 
 PG_UNINDEXED_FKS = """
     SELECT c.conrelid::regclass::text AS child, c.conname,

@@ -29,7 +29,7 @@ from test_schemas_common import valid_example
 
 import datalayer
 from datalayer import DataLayerError, db
-from datalayer.db import is_postgres
+from datalayer.connection.database import is_postgres
 from datalayer.models import (
     ALL_MODELS,
     Account,

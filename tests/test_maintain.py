@@ -16,7 +16,7 @@ from factories import make_tenant, make_user
 
 from datalayer import db, init_db
 from datalayer import models as m
-from datalayer.cli import main
+from datalayer.cli.main import main
 from datalayer.maintain import maintain
 from datalayer.models.base import new_id, utcnow
 

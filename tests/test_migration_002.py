@@ -19,7 +19,7 @@ from peewee_migrate import Router
 from test_migrations import connected, pg_catalog, sqlite_schema
 from test_migrations_stairway import snapshot
 
-from datalayer import migrate as migrations
+from datalayer.evolve import migrate as migrations
 
 NAME = "002_admin_console"
 

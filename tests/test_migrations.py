@@ -21,8 +21,8 @@ import psycopg2
 import pytest
 from conftest import IS_PG, scratch_database
 
-from datalayer import migrate as migrations
-from datalayer.db import build_database
+from datalayer.connection.database import build_database
+from datalayer.evolve import migrate as migrations
 from datalayer.models import ALL_MODELS, Todo, User, create_all
 from datalayer.models.base import ServerDefault
 

@@ -20,8 +20,8 @@ import peewee as pw
 import pytest
 from conftest import IS_PG, scratch_database
 
-from datalayer import migrate as migrations
-from datalayer.db import build_database
+from datalayer.connection.database import build_database
+from datalayer.evolve import migrate as migrations
 
 ALL = sorted(p.stem for p in migrations.migrations_dir().glob("[0-9][0-9][0-9]_*.py"))
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from factories import make_user
 
 from datalayer import DeliveryQueries, ValidationError, db, init_db
-from datalayer.cli import main
+from datalayer.cli.main import main
 from datalayer.models import Notification, NotificationDelivery
 from datalayer.models.base import new_id, utcnow
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from datalayer.cli import main
+from datalayer.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAINS = {
@@ -68,7 +68,7 @@ def test_the_wheel_holds_every_module_migration_marker_and_the_license(
     for name in migrations:
         assert f"datalayer/migrations/{name}" in names, name
     assert "datalayer/py.typed" in names
-    assert "datalayer/routing.py" in names
+    assert "datalayer/connection/context.py" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
                for n in names), sorted(n for n in names if "dist-info" in n)
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)

@@ -15,7 +15,7 @@ import pytest
 from conftest import PGBOUNCER, db_name, postgres_only
 
 from datalayer import db, init_db
-from datalayer.db import build_database
+from datalayer.connection.database import build_database
 from datalayer.errors import PoolerSafetyError
 
 pytestmark = postgres_only

@@ -1,4 +1,4 @@
-"""Read replicas (datalayer.replicas) on a real primary + streaming hot standby of their own.
+"""Read replicas (datalayer.connection.replicas) on a real primary + streaming hot standby of their own.
 
 The PostgreSQL tests build a private pair (tests/pg_replica.py: initdb, pg_basebackup -R
 -X stream, fsync on as in production) and never use the shared test server. Both servers
@@ -36,10 +36,10 @@ from datalayer import (
     WaitlistQueries,
     db,
     init_db,
-    replicas,
 )
-from datalayer.migrate import migrate
-from datalayer.replicas import replayable, replica_read
+from datalayer.connection import replicas
+from datalayer.connection.replicas import replayable, replica_read
+from datalayer.evolve.migrate import migrate
 
 _names = itertools.count(1)
 WRITES = ("INSERT", "UPDATE", "DELETE", "COPY", "MERGE", "TRUNCATE")
@@ -445,7 +445,7 @@ def test_sqlite_ignores_replica_urls(tmp_path, caplog) -> None:
 
     url = f"sqlite:///{tmp_path / 'plain.sqlite3'}"
     try:
-        with caplog.at_level(logging.WARNING, logger="datalayer.replicas"):
+        with caplog.at_level(logging.WARNING, logger="datalayer.connection.replicas"):
             init_db(url, replica_urls=["postgresql://postgres@127.0.0.1:1/nowhere"])
         assert "replicas need a PostgreSQL primary" in caplog.text
         assert replicas.status() == []

@@ -12,8 +12,8 @@ from factories import make_user
 
 from datalayer import ConflictError, DataLayerError, db
 from datalayer.bulk import copy_rows
-from datalayer.commands import diagram_command
-from datalayer.diagram import mermaid
+from datalayer.cli.dev import diagram_command
+from datalayer.cli.diagram import mermaid
 from datalayer.models import (
     ALL_MODELS,
     AdminFlag,

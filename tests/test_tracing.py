@@ -24,7 +24,7 @@ from opentelemetry.trace import StatusCode  # noqa: E402
 
 import datalayer.queries  # noqa: E402
 from datalayer import TodoQueries, ValidationError, WaitlistQueries  # noqa: E402
-from datalayer.tracing import row_count  # noqa: E402
+from datalayer.connection.tracing import row_count  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("txn")
 
@@ -131,7 +131,7 @@ def test_without_the_extra_nothing_is_wrapped() -> None:
     code = (
         "import sys; sys.modules['opentelemetry'] = None\n"
         "from datalayer import TodoQueries\n"
-        "from datalayer.tracing import available\n"
+        "from datalayer.connection.tracing import available\n"
         "fn = TodoQueries.__dict__['create'].__func__\n"
         "print(available(), hasattr(fn, '__datalayer_traced__'))\n"
     )

@@ -12,7 +12,7 @@ from factories import add_member, make_tenant, make_user
 
 from datalayer import ConflictError, NotFoundError, UserQueries, db, init_db
 from datalayer import models as m
-from datalayer.cli import main
+from datalayer.cli.main import main
 from datalayer.models.base import new_id, utcnow
 
 NAME, EMAIL = "Zebediah Quillfeather", "zebediah.quill@example.org"

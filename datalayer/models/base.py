@@ -9,7 +9,7 @@ from typing import Any
 
 import peewee
 
-from datalayer.db import db
+from datalayer.connection.database import db
 
 UTC = dt.UTC
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datalayer.connection.tracing import instrument_namespaces
 from datalayer.errors import guard_namespace
 from datalayer.queries.admin import (
     AdminFlagQueries,
@@ -40,7 +41,6 @@ from datalayer.queries.tenant import (
     TenantMemberQueries,
     TenantQueries,
 )
-from datalayer.tracing import instrument_namespaces
 
 __all__ = [
     # auth
@@ -81,6 +81,6 @@ __all__ = [
 for _name in __all__:
     guard_namespace(globals()[_name])
 
-# Optional OpenTelemetry: each public function a span named after it (datalayer.tracing;
+# Optional OpenTelemetry: each public function a span named after it (datalayer.connection.tracing;
 # without opentelemetry-api installed nothing is wrapped).
 instrument_namespaces(globals()[_name] for _name in __all__)

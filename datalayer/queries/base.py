@@ -11,7 +11,8 @@ import marshmallow
 import peewee
 
 from datalayer import checks
-from datalayer.db import db, is_postgres
+from datalayer.connection.context import routed_database
+from datalayer.connection.database import db, is_postgres
 from datalayer.errors import (
     NOT_INITIALIZED,
     NotInitializedError,
@@ -20,7 +21,6 @@ from datalayer.errors import (
     translate_errors,
 )
 from datalayer.models.base import to_utc
-from datalayer.routing import routed_database
 from datalayer.schemas.base import Date, Dumper, check_limit
 
 T = TypeVar("T")

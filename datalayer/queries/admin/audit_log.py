@@ -9,12 +9,12 @@ from typing import Any
 
 import peewee
 
+from datalayer.connection.replicas import replica_read
 from datalayer.errors import ValidationError
 from datalayer.models import AdminAuditLog
 from datalayer.models.admin import AUDIT_TARGET_TYPES
 from datalayer.queries.admin._audit import audit
 from datalayer.queries.base import Page, keyset_page, read, write
-from datalayer.replicas import replica_read
 from datalayer.schemas.admin import (
     AdminAuditLogDTO,
     AuditSummaryDTO,

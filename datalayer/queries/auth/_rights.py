@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from datalayer import models as m
-from datalayer.db import db
+from datalayer.connection.database import db
 from datalayer.errors import ConflictError, NotFoundError
 from datalayer.queries.base import for_update
 from datalayer.schemas.admin_console import (

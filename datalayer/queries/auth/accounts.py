@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from datalayer.connection.replicas import replica_read
 from datalayer.models import Account
 from datalayer.queries.auth._checks import check_text
 from datalayer.queries.base import read, write
-from datalayer.replicas import replica_read
 from datalayer.schemas.auth import (
     AccountDTO,
     CreateAccountInput,

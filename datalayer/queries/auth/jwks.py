@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from datalayer.db import db, is_postgres
+from datalayer.connection.database import db, is_postgres
 from datalayer.models import Jwks
 from datalayer.queries.base import read, write
 from datalayer.schemas.auth import (

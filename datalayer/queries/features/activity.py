@@ -8,7 +8,8 @@ from typing import Any
 
 from peewee import EXCLUDED, SQL
 
-from datalayer.db import is_postgres
+from datalayer.connection.database import is_postgres
+from datalayer.connection.replicas import replica_read
 from datalayer.errors import ValidationError
 from datalayer.models import UserActivityDaily
 from datalayer.models.base import utcnow
@@ -19,7 +20,6 @@ from datalayer.queries.base import (
     read,
     write,
 )
-from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.features import (
     UserActivityDailyDTO,

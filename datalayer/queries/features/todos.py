@@ -13,7 +13,8 @@ from typing import Any, cast
 import peewee
 
 from datalayer import checks
-from datalayer.db import is_sqlite
+from datalayer.connection.database import is_sqlite
+from datalayer.connection.replicas import replica_read
 from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import TenantMember, Todo, new_id, utcnow
 from datalayer.queries.base import (
@@ -26,7 +27,6 @@ from datalayer.queries.base import (
     param,
     write,
 )
-from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, check_limit, load
 from datalayer.schemas.features import (
     CreateTodoInput,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from datalayer.connection.replicas import replica_read
 from datalayer.errors import ConflictError
 from datalayer.models import Waitlist
 from datalayer.queries.base import Page, keyset_page, read, write
-from datalayer.replicas import replica_read
 from datalayer.schemas.base import load
 from datalayer.schemas.features import (
     WaitlistDTO,

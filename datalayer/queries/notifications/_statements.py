@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import peewee
 
-from datalayer.db import db, is_postgres
+from datalayer.connection.database import db, is_postgres
 from datalayer.errors import translate
 from datalayer.models.base import utcnow
 from datalayer.queries.notifications._queue import D, check_attempts

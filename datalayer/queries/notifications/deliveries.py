@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import peewee
 
-from datalayer.db import is_postgres
+from datalayer.connection.database import is_postgres
 from datalayer.models import Notification, NotificationTarget, User
 from datalayer.queries.base import for_update, one_statement, read, write
 from datalayer.queries.notifications._queue import (

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from datalayer.connection.replicas import replica_read
 from datalayer.models import Notification, NotificationDelivery
 from datalayer.models.base import utcnow
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.queries.notifications._membership import require_members
 from datalayer.queries.notifications._resolve import resolve_preferences
-from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load, require
 from datalayer.schemas.notifications import (
     NotificationDeliveryDTO,

@@ -6,9 +6,9 @@ import datetime as dt
 
 import peewee
 
+from datalayer.connection.replicas import replica_read
 from datalayer.models import Subscription
 from datalayer.queries.base import Page, keyset_page, read
-from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, check_now
 from datalayer.schemas.subscriptions import (
     SubscriptionDTO,

@@ -6,6 +6,7 @@ import datetime as dt
 
 from peewee import EXCLUDED
 
+from datalayer.connection.replicas import replica_read
 from datalayer.errors import ValidationError
 from datalayer.models import TenantActivityDaily, utcnow
 from datalayer.queries.base import (
@@ -15,7 +16,6 @@ from datalayer.queries.base import (
     read,
     write,
 )
-from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.tenant import (
     TenantActivityDailyDTO,

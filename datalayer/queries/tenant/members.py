@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from datalayer.connection.replicas import replica_read
 from datalayer.errors import PermissionDeniedError, ValidationError
 from datalayer.models import TenantMember, User
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.queries.tenant._access import MANAGERS, OWNER, clear_active_tenant, lock_members
-from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.tenant import (
     TenantMemberDTO,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from datalayer.connection.replicas import replica_read
 from datalayer.errors import NotFoundError
 from datalayer.models import Tenant, TenantMember, User
 from datalayer.queries.base import read, write
 from datalayer.queries.tenant._access import MANAGERS, OWNER, lock_members, require_role
-from datalayer.replicas import replica_read
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.tenant import (
     CreateTenantInput,

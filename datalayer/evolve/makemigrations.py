@@ -19,9 +19,10 @@ import click
 import peewee as pw
 from peewee_migrate import Migrator, Router
 
-from datalayer.autodiff import Plan, diff, rename_candidates
 from datalayer.errors import DataLayerError
-from datalayer.schema_state import TableState, states_of
+from datalayer.evolve.diff import Plan, diff, rename_candidates
+from datalayer.evolve.paths import migrations_dir
+from datalayer.evolve.state import TableState, states_of
 
 __all__ = ["MakeMigrationsError", "make_migration", "makemigrations_command",
            "migration_state", "model_state", "pending_changes"]
@@ -174,7 +175,6 @@ def _parse_renames(values: Iterable[str]) -> list[tuple[str, str, str]]:
 
 
 def _writable_migrations_dir() -> Path:
-    from datalayer.migrate import migrations_dir
 
     folder = migrations_dir()
     if any(part in {"site-packages", "dist-packages"} for part in folder.parts):
@@ -202,7 +202,7 @@ def makemigrations_command(name: str, empty: bool, renames: tuple[str, ...],
     """
     database: Any = None
     if url:
-        from datalayer.db import build_database
+        from datalayer.connection.database import build_database
 
         database = build_database(url)
     ask = None

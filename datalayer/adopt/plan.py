@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from datalayer.adopt_catalog import Column, ident, qualified
-from datalayer.adopt_original import ORIGINAL_TABLES, AdoptError
-from datalayer.adopt_rules import ORIGINAL, Fix, TableRule, convert, rules
+from datalayer.adopt.catalog import Column, ident, qualified
+from datalayer.adopt.original import ORIGINAL_TABLES
+from datalayer.adopt.rules import ORIGINAL, Fix, TableRule, convert, rules
+from datalayer.errors import AdoptError
 
 SCRATCH = "datalayer_adopt"  # the schema the target is built in, then emptied into public
 
@@ -61,7 +62,7 @@ def build_plan(variant: str, originals: dict[str, list[Column]],
         raise AdoptError(
             "adopt does not know how to convert this database to the library's current "
             f"schema ({len(problems)} problem(s); a migration probably changed a table "
-            "without a rule in datalayer/adopt_rules.py): " + "; ".join(problems))
+            "without a rule in datalayer/adopt/rules.py): " + "; ".join(problems))
     return Plan(
         copies=copies,
         fixes=fixes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from datalayer.adopt_original import AdoptError
+from datalayer.errors import AdoptError
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from datalayer.db import init_db
+from datalayer.connection.database import init_db
 
 URL_HELP = "Database URL. Default: $DATABASE_URL, else sqlite:///datalayer.sqlite3."
 
@@ -14,7 +14,7 @@ URL_HELP = "Database URL. Default: $DATABASE_URL, else sqlite:///datalayer.sqlit
 @click.command("diagram")
 def diagram_command() -> None:
     """Print a Mermaid erDiagram of every table, column and relation (from the models)."""
-    from datalayer.diagram import mermaid
+    from datalayer.cli.diagram import mermaid
 
     click.echo(mermaid(), nl=False)
 
@@ -43,7 +43,7 @@ def seed_command(url: str | None, tenants: int, users_per_tenant: int, todos_per
     PostgreSQL loads with COPY: a million todos take well under a few minutes.
     Run `datalayer migrate` first.
     """
-    from datalayer.migrate import status
+    from datalayer.evolve.migrate import status
     from datalayer.seed import SeedPlan, seed
 
     _, pending = status(url)

@@ -12,7 +12,8 @@ from typing import TypeVar
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
 
-from datalayer.db import db
+from datalayer.connection.database import db
+from datalayer.connection.pooling import forget_connection
 from datalayer.errors import (
     ConfigurationError,
     ConnectionLostError,
@@ -22,14 +23,13 @@ from datalayer.errors import (
     sqlstate,
     translate,
 )
-from datalayer.pooling import forget_connection
 from datalayer.redact import scrub
 
 __all__ = ["retrying"]
 
 T = TypeVar("T")
 
-retry_logger = logging.getLogger("datalayer.retry")
+retry_logger = logging.getLogger("datalayer.connection.retrying")
 
 
 def _backoff(attempt: int, base: float, cap: float) -> float:

@@ -12,21 +12,21 @@ from typing import Any
 
 import click
 
-from datalayer import migrate as migrations
 from datalayer.errors import DataLayerError
+from datalayer.evolve import migrate as migrations
 
 __all__ = ["LAZY_COMMANDS", "main", "register"]
 
 # Subcommands defined elsewhere: name -> "module:attribute" of a click.Command.
 LAZY_COMMANDS: dict[str, str] = {
-    "adopt": "datalayer.adopt_cli:adopt_command",
-    "demo": "datalayer.demo:demo_command",
-    "diagram": "datalayer.commands:diagram_command",
+    "adopt": "datalayer.cli.adopt:adopt_command",
+    "demo": "datalayer.cli.demo:demo_command",
+    "diagram": "datalayer.cli.dev:diagram_command",
     "maintain": "datalayer.maintain:maintain_command",
-    "makemigrations": "datalayer.makemigrations:makemigrations_command",
-    "queue": "datalayer.ops_commands:queue_command",
-    "seed": "datalayer.commands:seed_command",
-    "user": "datalayer.ops_commands:user_group",
+    "makemigrations": "datalayer.evolve.makemigrations:makemigrations_command",
+    "queue": "datalayer.cli.ops:queue_command",
+    "seed": "datalayer.cli.dev:seed_command",
+    "user": "datalayer.cli.ops:user_group",
 }
 
 # Their one-line help, so `datalayer --help` lists them without importing their modules

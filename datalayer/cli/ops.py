@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from datalayer.db import db, init_db
+from datalayer.connection.database import db, init_db
 
 URL_HELP = "Database URL. Default: $DATABASE_URL, else sqlite:///datalayer.sqlite3."
 

@@ -1,6 +1,6 @@
 """The steps that take one schema state to another, written as migration code.
 
-``diff(have, want)`` compares two ``schema_state`` readings and returns the lines of a
+``diff(have, want)`` compares two ``evolve.state`` readings and returns the lines of a
 migration's body; ``makemigrations`` calls it twice (models vs migrations for
 ``migrate``, and back for ``rollback``). Steps come in an order that works on both
 backends: renames, new tables (parents first), new columns, changed columns, dropped
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from datalayer.schema_state import FieldState, IndexState, TableState
+from datalayer.evolve.state import FieldState, IndexState, TableState
 
 __all__ = ["Plan", "RenameQuestion", "diff", "rename_candidates"]
 

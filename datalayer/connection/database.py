@@ -22,7 +22,10 @@ import peewee
 from playhouse import db_url
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
-from datalayer import pooling, replicas
+from datalayer.connection import pooling, replicas
+from datalayer.connection.context import routed_database
+from datalayer.connection.pooling import check_pooler_safe, forget_connection, is_broken
+from datalayer.connection.sql_log import statement_hook, timed, use_stderr_unless_configured
 from datalayer.errors import (
     NOT_INITIALIZED,
     ConfigurationError,
@@ -30,9 +33,6 @@ from datalayer.errors import (
     PoolerSafetyError,
     translate,
 )
-from datalayer.pooling import check_pooler_safe, forget_connection, is_broken
-from datalayer.routing import routed_database
-from datalayer.sql_log import statement_hook, timed, use_stderr_unless_configured
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
@@ -51,7 +51,7 @@ DEFAULT_SQLITE_PATH = "datalayer.sqlite3"
 
 class RoutingProxy(peewee.DatabaseProxy):
     """``db``: the primary (``db.obj``), or the replica this context's read was routed to
-    (``datalayer.routing``: a replica for the duration of a replica-safe read)."""
+    (``datalayer.connection.context``: a replica for the duration of a replica-safe read)."""
 
     def __getattr__(self, attr: str) -> Any:
         database = routed_database()
@@ -81,9 +81,9 @@ class _DataLayerMixin:
     statement_timeout: int | None = None
     lock_timeout: int | None = None
     is_pg = False
-    on_write: Callable[[], None] | None = None  # set by datalayer.replicas (read-your-writes)
-    log_sql = False  # datalayer.sql_log: statements at DEBUG
-    slow_query_ms: float | None = None  # datalayer.sql_log: slower ones at WARNING
+    on_write: Callable[[], None] | None = None  # set by datalayer.connection.replicas (read-your-writes)
+    log_sql = False  # datalayer.connection.sql_log: statements at DEBUG
+    slow_query_ms: float | None = None  # datalayer.connection.sql_log: slower ones at WARNING
 
     def _log_query(self, sql: str, params: Any) -> None:
         """peewee's own statement log stays silent: ``datalayer.sql`` logs each statement
@@ -330,7 +330,7 @@ def init_db(url: str | None = None, **options: Any) -> peewee.Database:
     ``connect_timeout`` (s), ``log_sql`` (bool); anything else goes to the driver.
     Read replicas: ``replica_urls`` (else ``DATABASE_REPLICA_URLS``, comma separated),
     ``replica_wait_ms``, ``replica_max_lag_ms``, ``replica_retry_seconds`` — see
-    ``datalayer.replicas``.
+    ``datalayer.connection.replicas``.
     """
     replica_options = replicas.take_options(options)
     if db.obj is not None and not db.obj.is_closed():

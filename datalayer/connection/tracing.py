@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from datalayer.db import is_postgres
+from datalayer.connection.database import is_postgres
 
 try:  # the ``otel`` extra
     from opentelemetry import trace as _trace

@@ -1,4 +1,4 @@
-"""``datalayer adopt``: the command line around ``datalayer.adopt.adopt``."""
+"""``datalayer adopt``: the command line around ``datalayer.adopt.run.adopt``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from datalayer.adopt import LOCK_TIMEOUT, AdoptReport, StepResult, adopt
-from datalayer.cli import database_option
+from datalayer.adopt.run import LOCK_TIMEOUT, AdoptReport, StepResult, adopt
+from datalayer.cli.main import database_option
 
 
 class _StepLines:

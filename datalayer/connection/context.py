@@ -1,7 +1,7 @@
 """The routing context: where this context's queries go, and what it has written.
 
 Two context variables and the functions around them, in a module of their own: ``db``
-(in ``datalayer.db``), the replica router and the compiled statements all read them, and
+(in ``datalayer.connection.database``), the replica router and the compiled statements all read them, and
 none of those modules needs to import another to do so. Nothing here imports the rest of
 the package.
 

@@ -20,7 +20,7 @@ import click
 
 from datalayer import db, init_db
 from datalayer.errors import PermissionDeniedError
-from datalayer.migrate import migrate
+from datalayer.evolve.migrate import migrate
 from datalayer.models import ALL_MODELS
 from datalayer.queries import (
     AdminFlagQueries,

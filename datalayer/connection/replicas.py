@@ -3,7 +3,7 @@
 ``init_db(url, replica_urls=[...])`` (or ``DATABASE_REPLICA_URLS``, comma separated) adds
 standbys. Catalog functions marked ``@replica_read`` (inboxes, lists, audit queries,
 activity ranges) then run on a healthy replica: ``db`` resolves to it for the duration
-of the call (by a context variable in ``datalayer.routing``). Everything else — every
+of the call (by a context variable in ``datalayer.connection.context``). Everything else — every
 write, every unmarked read, every read while this thread's primary connection is in a
 transaction — stays on the primary.
 
@@ -31,9 +31,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import peewee
 
+from datalayer.connection.context import Session, current_session, routed_database, session
+from datalayer.connection.router import Replica, Router, lsn_int, replayable, route_stats
 from datalayer.errors import DataLayerError
-from datalayer.replica_router import Replica, Router, lsn_int, replayable, route_stats
-from datalayer.routing import Session, current_session, routed_database, session
 
 __all__ = [
     "DEFAULTS",
@@ -54,7 +54,7 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-log = logging.getLogger("datalayer.replicas")
+log = logging.getLogger("datalayer.connection.replicas")
 
 DEFAULTS: dict[str, Any] = {
     "replica_wait_ms": 500,  # the fence's bound, then the primary
@@ -154,7 +154,7 @@ def configure(
 
     ``options`` are the primary's (pooling, pooler, timeouts), applied to each replica;
     ``build(url, **options)`` builds a replica's database (``init_db`` passes
-    ``datalayer.db.build_database``: this module sits below ``datalayer.db``).
+    ``datalayer.connection.database.build_database``: this module sits below ``datalayer.connection.database``).
     """
     global _router
     old, _router = _router, None
@@ -172,7 +172,7 @@ def configure(
     merged = {**DEFAULTS, **settings}
     replicas = [Replica(url, _build(build, url, primary, options)) for url in replica_urls]
     _router = Router(primary, replicas, merged)
-    # The library's database classes have on_write (datalayer.db); peewee.Database has not.
+    # The library's database classes have on_write (datalayer.connection.database); peewee.Database has not.
     primary.on_write = note_write  # type: ignore[attr-defined]
 
 

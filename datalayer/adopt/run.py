@@ -2,14 +2,14 @@
 
 One transaction, under the migration lock (``pg_advisory_xact_lock(LOCK_KEY)``):
 
-1. recognise the database (``adopt_original``); refuse anything else, say "already
+1. recognise the database (``adopt.original``); refuse anything else, say "already
    adopted" when datalayer manages it already;
 2. lock the original tables against writers (EXCLUSIVE: readers go on);
 3. build the library's schema by running its own migrations into a scratch schema
    (``datalayer_adopt``, via ``search_path``), so the target is exactly what
    ``datalayer migrate`` builds, ``migratehistory`` included;
 4. fill each target table with one ``INSERT ... SELECT`` from its original
-   (``adopt_plan``, ``adopt_rules``), checking the row count of each;
+   (``adopt.plan``, ``adopt.rules``), checking the row count of each;
 5. drop the original tables, move everything from the scratch schema into ``public``,
    ``ANALYZE``. Drizzle's ``drizzle.__drizzle_migrations`` stays as it was.
 
@@ -29,15 +29,15 @@ import peewee
 from peewee_migrate import Router
 from peewee_migrate.models import MIGRATE_TABLE
 
-from datalayer import adopt_catalog as catalog
-from datalayer.adopt_original import ORIGINAL_TABLES, AdoptError, AdoptRefused, recognise
-from datalayer.adopt_plan import SCRATCH, Plan, build_plan
-from datalayer.adopt_report import AdoptReport, Progress, StepResult
-from datalayer.db import build_database
-from datalayer.errors import DataLayerError, sqlstate
-from datalayer.migrate import LOCK_KEY, migrations_dir, resolve_url, status
+from datalayer.adopt import catalog
+from datalayer.adopt.original import ORIGINAL_TABLES, AdoptRefused, recognise
+from datalayer.adopt.plan import SCRATCH, Plan, build_plan
+from datalayer.adopt.report import AdoptReport, Progress, StepResult
+from datalayer.connection.database import build_database
+from datalayer.errors import AdoptError, DataLayerError, sqlstate
+from datalayer.evolve.migrate import LOCK_KEY, migrations_dir, resolve_url, status
+from datalayer.evolve.steps import install_index_fix, is_concurrent, queue
 from datalayer.migration_ops import CONCURRENTLY
-from datalayer.migration_steps import install_index_fix, is_concurrent, queue
 
 __all__ = ["AdoptError", "AdoptRefused", "AdoptReport", "Progress", "StepResult", "adopt"]
 

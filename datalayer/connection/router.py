@@ -1,6 +1,6 @@
-"""The machinery behind ``datalayer.replicas``: replicas, their health, the fence.
+"""The machinery behind ``datalayer.connection.replicas``: replicas, their health, the fence.
 
-(A context's read-your-writes position, ``Session``, lives in ``datalayer.routing``.)
+(A context's read-your-writes position, ``Session``, lives in ``datalayer.connection.context``.)
 
 - ``Replica``: one standby's database, health, and the replay position it is known to
   have reached (replay positions only grow, so a cached one is a safe lower bound).
@@ -23,14 +23,14 @@ from urllib.parse import urlparse
 
 import peewee
 
+from datalayer.connection.context import current_session, routed_to
+from datalayer.connection.pooling import forget_connection
 from datalayer.errors import DataLayerError, is_connection_error, sqlstate, translate_errors
-from datalayer.pooling import forget_connection
-from datalayer.routing import current_session, routed_to
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-log = logging.getLogger("datalayer.replicas")
+log = logging.getLogger("datalayer.connection.replicas")
 
 
 def execute(database: peewee.Database, sql: str) -> Any:

@@ -16,22 +16,28 @@ peewee_migrate's own per-migration transactions nest inside it.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import peewee
 from peewee_migrate import Migrator, Router
 from peewee_migrate.models import MIGRATE_TABLE
 
-from datalayer.db import build_database
-from datalayer.errors import DataLayerError, PoolerSafetyError, sqlstate
-from datalayer.migration_steps import DataLoss, data_loss, install_index_fix, is_concurrent, queue
+from datalayer.connection.database import build_database
+from datalayer.errors import (
+    DataLayerError,
+    DataLossError,
+    MigrationError,
+    PendingMigrationsError,
+    PoolerSafetyError,
+    sqlstate,
+)
+from datalayer.evolve.paths import migrations_dir, unshipped_migrations
+from datalayer.evolve.steps import data_loss, install_index_fix, is_concurrent, queue
 
 __all__ = [
     "LOCK_KEY",
@@ -72,24 +78,6 @@ _PG_TYPE_ALIASES = {
 }
 
 
-class MigrationError(DataLayerError):
-    """Migrations could not run: no database, a bad URL, a failed or missing migration."""
-
-
-class PendingMigrationsError(MigrationError):
-    """The database has migrations left to apply."""
-
-
-class DataLossError(MigrationError):
-    """A pending migration drops data; ``migrate(allow_data_loss=True)`` lets it."""
-
-    def __init__(self, losses: list[DataLoss]) -> None:
-        self.losses = losses
-        listed = "; ".join(str(loss) for loss in losses)
-        super().__init__(f"refusing to drop data: {listed}. Nothing was applied. Back the "
-                         "data up or move it first, then run again with --allow-data-loss")
-
-
 def sqlstate_of(exc: BaseException) -> str | None:
     """Return the SQLSTATE behind a (wrapped) database error, if any."""
     seen: BaseException | None = exc
@@ -104,40 +92,6 @@ def sqlstate_of(exc: BaseException) -> str | None:
 def resolve_url(url: str | None = None) -> str | None:
     """Return the URL migrations use; None means ``DATABASE_URL``, else the SQLite default."""
     return url or os.environ.get("DATABASE_DIRECT_URL") or None
-
-
-def migrations_dir() -> Path:
-    """Return the folder holding the migrations.
-
-    Run from a checkout (an editable install, or the source tree on ``sys.path``), it is
-    the checkout's ``migrations/``, where ``makemigrations`` writes; installed from a
-    wheel, it is the shipped ``datalayer.migrations``.
-    """
-    root = Path(__file__).resolve().parent.parent
-    if (root / "setup.cfg").is_file() and (root / "migrations" / "__init__.py").is_file():
-        return root / "migrations"
-    spec = importlib.util.find_spec("datalayer.migrations")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        if Path(location).is_dir():
-            return Path(location)
-    source_tree = Path(__file__).resolve().parent.parent / "migrations"
-    if source_tree.is_dir():
-        return source_tree
-    raise MigrationError("cannot find the migrations: datalayer.migrations is not installed")
-
-
-def unshipped_migrations(folder: Path | None = None) -> list[str]:
-    """Return migrations in ``folder`` (default: ./migrations) this datalayer does not run.
-
-    The install trap: a checkout installed with ``pip install .`` runs the migrations
-    copied into site-packages at install time, not the ones written since.
-    """
-    folder = folder or Path.cwd() / "migrations"
-    shipped = migrations_dir()
-    if not folder.is_dir() or folder.resolve() == shipped.resolve():
-        return []
-    names = {p.stem for p in shipped.glob("[0-9][0-9][0-9]_*.py")}
-    return sorted(p.stem for p in folder.glob("[0-9][0-9][0-9]_*.py") if p.stem not in names)
 
 
 def migrate(url: str | None = None, *, to: str | None = None, allow_data_loss: bool = False,
@@ -325,7 +279,7 @@ def check(url: str | None = None) -> list[str]:
 
     Raises ``PendingMigrationsError`` when migrations are left to apply.
     """
-    from datalayer.makemigrations import pending_changes
+    from datalayer.evolve.makemigrations import pending_changes
     from datalayer.models import ALL_MODELS
 
     with _connected(url) as database:
