@@ -95,6 +95,10 @@ class PoolerSafetyError(DataLayerError):
     """A session-level feature was used on a connection behind a transaction-mode pooler."""
 
 
+# read_only_sql_transaction: a write reached a standby, e.g. a session still open on a
+# primary that a failover demoted. Retryable on a fresh connection (``retrying``).
+READ_ONLY_NODE = "25006"
+
 # SQLSTATE classes that mean "the connection is gone or unusable".
 _CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 

@@ -22,7 +22,15 @@ from typing import Any
 
 import peewee
 
-__all__ = ["Secret", "mark_secret", "mask_params", "scrub", "scrub_exception", "secret_columns"]
+__all__ = [
+    "Secret",
+    "mark_secret",
+    "mask_params",
+    "redact_url",
+    "scrub",
+    "scrub_exception",
+    "secret_columns",
+]
 
 MASK = "***"
 # Longer parameter values are cut in the log (a 1 MiB JSON document is not a log line).
@@ -133,3 +141,24 @@ def scrub_exception(exc: BaseException) -> None:
         if any(isinstance(a, str) and ("Key (" in a or "Failing row" in a) for a in args):
             current.args = tuple(scrub(a) if isinstance(a, str) else a for a in args)
         todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+
+
+# ``password=...`` as a URL query parameter (libpq takes one) or in a key=value DSN.
+_PASSWORD_PARAM = re.compile(r"((?:^|[?&\s])password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&#\s]*)", re.I)
+
+
+def redact_url(url: str) -> str:
+    """Return a database URL (or DSN) with its password shown as ``***``.
+
+    Reads the user part as libpq and urllib do (the last ``@`` before the hosts ends it,
+    the first ``:`` in it starts the password), so a multi-host URL
+    (``postgresql://u:pw@h1:5432,h2:5432/db``), which urllib cannot parse, is masked too.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        userinfo, at, hosts = rest[:end].rpartition("@")
+        if at and ":" in userinfo:
+            user = userinfo.partition(":")[0]
+            url = f"{scheme}://{user}:{MASK}@{hosts}{rest[end:]}"
+    return _PASSWORD_PARAM.sub(lambda m: m.group(1) + MASK, url)

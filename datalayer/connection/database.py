@@ -16,23 +16,28 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlparse
+from urllib.parse import ParseResult, parse_qsl, urlencode, urlparse
 
 import peewee
+import psycopg2
 from playhouse import db_url
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
+from psycopg2.extensions import parse_dsn
 
 from datalayer.connection import pooling, replicas
 from datalayer.connection.context import routed_database
-from datalayer.connection.pooling import check_pooler_safe, forget_connection, is_broken
+from datalayer.connection.pooling import check_pooler_safe, condemn, forget_connection, is_broken
 from datalayer.connection.sql_log import statement_hook, timed, use_stderr_unless_configured
 from datalayer.errors import (
     NOT_INITIALIZED,
+    READ_ONLY_NODE,
     ConfigurationError,
     NotInitializedError,
     PoolerSafetyError,
+    sqlstate,
     translate,
 )
+from datalayer.redact import redact_url
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
@@ -94,7 +99,14 @@ class _DataLayerMixin:
             check_pooler_safe(sql, self.in_transaction())  # type: ignore[attr-defined]
         if self.on_write is not None and not sql[:16].lstrip()[:6].upper().startswith(_READS):
             self.on_write()
-        return super().execute_sql(sql, params)  # type: ignore[misc]
+        try:
+            return super().execute_sql(sql, params)  # type: ignore[misc]
+        except peewee.PeeweeException as exc:
+            if sqlstate(exc) == READ_ONLY_NODE:
+                # A write on a node that is (now) a standby: after a failover this session
+                # stays on the demoted primary, so it is never used again.
+                condemn(self._state.conn)  # type: ignore[attr-defined]
+            raise
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         # Keep the connection_context() blocks open across a reconnection after
@@ -161,6 +173,10 @@ class PostgresDB(_DataLayerMixin, peewee.PostgresqlDatabase):
 class PooledPostgresDB(_DataLayerMixin, PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse.pool has no stubs (Any)
     is_pg = True
 
+    def _can_reuse(self, conn: Any) -> bool:
+        """A condemned connection (a session on a demoted primary) is closed, not pooled."""
+        return not is_broken(conn) and bool(super()._can_reuse(conn))
+
 
 class SqliteDB(_DataLayerMixin, peewee.SqliteDatabase):
     pass
@@ -210,11 +226,31 @@ def driver_url(url: str) -> str:
     return _split_url(url)[0]
 
 
-def _without_password(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    return parsed._replace(netloc=parsed.netloc.replace(":" + parsed.password + "@", ":***@")).geturl()
+def _connect_kwargs(parsed: ParseResult) -> dict[str, Any]:
+    """Return the driver's connect arguments for a parsed URL.
+
+    A multi-host PostgreSQL URL (``postgresql://u@h1:5432,h2:5432/db?target_session_attrs=
+    read-write``: libpq connects to the first host that fits) has no single port, which
+    urllib tries to cast; libpq's own parser reads the hosts and ports, passed on as its
+    comma-separated ``host`` and ``port``.
+    """
+    userinfo, at, hosts = parsed.netloc.rpartition("@")
+    if "," not in hosts:
+        single: dict[str, Any] = db_url.parseresult_to_dict(
+            parsed, unquote_password=True, unquote_user=True
+        )
+        return single
+    kwargs: dict[str, Any] = db_url.parseresult_to_dict(
+        parsed._replace(netloc=userinfo + at), unquote_password=True, unquote_user=True
+    )
+    try:
+        servers = parse_dsn(f"postgresql://{hosts}/")
+    except psycopg2.ProgrammingError as exc:
+        raise ConfigurationError(
+            f"cannot read the hosts {hosts!r} of the database URL: {exc}"
+        ) from exc
+    kwargs.update({key: servers[key] for key in ("host", "port") if key in servers})
+    return kwargs
 
 
 def build_database(url: str | None = None, **options: Any) -> peewee.Database:
@@ -246,11 +282,11 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
             f"{scheme}:///{parsed.netloc}{parsed.path} for a file relative to the working "
             f"directory, or {scheme}:////absolute/path"
         )
-    kwargs = db_url.parseresult_to_dict(parsed, unquote_password=True, unquote_user=True)
+    kwargs = _connect_kwargs(parsed)
     kwargs.update(merged)
     if not kwargs.get("database"):
         raise ConfigurationError(
-            f"the database URL {_without_password(url)!r} names no database: "
+            f"the database URL {redact_url(url)!r} names no database: "
             "postgresql://user:password@host:5432/dbname or sqlite:///path"
         )
     if cls.is_pg:  # type: ignore[attr-defined]

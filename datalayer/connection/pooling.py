@@ -24,7 +24,7 @@ from typing import Any
 
 from datalayer.errors import PoolerSafetyError
 
-__all__ = ["check_pooler_safe", "forget_connection", "is_broken", "track"]
+__all__ = ["check_pooler_safe", "condemn", "forget_connection", "is_broken", "track"]
 
 _SESSION_SET = re.compile(r"^\s*(SET|RESET)\s+(?!LOCAL\b|TRANSACTION\b|CONSTRAINTS\b)", re.I)
 _LISTEN = re.compile(r"^\s*(LISTEN|UNLISTEN)\b", re.I)
@@ -62,9 +62,21 @@ def check_pooler_safe(sql: str, in_transaction: bool) -> None:
         raise PoolerSafetyError(f"refused behind a transaction-mode pooler: {refusal}")
 
 
+# Connections that still work but must not be used again: after a failover, a session on
+# the demoted primary (now a read-only standby) refuses every write (SQLSTATE 25006).
+_condemned: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def condemn(conn: Any) -> None:
+    """Mark ``conn`` unusable: the next unit of work, and a pool, open a fresh one instead."""
+    with contextlib.suppress(TypeError):  # a connection object that takes no weak reference
+        _condemned.add(conn)
+
+
 def is_broken(conn: Any) -> bool:
-    """Tell whether the driver has marked ``conn`` closed or broken (psycopg2 ``closed``)."""
-    return bool(getattr(conn, "closed", 0))
+    """Tell whether the driver has marked ``conn`` closed or broken (psycopg2 ``closed``),
+    or the library condemned it (``condemn``)."""
+    return bool(getattr(conn, "closed", 0)) or conn in _condemned
 
 
 def forget_connection(database: Any) -> None:

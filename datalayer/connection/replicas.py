@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
@@ -116,6 +117,9 @@ def replica_read(fn: Callable[P, R]) -> Callable[P, R]:
 # --- configuration -----------------------------------------------------------------------
 
 
+_URL_LIST = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
 def take_options(options: dict[str, Any]) -> dict[str, Any]:
     """Remove the replica options from ``init_db``'s options; return them with defaults."""
     taken = {name: options.pop(name, default) for name, default in DEFAULTS.items()}
@@ -123,7 +127,8 @@ def take_options(options: dict[str, Any]) -> dict[str, Any]:
     if urls is None:
         urls = os.environ.get("DATABASE_REPLICA_URLS", "")
     if isinstance(urls, str):
-        urls = [u.strip() for u in urls.split(",")]
+        # Split on the commas that start another URL: a multi-host URL has commas of its own.
+        urls = [u.strip() for u in _URL_LIST.split(urls)]
     taken["replica_urls"] = [u for u in urls if u]
     return taken
 

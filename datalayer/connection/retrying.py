@@ -15,6 +15,7 @@ from playhouse.pool import MaxConnectionsExceeded
 from datalayer.connection.database import db
 from datalayer.connection.pooling import forget_connection
 from datalayer.errors import (
+    READ_ONLY_NODE,
     ConfigurationError,
     ConnectionLostError,
     DataLayerError,
@@ -37,7 +38,14 @@ def _backoff(attempt: int, base: float, cap: float) -> float:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    return sqlstate(exc) in ("40001", "40P01") or is_connection_error(exc)
+    return sqlstate(exc) in ("40001", "40P01", READ_ONLY_NODE) or is_connection_error(exc)
+
+
+def _needs_new_connection(exc: BaseException, cause: BaseException | None) -> bool:
+    """A lost connection, or one on a node that no longer takes writes (after a failover)."""
+    if isinstance(exc, ConnectionLostError) or is_connection_error(cause or exc):
+        return True
+    return cause is not None and sqlstate(cause) == READ_ONLY_NODE
 
 
 def retrying(
@@ -47,8 +55,12 @@ def retrying(
     base_delay: float = 0.05,
     max_delay: float = 2.0,
 ) -> T:
-    """Run ``fn`` in a transaction, retrying on lost connections, serialization failures
-    and deadlocks with jittered exponential backoff, at most ``attempts`` times.
+    """Run ``fn`` in a transaction, retrying on lost connections, serialization failures,
+    deadlocks and writes refused by a read-only node (SQLSTATE 25006: the session is on a
+    primary that a failover demoted) with jittered exponential backoff, at most
+    ``attempts`` times. A lost connection or one on a read-only node is discarded first,
+    so the retry connects afresh (to the new primary, given a multi-host URL with
+    ``target_session_attrs=read-write``).
 
     A retried unit of work may have committed before the failure was seen (the
     connection dropped after COMMIT): make it idempotent — an idempotency key with
@@ -87,7 +99,7 @@ def retrying(
                 type(exc).__name__,
                 scrub(str(exc).strip())[:200],
             )
-            if isinstance(exc, ConnectionLostError) or is_connection_error(cause or exc):
+            if _needs_new_connection(exc, cause):
                 _discard_connection()  # a serialization failure leaves a usable connection
             time.sleep(_backoff(attempt, base_delay, max_delay))
     raise AssertionError("unreachable")

@@ -19,13 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import urlparse
 
 import peewee
 
 from datalayer.connection.context import current_session, routed_to
 from datalayer.connection.pooling import forget_connection
 from datalayer.errors import DataLayerError, is_connection_error, sqlstate, translate_errors
+from datalayer.redact import redact_url
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,13 +58,6 @@ def replayable(position: int, block_size: int) -> int:
     return position - offset if offset in _PAGE_HEADERS else position
 
 
-def _redact(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@")).geturl()
-
-
 # --- statistics --------------------------------------------------------------------------
 
 
@@ -92,7 +85,7 @@ class Replica:
     """One standby: its database, its health and the WAL position it is known to have replayed."""
 
     def __init__(self, url: str, database: peewee.Database) -> None:
-        self.url = _redact(url)
+        self.url = redact_url(url)
         self.database = database
         self.pooled = hasattr(database, "close_idle")
         self.healthy = False  # unknown until the first check
