@@ -8,7 +8,7 @@ from typing import Any
 
 import peewee
 import pytest
-from conftest import postgres_only
+from helpers import postgres_only
 
 from datalayer import (
     AdminUserQueries,

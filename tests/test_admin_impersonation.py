@@ -9,7 +9,7 @@ import peewee
 import pytest
 from admin_console_helpers import actions, audit_rows, new_admin
 from factories import add_member, make_tenant, make_user
-from races import race
+from helpers import race
 
 from datalayer import (
     ConflictError,

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg2
 import pytest
 from click.testing import CliRunner
-from conftest import (
+from helpers import (
     create_pg_database,
     drop_pg_database,
     pg_direct_url,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import IS_PG, postgres_only
+from helpers import IS_PG, postgres_only
 
 from datalayer import PermissionDeniedError, db
 from datalayer.errors import translate_errors

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import postgres_only
 from factories import make_user
+from helpers import postgres_only, race
 
 from datalayer import JwksQueries, UserQueries, VerificationQueries, db
 from datalayer.models import Jwks, User
@@ -23,44 +23,34 @@ pytestmark = [postgres_only, pytest.mark.usefixtures("fresh_db")]
 T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
-def race(
+def race_rounds(
     threads: int,
     rounds: int,
     action: Callable[[int], Any],
     after_round: Callable[[int], None] | None = None,
 ) -> list[list[Any]]:
-    """Run ``action(round)`` in every thread at once, round after round; return the results.
+    """Race ``action(round)`` in every thread, round after round; return each round's results.
 
+    The threads (and their connections) last all the rounds; a barrier starts each round.
     ``after_round(round)`` runs in one thread while the others wait, between rounds.
     """
     barrier = threading.Barrier(threads)
     results: list[list[Any]] = [[None] * threads for _ in range(rounds)]
-    errors: list[BaseException] = []
 
     def worker(index: int) -> None:
         try:
             for r in range(rounds):
-                barrier.wait()
+                barrier.wait(timeout=30)
                 results[r][index] = action(r)
                 if after_round is not None:
-                    barrier.wait()
+                    barrier.wait(timeout=30)
                     if index == 0:
                         after_round(r)
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-            barrier.abort()
-        finally:
-            db.close()
+        except BaseException:
+            barrier.abort()  # the others stop waiting; race() reports this error
+            raise
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in pool), "a thread hung"
-    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-    if real or errors:
-        raise (real or errors)[0]
+    race(worker, threads)
     return results
 
 
@@ -69,7 +59,7 @@ def test_concurrent_consume_succeeds_exactly_once() -> None:
     for r in range(rounds):
         VerificationQueries.create(f"otp:{r}", "secret", T0 + dt.timedelta(hours=1))
     db.close()
-    results = race(threads, rounds, lambda r: VerificationQueries.consume(f"otp:{r}", "secret", T0))
+    results = race_rounds(threads, rounds, lambda r: VerificationQueries.consume(f"otp:{r}", "secret", T0))
     wins = [row.count(True) for row in results]
     assert wins == [1] * rounds, wins
     assert all(v in (True, False) for row in results for v in row)
@@ -83,7 +73,7 @@ def test_concurrent_touch_writes_once_a_minute() -> None:
     def touch(r: int) -> bool:
         return UserQueries.touch_last_active(user_id, T0 + dt.timedelta(seconds=61 * r))
 
-    results = race(threads, rounds, touch)
+    results = race_rounds(threads, rounds, touch)
     wins = [row.count(True) for row in results]
     assert wins == [1] * rounds, wins
     user = User.get_by_id(user_id)
@@ -100,6 +90,6 @@ def test_concurrent_rotations_leave_one_key_without_expiry() -> None:
     def check(r: int) -> None:
         open_ended.append(Jwks.select().where(Jwks.expires_at.is_null()).count())
 
-    race(threads, rounds, lambda r: JwksQueries.rotate(f"pub-{r}", "priv", 600), check)
+    race_rounds(threads, rounds, lambda r: JwksQueries.rotate(f"pub-{r}", "priv", 600), check)
     assert open_ended == [1] * rounds, open_ended
     assert Jwks.select().count() == 1 + rounds * threads

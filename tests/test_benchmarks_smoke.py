@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IS_PG, postgres_only
 from factories import make_user
+from helpers import IS_PG, postgres_only
 
 # benchmarks/ is not part of the installed package: import it from the source tree
 # (appended, so the installed ``datalayer`` keeps precedence under tox).

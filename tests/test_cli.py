@@ -1,7 +1,7 @@
 """The ``datalayer`` command: migrate, rollback, status, check, and its error reporting.
 
 Every test makes a database of its own (the backend comes from DATALAYER_TEST_BACKEND);
-none relies on conftest fixtures (only on its scratch_database helper).
+none relies on conftest fixtures (only on the scratch_database helper).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import click
 import peewee as pw
 import pytest
 from click.testing import CliRunner, Result
-from conftest import scratch_database
+from helpers import scratch_database
 
 from datalayer.cli.main import main, register
 from datalayer.evolve.migrate import migrations_dir

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import IS_PG, scratch_database
+from helpers import IS_PG, scratch_database
 
 from datalayer.connection.database import build_database
 

@@ -9,8 +9,8 @@ import threading
 
 import peewee
 import pytest
-from conftest import IS_PG, direct_url, postgres_only
 from factories import make_user
+from helpers import IS_PG, direct_url, postgres_only
 
 from datalayer import ConflictError, atomic, db, init_db, retrying
 from datalayer.connection.database import (

@@ -10,8 +10,8 @@ from typing import Any
 import peewee
 import psycopg2
 import pytest
-from conftest import direct_url, postgres_only
 from factories import make_user
+from helpers import direct_url, postgres_only
 
 from datalayer import connection_context, db, init_db, retrying
 from datalayer.connection.database import build_database

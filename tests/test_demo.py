@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import IS_PG
+from helpers import IS_PG
 
 from datalayer import db
 from datalayer.cli.demo import run_demo

@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from conftest import IS_PG, PG_ADMIN_URL, scratch_database
+from helpers import IS_PG, PG_ADMIN_URL, scratch_database
 
 from datalayer import (
     DataLayerError,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import postgres_only
+from helpers import postgres_only
 
 from datalayer import db
 from datalayer.models import Notification, TenantMember

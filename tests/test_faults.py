@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PGBOUNCER, build_schema, db_name, postgres_only
+from helpers import PGBOUNCER, build_schema, db_name, postgres_only
 from pgbouncer import PgBouncer, free_port
 
 from datalayer import db, init_db, retrying

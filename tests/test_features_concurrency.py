@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import postgres_only
 from factories import make_user
-from races import race
+from helpers import postgres_only, race
 
 from datalayer import UserActivityQueries, WaitlistQueries
 from datalayer.models import UserActivityDaily, Waitlist

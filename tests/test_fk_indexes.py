@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import psycopg2
-from conftest import IS_PG, direct_url, scratch_database
+from helpers import IS_PG, direct_url, scratch_database
 
 from datalayer.evolve.migrate import migrate
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import postgres_only
 from factories import make_tenant, make_user
+from helpers import postgres_only
 
 from datalayer import db, init_db
 from datalayer import models as m

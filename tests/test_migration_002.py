@@ -14,7 +14,7 @@ from pathlib import Path
 
 import peewee as pw
 import pytest
-from conftest import IS_PG, scratch_database
+from helpers import IS_PG, scratch_database
 from peewee_migrate import Router
 from test_migrations import connected, pg_catalog, sqlite_schema
 from test_migrations_stairway import snapshot

@@ -1,7 +1,7 @@
 """The migrations build the schema create_all() builds, and the runner applies them safely.
 
 Every test makes a database of its own (the backend comes from DATALAYER_TEST_BACKEND);
-none relies on conftest fixtures (only on its scratch_database helper).
+none relies on conftest fixtures (only on the scratch_database helper).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import peewee as pw
 import psycopg2
 import pytest
-from conftest import IS_PG, scratch_database
+from helpers import IS_PG, scratch_database
 
 from datalayer.connection.database import build_database
 from datalayer.evolve import migrate as migrations

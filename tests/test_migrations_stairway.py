@@ -18,7 +18,7 @@ from pathlib import Path
 
 import peewee as pw
 import pytest
-from conftest import IS_PG, scratch_database
+from helpers import IS_PG, scratch_database
 
 from datalayer.connection.database import build_database
 from datalayer.evolve import migrate as migrations

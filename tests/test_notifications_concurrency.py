@@ -18,8 +18,8 @@ import time
 from typing import Any
 
 import pytest
-from conftest import postgres_only
 from factories import make_user
+from helpers import postgres_only
 
 from datalayer import DeliveryQueries, db, init_db
 from datalayer.models import Notification, NotificationDelivery

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from factories import add_member, make_tenant, make_user
-from races import race
+from helpers import race
 
 from datalayer import (
     NotFoundError,

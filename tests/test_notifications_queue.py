@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from conftest import IS_PG
 from factories import make_user
+from helpers import IS_PG
 
 from datalayer import DeliveryQueries, NotificationQueries, TargetQueries, ValidationError
 from datalayer.models import NotificationDelivery

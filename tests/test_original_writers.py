@@ -32,7 +32,7 @@ from typing import Any
 
 import psycopg2
 import pytest
-from conftest import IS_PG, scratch_database
+from helpers import IS_PG, scratch_database
 from original_schema import auth_id, uuid4
 
 from datalayer import (

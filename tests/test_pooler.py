@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import psycopg2
 import pytest
-from conftest import PGBOUNCER, db_name, postgres_only
+from helpers import PGBOUNCER, db_name, postgres_only
 
 from datalayer import db, init_db
 from datalayer.connection.database import build_database

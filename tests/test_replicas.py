@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import IS_PG, postgres_only
 from factories import make_user
+from helpers import IS_PG, postgres_only
 from pg_replica import ReplicaPair
 
 from datalayer import (

@@ -17,8 +17,8 @@ import traceback
 import uuid
 
 import pytest
-from conftest import IS_PG, direct_url
 from factories import make_tenant, make_user
+from helpers import IS_PG, direct_url
 
 import datalayer
 from datalayer import (

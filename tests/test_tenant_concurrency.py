@@ -8,13 +8,13 @@ writer in at a time, the same tests check that the serialized writers still agre
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import pytest
 from factories import add_member, make_tenant, make_user
+from helpers import race
 
 from datalayer import (
     ConflictError,
@@ -24,36 +24,12 @@ from datalayer import (
     TenantActivityQueries,
     TenantInviteQueries,
     TenantMemberQueries,
-    db,
 )
 from datalayer.models import TenantActivityDaily, TenantInvite, TenantMember
 
 pytestmark = pytest.mark.usefixtures("fresh_db")
 
 Members = TenantMemberQueries
-
-
-def race(*calls: Callable[[], Any]) -> list[Any]:
-    """Run each call in its own thread, released together; return each result or error."""
-    barrier = threading.Barrier(len(calls), timeout=30)
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            db.connect(reuse_if_open=True)  # connect before the barrier: start together
-            barrier.wait()
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            results[index] = exc
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 def _split(results: list[Any]) -> tuple[list[Any], list[BaseException]]:
@@ -88,7 +64,8 @@ def test_racing_requests_never_remove_the_last_owner(scenario: str) -> None:
         tenant = make_tenant(a)
         add_member(tenant, b, role="owner")
         add_member(tenant, make_user(), role="admin")
-        successes, errors = _split(race(*OWNER_RACES[scenario](tenant.id, a.id, b.id)))
+        calls = OWNER_RACES[scenario](tenant.id, a.id, b.id)
+        successes, errors = _split(race(lambda i, c=calls: c[i](), len(calls), capture=True))
         assert len(successes) == 1, (scenario, errors)
         assert isinstance(errors[0], ConflictError | PermissionDeniedError | NotFoundError)
         assert "transaction conflict" not in str(errors[0])  # no deadlock
@@ -100,7 +77,8 @@ def test_concurrent_accepts_of_one_invite_let_exactly_one_in() -> None:
         owner, invitee = make_user(), make_user()
         tenant = make_tenant(owner)
         invite, token = TenantInviteQueries.create(tenant.id, owner.id, invitee.email)
-        results = race(*[partial(TenantInviteQueries.accept, token, invitee.id)] * 8)
+        accept = partial(TenantInviteQueries.accept, token, invitee.id)
+        results = race(lambda _, call=accept: call(), capture=True)
         successes, errors = _split(results)
         assert len(successes) == 1
         assert successes[0]["user_id"] == invitee.id
@@ -124,7 +102,7 @@ def test_accept_racing_revoke_never_both_succeed() -> None:
         for user, (invite, token) in zip(invitees, invites, strict=True):
             calls.append(partial(TenantInviteQueries.accept, token, user.id))
             calls.append(partial(TenantInviteQueries.revoke, invite["id"], owner.id))
-        results = race(*calls)
+        results = race(lambda i, c=calls: c[i](), len(calls), capture=True)
         _split(results)
         for i, (user, (invite, _)) in enumerate(zip(invitees, invites, strict=True)):
             accepted, revoked = results[2 * i], results[2 * i + 1]
@@ -145,7 +123,7 @@ def test_concurrent_activity_records_lose_no_count() -> None:
         for _ in range(50):
             TenantActivityQueries.record(tenant.id, events=1, active_users=2)
 
-    _split(race(*[record_50] * 8))
+    _split(race(lambda _: record_50(), capture=True))
     rows = list(TenantActivityDaily.select().where(TenantActivityDaily.tenant == tenant.id))
     assert len(rows) == 1
     assert (rows[0].event_count, rows[0].active_users) == (400, 800)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import IS_PG
 from factories import make_user
+from helpers import IS_PG
 
 pytest.importorskip("opentelemetry.sdk")
 

@@ -1,0 +1,189 @@
+"""Helpers the tests share: the backend, scratch databases, one race helper, a statement counter.
+
+Fixtures live in ``conftest.py``; everything a test imports by name lives here.
+
+With ``DATALAYER_TEST_PGBOUNCER=1`` (PostgreSQL), every URL handed to the library goes
+through a private PgBouncer in transaction mode with ``?pooler=transaction`` (the
+library's guards on); creating, cloning and dropping databases stays direct.
+``direct_url(url)`` gives the direct URL for tests that need a session of their own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import psycopg2
+import pytest
+from pgbouncer import PgBouncer
+
+from datalayer import db
+
+BACKEND = os.environ.get("DATALAYER_TEST_BACKEND", "sqlite")
+PG_ADMIN_URL = os.environ.get(
+    "DATALAYER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+IS_PG = BACKEND == "postgres"
+PGBOUNCER = IS_PG and os.environ.get("DATALAYER_TEST_PGBOUNCER", "") == "1"
+
+postgres_only = pytest.mark.skipif(not IS_PG, reason="needs PostgreSQL (DATALAYER_TEST_BACKEND)")
+
+
+# -- URLs and databases ------------------------------------------------------------------
+
+
+def pg_direct_url(name: str) -> str:
+    """Return the direct URL of database ``name`` on the test server."""
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def pg_url(name: str) -> str:
+    """Return the URL the library uses for database ``name`` (through PgBouncer if asked)."""
+    if PGBOUNCER:
+        return get_pgbouncer().url(name, pooler="transaction")
+    return pg_direct_url(name)
+
+
+def db_name(url: str) -> str:
+    """Return the database name of a PostgreSQL URL."""
+    return urlparse(url).path.lstrip("/")
+
+
+def direct_url(url: str) -> str:
+    """Return the direct (no PgBouncer, no pooler guards) URL of a test database."""
+    return pg_direct_url(db_name(url)) if IS_PG else url
+
+
+_pgbouncer: PgBouncer | None = None
+
+
+def get_pgbouncer() -> PgBouncer:
+    """Return the suite's PgBouncer in front of the test server, started on first use."""
+    global _pgbouncer
+    if _pgbouncer is None:
+        _pgbouncer = PgBouncer(PG_ADMIN_URL, pool_size=3).start()
+        atexit.register(_pgbouncer.stop)  # also when no test ran to stop it
+    return _pgbouncer
+
+
+def stop_pgbouncer() -> None:
+    """Stop the suite's PgBouncer if one was started (the library's connection first)."""
+    if _pgbouncer is not None:
+        disconnect()
+        _pgbouncer.stop()
+
+
+def _admin(sql: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def create_pg_database(template: str | None = None) -> str:
+    """Create an empty (or cloned) PostgreSQL database with a unique name; return its name."""
+    name = f"dltest_{uuid.uuid4().hex[:12]}"
+    _admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop a test database, disconnecting whoever still uses it."""
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_database(tmp_path: Path) -> Iterator[str]:
+    """Yield the (direct) URL of a new, empty database of the caller's own; drop it after."""
+    if not IS_PG:
+        yield f"sqlite:///{tmp_path / f'scratch_{uuid.uuid4().hex[:8]}.sqlite3'}"
+        return
+    name = create_pg_database()
+    try:
+        yield pg_direct_url(name)
+    finally:
+        drop_pg_database(name)
+
+
+def disconnect() -> None:
+    """Close this thread's connection of ``db``, if it is bound."""
+    if db.obj is not None:
+        db.close()
+
+
+def build_schema(url: str) -> None:
+    """Build the schema the way users do: by running the migrations."""
+    from datalayer.evolve.migrate import migrate
+
+    migrate(url)
+
+
+# -- Races -------------------------------------------------------------------------------
+
+
+def race(
+    worker: Callable[[int], Any], threads: int = 8, *, capture: bool = False
+) -> list[Any]:
+    """Run ``worker(i)`` in ``threads`` threads released together; return results in order.
+
+    Each thread connects first (peewee connections are thread-local), so the barrier
+    releases statements, not connection set-ups. With ``capture=True`` an exception is
+    that thread's result; otherwise the first one is raised here, in the test's thread.
+    """
+    barrier = threading.Barrier(threads)
+    results: list[Any] = [None] * threads
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            db.connect(reuse_if_open=True)
+            barrier.wait(timeout=30)
+            results[i] = worker(i)
+        except threading.BrokenBarrierError as exc:
+            errors.append(exc)
+        except BaseException as exc:  # reported below, in the test's thread
+            if capture and isinstance(exc, Exception):
+                results[i] = exc
+            else:
+                errors.append(exc)
+                barrier.abort()
+        finally:
+            db.close()
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in pool), "a worker hung"
+    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+    if real or errors:
+        raise (real or errors)[0]
+    return results
+
+
+# -- Counting statements -----------------------------------------------------------------
+
+
+class QueryCounter:
+    """Counts statements sent through ``db`` while active."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def __call__(self, event: Any) -> None:  # peewee query hook
+        self.statements.append(event.sql)
