@@ -12,8 +12,8 @@ import peewee
 import psycopg2
 import pytest
 from click.testing import CliRunner
-from conftest import db_name, direct_url, pg_direct_url, postgres_only
 from factories import make_user
+from helpers import db_name, direct_url, pg_direct_url, postgres_only
 from pg_replica import free_port
 
 from datalayer import connection_context, db, init_db, retrying
