@@ -140,6 +140,9 @@ class Writers:
         self.thread_ids: set[int] = set()
         self.reconnects = [0] * threads  # connections replaced after a fault, per thread
         self.retries = RetryLog()
+        # Each writer holds its last write until every fault step has run (``release``), so
+        # every writer is alive through every fault, however the threads are scheduled.
+        self.steps_done = threading.Event()
 
     @property
     def done(self) -> int:
@@ -158,6 +161,8 @@ class Writers:
         try:
             for i, key in enumerate(self.keys[n]):
                 email = f"w{n}-{i}@example.com"
+                if i == len(self.keys[n]) - 1:
+                    assert self.steps_done.wait(120), "the fault steps never finished"
                 retrying(
                     lambda k=key, e=email: self._write(k, e),
                     attempts=40,
@@ -184,14 +189,14 @@ class Writers:
             t.start()
         return self
 
-    def wait_for(self, done: int, timeout: float = 30) -> None:
+    def wait_for(self, done: int, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while self.done < done:
             assert not self.errors, self.errors
             assert time.monotonic() < deadline, f"stuck at {self.done} writes"
             time.sleep(0.01)
 
-    def join(self, timeout: float = 45) -> None:
+    def join(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         try:
             for t in self._threads:
@@ -219,6 +224,7 @@ def _during(writers: Writers, steps: list[tuple[float, Callable[[], None]]]) -> 
             writers.wait_for(int(writers.total * fraction))
             step()
     finally:
+        writers.steps_done.set()
         writers.join()
 
 

@@ -234,13 +234,31 @@ def test_cli_json_and_dry_run(fresh_db: str) -> None:
 # --- four hosts at once --------------------------------------------------------------------
 
 
-def host(url: str, barrier: Any) -> dict[str, int]:
-    """One host's cron run: wait for the others, maintain, report what it did per step."""
+def host(url: str, barrier: Any, lock: Any, batched: Any, shared: Any) -> dict[str, int]:
+    """One host's cron run: wait for the others, maintain, report what it did per step.
+
+    After its first batch a host waits until a second host has done one too (``shared``),
+    so the hosts really work side by side, however the four processes are scheduled (one
+    could otherwise do everything before the others start). A host that never gets a
+    batch never waits; the waiting host's batch is committed, so the others go on.
+    """
     init_db(url)
+    done_one = False
+
+    def first_batch(_: int) -> None:
+        nonlocal done_one
+        if not done_one:
+            done_one = True
+            with lock:
+                batched.value += 1
+                if batched.value >= 2:
+                    shared.set()
+            assert shared.wait(60), "no second host ever did a batch"
+
     try:
         db.execute_sql("SELECT 1")
         barrier.wait(60)
-        return {o.name: o.done for o in maintain() if o.skipped is None}
+        return {o.name: o.done for o in maintain(progress=first_batch) if o.skipped is None}
     finally:
         db.close()
 
@@ -253,8 +271,9 @@ def test_four_hosts_at_once_do_each_piece_of_work_once(fresh_db: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(4)
+        shared = (manager.Lock(), manager.Value("i", 0), manager.Event())
         with ctx.Pool(4) as pool:
-            results = pool.starmap(host, [(fresh_db, barrier)] * 4)
+            results = pool.starmap(host, [(fresh_db, barrier, *shared)] * 4)
     total = Counter[str]()
     for r in results:
         total.update(r)

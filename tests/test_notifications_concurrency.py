@@ -32,7 +32,7 @@ BATCH = 20
 LEASE_SECONDS = 1.0
 FAIL_RATE = 0.10  # the sender raises: mark_failed, retried after a tiny backoff
 CRASH_RATE = 0.02  # the worker sends, then dies before marking: the lease must expire
-BUDGET_SECONDS = 40.0
+BUDGET_SECONDS = 240.0  # a hang stop (under pytest-timeout's 300 s), not a speed bound
 
 
 def bulk_queue(count: int, channel: str = "email") -> list[str]:
@@ -126,8 +126,14 @@ def test_racing_threads_never_claim_a_delivery_twice(many: bool) -> None:
 # --- processes, PostgreSQL ----------------------------------------------------------------
 
 
-def naive_claim(worker_id: str, limit: int, lease_seconds: float) -> list[dict[str, Any]]:
-    """The bug the process test must catch: read the due rows, then update them, no lock."""
+def naive_claim(
+    worker_id: str, limit: int, lease_seconds: float, between: Any = None
+) -> list[dict[str, Any]]:
+    """The bug the process test must catch: read the due rows, then update them, no lock.
+
+    ``between`` runs after the read and before the updates: the test passes a barrier for
+    the first claim, so every worker reads the same rows before any updates them.
+    """
     now = utcnow()
     rows = list(
         D.select(D.id, D.attempts)
@@ -136,6 +142,8 @@ def naive_claim(worker_id: str, limit: int, lease_seconds: float) -> list[dict[s
         .limit(limit)
         .tuples()
     )
+    if between is not None:
+        between()
     claimed = []
     for delivery_id, attempts in rows:
         D.update(
@@ -173,16 +181,22 @@ def held_after_batch(worker_id: str, sent: list[tuple[str, str, int]]) -> list[A
 
 
 def drain(
-    url: str, worker_id: str, naive: bool, seed: int, many: bool | str = False
+    url: str, worker_id: str, naive: bool, seed: int, many: bool | str, start: Any
 ) -> tuple[list[Any], ...]:
-    """One worker process: claim, "send", mark, until nothing is left open."""
+    """One worker process: claim, "send", mark, until nothing is left open.
+
+    ``start`` is a barrier shared by the processes: they begin together (a process spawned
+    early could otherwise drain a small queue before the others start). The naive claim
+    also waits on it between its first read and its first update.
+    """
     init_db(url)
+    db.execute_sql("SELECT 1")  # connected before the start
+    start.wait(60)
     rng = random.Random(seed)
     claims: list[tuple[str, int, str]] = []
     sends: list[tuple[str, int, str]] = []
     confirmed: list[tuple[str, int, str]] = []
     carried: list[tuple[str, str, int]] = []  # sent, to be marked with the next claim
-    claim = naive_claim if naive else DeliveryQueries.claim
     deadline = time.monotonic() + BUDGET_SECONDS
     last_release = 0.0
     try:
@@ -198,8 +212,11 @@ def drain(
                 )
                 confirmed += confirmed_by(worker_id, carried, marked) if carried else []
                 carried = []
+            elif naive:
+                between = (lambda: start.wait(60)) if not claims else None
+                batch = naive_claim(worker_id, BATCH, LEASE_SECONDS, between)
             else:
-                batch = claim(worker_id, BATCH, lease_seconds=LEASE_SECONDS)
+                batch = DeliveryQueries.claim(worker_id, BATCH, lease_seconds=LEASE_SECONDS)
             if not batch:
                 if open_count() == 0:
                     break
@@ -238,10 +255,12 @@ def run_processes(
     """Run WORKERS drain() processes (each calls init_db itself); merge their records."""
     db.close()  # the children open their own connections
     context = multiprocessing.get_context("spawn")
-    with context.Pool(WORKERS) as pool:
-        results = pool.starmap(
-            drain, [(url, f"w{i}", naive, 1000 + i, many) for i in range(WORKERS)]
-        )
+    with context.Manager() as manager:
+        start = manager.Barrier(WORKERS)
+        with context.Pool(WORKERS) as pool:
+            results = pool.starmap(
+                drain, [(url, f"w{i}", naive, 1000 + i, many, start) for i in range(WORKERS)]
+            )
     claims = [c for r in results for c in r[0]]
     sends = [s for r in results for s in r[1]]
     confirmed = [c for r in results for c in r[2]]
