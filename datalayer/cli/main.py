@@ -22,7 +22,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "adopt": "datalayer.cli.adopt:adopt_command",
     "demo": "datalayer.cli.demo:demo_command",
     "diagram": "datalayer.cli.dev:diagram_command",
-    "maintain": "datalayer.maintain:maintain_command",
+    "maintain": "datalayer.cli.maintain:maintain_command",
     "makemigrations": "datalayer.evolve.makemigrations:makemigrations_command",
     "queue": "datalayer.cli.ops:queue_command",
     "seed": "datalayer.cli.dev:seed_command",
