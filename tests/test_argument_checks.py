@@ -26,7 +26,7 @@ from datalayer import (
     UserQueries,
     ValidationError,
 )
-from datalayer.checks import JSON_MAX_BYTES, JSON_MAX_DEPTH, cursor, encode_cursor, json_problem
+from datalayer.arguments import JSON_MAX_BYTES, JSON_MAX_DEPTH, cursor, encode_cursor, json_problem
 from datalayer.models import ALL_MODELS, AdminUser, User
 
 pytestmark = pytest.mark.usefixtures("txn")

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypedDict, TypeVar, overload
 import marshmallow
 import peewee
 
-from datalayer import checks
+from datalayer import arguments
 from datalayer.connection.context import routed_database
 from datalayer.connection.database import db, is_postgres
 from datalayer.errors import (
@@ -57,13 +57,13 @@ one_statement = read
 
 def encode_cursor(created_at: Any, row_id: str) -> str:
     """Return an opaque cursor for the keyset position (created_at, id)."""
-    return checks.encode_cursor(to_utc(created_at), row_id)
+    return arguments.encode_cursor(to_utc(created_at), row_id)
 
 
 def decode_cursor(cursor: Any) -> tuple[dt.datetime, str]:
     """Read a cursor made by ``encode_cursor``; anything else (a forged or damaged one, of
-    any type or size) is a ValidationError on ``cursor`` (``checks.cursor``)."""
-    return checks.cursor(cursor)
+    any type or size) is a ValidationError on ``cursor`` (``arguments.cursor``)."""
+    return arguments.cursor(cursor)
 
 
 _DATE = Date(required=True)
@@ -86,7 +86,7 @@ def counters_fit(model: type[peewee.Model], counters: Sequence[str]) -> Any:
     condition: Any = None
     for name in counters:
         total = model._meta.columns[name].cast("BIGINT") + getattr(peewee.EXCLUDED, name)
-        term = (total <= checks.INT4_MAX) & (total >= checks.INT4_MIN)
+        term = (total <= arguments.INT4_MAX) & (total >= arguments.INT4_MIN)
         condition = term if condition is None else condition & term
     return condition
 
@@ -102,7 +102,7 @@ def overflowing_counters(
         return []
     return [
         c for c, value in zip(counters, row, strict=True)
-        if not checks.INT4_MIN <= value + values[c] <= checks.INT4_MAX
+        if not arguments.INT4_MIN <= value + values[c] <= arguments.INT4_MAX
     ]
 
 

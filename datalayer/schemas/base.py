@@ -21,8 +21,8 @@ import marshmallow
 import peewee
 from marshmallow import fields, validate
 
-from datalayer import checks
-from datalayer.checks import INT4_MAX, INT4_MIN
+from datalayer import arguments
+from datalayer.arguments import INT4_MAX, INT4_MIN
 from datalayer.errors import ValidationError
 from datalayer.models.base import TimestampTZField, to_utc, utcnow
 from datalayer.redact import mark_secret
@@ -31,11 +31,11 @@ EMAIL_MAX = 255
 
 
 class Text(fields.String):
-    """A string both databases can store: no NUL, no lone surrogate (``checks.text``)."""
+    """A string both databases can store: no NUL, no lone surrogate (``arguments.text``)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         result = super()._deserialize(value, attr, data, **kwargs)
-        problem = checks.text_problem(result)
+        problem = arguments.text_problem(result)
         if problem:
             raise marshmallow.ValidationError(problem)
         return result
@@ -96,7 +96,7 @@ class AwareDateTime(fields.AwareDateTime):
             result = super()._deserialize(value, attr, data, **kwargs)
         except (OverflowError, ValueError, TypeError):  # e.g. "0001-01-01T00:00:00+01:00"
             raise self.make_error("invalid", input=value, obj_type="datetime") from None
-        utc, problem = checks.datetime_problem(result)
+        utc, problem = arguments.datetime_problem(result)
         if problem:
             raise marshmallow.ValidationError(problem)
         return utc  # type: ignore[return-value]
@@ -116,10 +116,10 @@ class Date(fields.Date):
 
 class Json(fields.Raw):
     """A JSON value both databases store as given: no NaN, no NUL, no lone surrogate, at
-    most ``checks.JSON_MAX_DEPTH`` levels and ``checks.JSON_MAX_BYTES`` (``checks.json_problem``)."""
+    most ``arguments.JSON_MAX_DEPTH`` levels and ``arguments.JSON_MAX_BYTES`` (``arguments.json_problem``)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        problem = checks.json_problem(value)
+        problem = arguments.json_problem(value)
         if problem:
             raise marshmallow.ValidationError(problem)
         return value
@@ -276,7 +276,7 @@ def load(schema: marshmallow.Schema, data: Any, *, partial: bool = False) -> dic
     """Validate ``data`` with ``schema``; raise ``datalayer.ValidationError`` naming the fields."""
     if not isinstance(data, Mapping):
         raise ValidationError({"_schema": ["Expected a mapping of field names to values."]})
-    bad_keys = [k for k in data if not isinstance(k, str) or checks.text_problem(k)]
+    bad_keys = [k for k in data if not isinstance(k, str) or arguments.text_problem(k)]
     if bad_keys:
         raise ValidationError({"_schema": ["Field names must be valid text."]})
     try:
@@ -290,7 +290,7 @@ def require(name: str, value: Any, check: Callable[[Any], bool], message: str) -
     """Validate one scalar argument (an id, a limit); raise ValidationError naming it.
 
     A ``check`` that raises on a value it did not expect refuses it too, and text that
-    passes it must still be storable (no NUL, no lone surrogate: ``checks.text_problem``).
+    passes it must still be storable (no NUL, no lone surrogate: ``arguments.text_problem``).
     """
     try:
         ok = check(value)
@@ -299,25 +299,25 @@ def require(name: str, value: Any, check: Callable[[Any], bool], message: str) -
     if not ok:
         raise ValidationError({name: [message]})
     if isinstance(value, str):  # whatever else the check looked at: storable text only
-        problem = checks.text_problem(value)
+        problem = arguments.text_problem(value)
         if problem:
             raise ValidationError({name: [problem]})
     return value
 
 
 def check_id(name: str, value: Any) -> str:
-    """Validate an id argument (``checks.ident``)."""
-    return checks.ident(name, value)  # type: ignore[no-any-return]
+    """Validate an id argument (``arguments.ident``)."""
+    return arguments.ident(name, value)  # type: ignore[no-any-return]
 
 
 def check_limit(limit: Any, *, maximum: int = 1000) -> int:
     """Validate a page size."""
-    return checks.integer("limit", limit, minimum=1, maximum=maximum)  # type: ignore[no-any-return]
+    return arguments.integer("limit", limit, minimum=1, maximum=maximum)  # type: ignore[no-any-return]
 
 
 def check_aware(name: str, value: Any) -> dt.datetime:
-    """Validate a timezone-aware datetime argument; return it in UTC (``checks.aware_datetime``)."""
-    return checks.aware_datetime(name, value)  # type: ignore[no-any-return]
+    """Validate a timezone-aware datetime argument; return it in UTC (``arguments.aware_datetime``)."""
+    return arguments.aware_datetime(name, value)  # type: ignore[no-any-return]
 
 
 def check_now(now: Any) -> dt.datetime:

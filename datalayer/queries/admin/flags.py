@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee
 
-from datalayer import checks
+from datalayer import arguments
 from datalayer.errors import NotFoundError, ValidationError
 from datalayer.models import AdminFlag, Tenant, User
 from datalayer.models.admin_console import FLAG_TARGET_TYPES, FLAG_TYPES
@@ -161,7 +161,7 @@ class AdminFlagQueries:
     ) -> Page[AdminFlagDTO]:
         """Return a newest-first page of the unexpired flags of this type (every target)."""
         if cursor is not None:  # a forged cursor is named whatever else is wrong
-            checks.cursor(cursor)
+            arguments.cursor(cursor)
         flag_type = _flag_type(flag_type)
         now = check_now(now)
         query = admin_flag_dumper.select().where((F.flag_type == flag_type) & _unexpired(now))

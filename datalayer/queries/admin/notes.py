@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import marshmallow
 
-from datalayer import checks
+from datalayer import arguments
 from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import AdminTenantNote, AdminUserNote
 from datalayer.models.base import utcnow
@@ -162,7 +162,7 @@ class AdminNoteQueries:
     ) -> Page[NoteDTO]:
         """Return a newest-first page of the notes about the target."""
         if cursor is not None:  # a forged cursor is named whatever else is wrong
-            checks.cursor(cursor)
+            arguments.cursor(cursor)
         kind = _kind(target_type)
         check_id("target_id", target_id)
         model = kind.model

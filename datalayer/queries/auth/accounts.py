@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datalayer.connection.replicas import replica_read
 from datalayer.models import Account
-from datalayer.queries.auth._checks import check_text
+from datalayer.queries.auth._arguments import required_text
 from datalayer.queries.base import read, write
 from datalayer.schemas.auth import (
     AccountDTO,
@@ -21,8 +21,8 @@ class AccountQueries:
     @staticmethod
     def find_by_provider(provider_id: str, account_id: str) -> AccountDTO | None:
         """Return the account a provider knows by ``account_id``, or None."""
-        check_text("provider_id", provider_id)
-        check_text("account_id", account_id)
+        required_text("provider_id", provider_id)
+        required_text("account_id", account_id)
         query = account_dumper.select().where(
             (Account.provider_id == provider_id) & (Account.account_id == account_id)
         )
@@ -54,7 +54,7 @@ class AccountQueries:
     def unlink(user_id: str, provider_id: str) -> bool:
         """Remove the user's accounts at this provider; False when there were none."""
         check_id("user_id", user_id)
-        check_text("provider_id", provider_id)
+        required_text("provider_id", provider_id)
         query = Account.delete().where(
             (Account.user == user_id) & (Account.provider_id == provider_id)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from datalayer.models import Session
-from datalayer.queries.auth._checks import check_text
+from datalayer.queries.auth._arguments import required_text
 from datalayer.queries.base import read, write
 from datalayer.schemas.auth import (
     SessionDTO,
@@ -43,7 +43,7 @@ class SessionQueries:
     @staticmethod
     def find_valid(token: str, now: dt.datetime | None = None) -> SessionDTO | None:
         """Return the session with this token unless it has expired, else None."""
-        check_text("token", token)
+        required_text("token", token)
         now = check_now(now)
         query = session_dumper.select().where((Session.token == token) & (Session.expires_at > now))
         with read():
@@ -52,7 +52,7 @@ class SessionQueries:
     @staticmethod
     def revoke(token: str) -> bool:
         """End the session with this token; False when there was none."""
-        check_text("token", token)
+        required_text("token", token)
         with write():
             return bool(Session.delete().where(Session.token == token).execute() > 0)
 

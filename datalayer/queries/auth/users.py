@@ -10,7 +10,7 @@ from peewee import fn
 from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import TenantMember, User
 from datalayer.models.auth import USER_ADMIN_ROLES
-from datalayer.queries.auth._checks import check_text
+from datalayer.queries.auth._arguments import required_text
 from datalayer.queries.auth._rights import erase_user, export_user
 from datalayer.queries.base import read, stamp, write
 from datalayer.schemas.auth import (
@@ -49,7 +49,7 @@ class UserQueries:
         """Return the user with this email, whatever its case, or None."""
         # Emails are stored trimmed and lower-cased (the Email field), so an equality
         # on the normalized argument is case-insensitive and uses the unique index.
-        email = check_text("email", email).strip().lower()
+        email = required_text("email", email).strip().lower()
         with read():
             query = user_dumper.select().where(User.email == email)
             return user_dumper.one(query)
@@ -148,7 +148,7 @@ class UserQueries:
         """
         check_id("user_id", user_id)
         check_id("actor_admin_id", actor_admin_id)
-        reason = check_text("reason", reason)
+        reason = required_text("reason", reason)
         with write():
             return erase_user(user_id, actor_admin_id, reason)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from datalayer.models import Verification
-from datalayer.queries.auth._checks import check_text
+from datalayer.queries.auth._arguments import required_text
 from datalayer.queries.base import write
 from datalayer.schemas.auth import (
     VerificationDTO,
@@ -35,8 +35,8 @@ class VerificationQueries:
     @staticmethod
     def consume(identifier: str, value: str, now: dt.datetime | None = None) -> bool:
         """Use up a matching, unexpired verification; True once, False ever after."""
-        check_text("identifier", identifier)
-        check_text("value", value)
+        required_text("identifier", identifier)
+        required_text("value", value)
         now = check_now(now)
         # One DELETE, no SELECT first: of concurrent callers only the one whose DELETE
         # removes the row sees a count of 1; the others find it gone.

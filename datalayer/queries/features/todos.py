@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import peewee
 
-from datalayer import checks
+from datalayer import arguments
 from datalayer.connection.database import is_sqlite
 from datalayer.connection.replicas import replica_read
 from datalayer.errors import NotFoundError, PermissionDeniedError
@@ -155,7 +155,7 @@ class TodoQueries:
         if tenant_id is not None:
             values["tenant_id"] = check_id("tenant_id", tenant_id)
         if completed is not None:
-            values["completed"] = checks.boolean("completed", completed)
+            values["completed"] = arguments.boolean("completed", completed)
         if cursor is not None:
             values["after_ts"], values["after_id"] = decode_cursor(cursor)
         statement = _LIST(tenant_id is not None, completed is not None, cursor is not None)

@@ -11,7 +11,7 @@ from typing import Any
 
 import peewee
 
-from datalayer import checks
+from datalayer import arguments
 from datalayer.models import NotificationDelivery
 from datalayer.models.base import utcnow
 from datalayer.models.notifications import CHANNELS
@@ -36,7 +36,7 @@ def check_seconds(name: str, value: Any, *, positive: bool) -> float:
 
 def check_channels(channels: Iterable[str] | None) -> list[str] | None:
     """Validate the channels a claim is limited to (None: all); one name counts as a list."""
-    checked: list[str] | None = checks.choices("channels", channels, CHANNELS, allow_none=True)
+    checked: list[str] | None = arguments.choices("channels", channels, CHANNELS, allow_none=True)
     return checked
 
 
@@ -57,9 +57,9 @@ def storable_message(name: str, value: Any) -> str:
     """Return an error text made storable: NUL and lone surrogates replaced (the text of a
     provider's error is recorded, not refused), at most ERROR_MAX characters."""
     if not isinstance(value, str) or value.strip() == "":
-        checks.fail(name, "Must be a non-empty string.")
+        arguments.fail(name, "Must be a non-empty string.")
     text = value[: ERROR_MAX * 2].replace("\x00", "\ufffd")
-    if checks.text_problem(text):
+    if arguments.text_problem(text):
         text = text.encode("utf-8", "replace").decode("utf-8")  # a surrogate becomes "?"
     return text[:ERROR_MAX]
 

@@ -1,4 +1,4 @@
-"""Argument checks: every value a public function takes goes through one of these.
+"""Argument validation: every value a public function takes goes through one of these.
 
 Whatever a caller passes — any type, any value, any size — a check returns the value in
 the form the database stores, or raises ``ValidationError`` naming the argument. What
