@@ -8,7 +8,11 @@ refuses:
 - **ids**: non-empty text of at most 255 characters;
 - **text**: ``str`` only; no NUL (``\\x00``, which PostgreSQL cannot store) and no lone
   surrogate (``"a\\ud800"``, e.g. from ``json.loads('"\\\\ud800"')``: not Unicode, no
-  driver can encode it); a length limit where the column or the argument has one;
+  driver can encode it); at most ``TEXT_MAX`` characters, or the column's or the
+  argument's own limit (``KEY_MAX`` for an indexed column: PostgreSQL refuses a btree
+  entry over 2,704 bytes, SQLite would store it);
+- **emails**: NFKC-normalized, trimmed and lower-cased (``email``), so a fullwidth
+  look-alike (``ａｄａ@example.com``) is the same address as ``ada@example.com``;
 - **integers**: ``int`` only (no ``bool``, no ``float``), within PostgreSQL's ``integer``
   (-2**31 .. 2**31-1) unless a narrower or wider (``bigint``) range is given;
 - **numbers** (seconds): ``int`` or ``float``, finite, within the given range;
@@ -33,6 +37,7 @@ import binascii
 import datetime as dt
 import json
 import math
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -48,12 +53,15 @@ __all__ = [
     "INT8_MIN",
     "JSON_MAX_BYTES",
     "JSON_MAX_DEPTH",
+    "KEY_MAX",
+    "TEXT_MAX",
     "aware_datetime",
     "boolean",
     "choice",
     "choices",
     "cursor",
     "date",
+    "email",
     "encode_cursor",
     "fail",
     "ident",
@@ -72,6 +80,8 @@ DATETIME_MIN = dt.datetime(1000, 1, 1, tzinfo=dt.UTC)
 DATETIME_MAX = dt.datetime(8999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
 JSON_MAX_DEPTH = 64
 JSON_MAX_BYTES = 1024 * 1024
+TEXT_MAX = 65_536  # characters of any text input without a narrower limit
+KEY_MAX = 500  # characters of an indexed text column (4 bytes each: under btree's 2,704)
 CURSOR_MAX = 1024  # characters; the cursors this library hands out are far shorter
 
 NUL = "Must not contain NUL (\\x00) characters."
@@ -116,9 +126,22 @@ def text(
         fail(name, problem)
     if len(value) < min_length:
         fail(name, f"Must be at least {min_length} characters." if min_length > 1 else "Must not be empty.")
-    if max_length is not None and len(value) > max_length:
-        fail(name, f"Must be at most {max_length} characters.")
+    limit = TEXT_MAX if max_length is None else max_length
+    if len(value) > limit:
+        fail(name, f"Must be at most {limit} characters.")
     return value
+
+
+def normalize_email(value: str) -> str:
+    """Return the form an email address is stored and compared in: NFKC, trimmed, lower case."""
+    return unicodedata.normalize("NFKC", value).strip().lower()
+
+
+def email(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    """Check an email argument (text of at most 255 characters); return it normalized."""
+    if value is None and allow_none:
+        return None
+    return normalize_email(text(name, value, min_length=1, max_length=255))
 
 
 def ident(name: str, value: Any, *, allow_none: bool = False) -> Any:

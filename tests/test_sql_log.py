@@ -187,7 +187,7 @@ def test_no_secret_in_the_log_or_in_errors(fresh_db, monkeypatch, caplog, capfd)
         keep("jwks", "private_key", first, second)
 
         tenant = make_tenant(owner=user)
-        invitee = make_user()
+        invitee = make_user(email_verified=True)
         _, invite_token = TenantInviteQueries.create(tenant.id, user.id, invitee.email)
         TenantInviteQueries.find_by_token(invite_token)
         TenantInviteQueries.accept(invite_token, invitee.id)

@@ -59,7 +59,8 @@ def recorded(event_id: str) -> SubscriptionEvent:
 
 
 def test_first_event_creates_the_subscription() -> None:
-    tenant, buyer = make_tenant(), make_user()
+    buyer = make_user()
+    tenant = make_tenant(owner=buyer)
     first = event(
         "sub_a",
         tenant_id=tenant.id,

@@ -139,7 +139,7 @@ def test_list_pending() -> None:
 
 def test_accept_creates_membership_with_invite_role() -> None:
     tenant, owner, _, _ = _team()
-    invitee = make_user()
+    invitee = make_user(email_verified=True)
     invite, token = Invites.create(tenant.id, owner.id, invitee.email, "admin")
     member = Invites.accept(token, invitee.id)
     assert (member["tenant_id"], member["user_id"], member["role"]) == (
@@ -157,7 +157,7 @@ def test_accept_creates_membership_with_invite_role() -> None:
 
 def test_accept_refusals_change_nothing() -> None:
     tenant, owner, _, _ = _team()
-    invitee, stranger = make_user(), make_user()
+    invitee, stranger = make_user(email_verified=True), make_user(email_verified=True)
     invite, token = Invites.create(tenant.id, owner.id, invitee.email)
     with pytest.raises(PermissionDeniedError):
         Invites.accept(token, stranger.id)  # another user's invite
@@ -178,7 +178,7 @@ def test_accept_refusals_change_nothing() -> None:
 
 def test_accept_revoked_invite_is_a_conflict() -> None:
     tenant, owner, _, _ = _team()
-    invitee = make_user()
+    invitee = make_user(email_verified=True)
     invite, token = Invites.create(tenant.id, owner.id, invitee.email)
     Invites.revoke(invite["id"], owner.id)
     with pytest.raises(ConflictError, match="revoked"):
@@ -188,7 +188,7 @@ def test_accept_revoked_invite_is_a_conflict() -> None:
 
 def test_accept_by_someone_already_a_member_rolls_back() -> None:
     tenant, owner, _, _ = _team()
-    invitee = make_user()
+    invitee = make_user(email_verified=True)
     invite, token = Invites.create(tenant.id, owner.id, invitee.email)
     add_member(tenant, invitee)  # joined meanwhile
     with pytest.raises(ConflictError, match="already a member"):

@@ -117,7 +117,7 @@ def test_reads_never_return_another_tenants_rows(two_tenants: dict[str, Any]) ->
 def test_accepting_joins_only_the_invites_tenant(two_tenants: dict[str, Any]) -> None:
     a, b = two_tenants["a"], two_tenants["b"]
     before = _snapshot(b["tenant"])
-    guest = make_user(email="guest-a@example.com")
+    guest = make_user(email="guest-a@example.com", email_verified=True)
     member = TenantInviteQueries.accept(a["token"], guest.id)
     assert member["tenant_id"] == a["tenant"]
     assert TenantMemberQueries.find(b["tenant"], guest.id) is None

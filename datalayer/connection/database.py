@@ -26,6 +26,7 @@ from psycopg2.extensions import parse_dsn
 
 from datalayer.connection import pooling, replicas
 from datalayer.connection.context import routed_database
+from datalayer.connection.files import PrivateSqliteMixin
 from datalayer.connection.pooling import check_pooler_safe, condemn, forget_connection, is_broken
 from datalayer.connection.sql_log import statement_hook, timed, use_stderr_unless_configured
 from datalayer.errors import (
@@ -178,11 +179,11 @@ class PooledPostgresDB(_DataLayerMixin, PooledPostgresqlDatabase):  # type: igno
         return not is_broken(conn) and bool(super()._can_reuse(conn))
 
 
-class SqliteDB(_DataLayerMixin, peewee.SqliteDatabase):
+class SqliteDB(PrivateSqliteMixin, _DataLayerMixin, peewee.SqliteDatabase):
     pass
 
 
-class PooledSqliteDB(_DataLayerMixin, PooledSqliteDatabase):  # type: ignore[misc]  # playhouse.pool has no stubs (Any)
+class PooledSqliteDB(PrivateSqliteMixin, _DataLayerMixin, PooledSqliteDatabase):  # type: ignore[misc]  # playhouse.pool has no stubs (Any)
     pass
 
 

@@ -38,11 +38,14 @@ class Text(fields.String):
         problem = arguments.text_problem(result)
         if problem:
             raise marshmallow.ValidationError(problem)
+        if len(result) > arguments.TEXT_MAX:  # every text has a ceiling, whatever its validators
+            raise marshmallow.ValidationError(f"Must be at most {arguments.TEXT_MAX} characters.")
         return result
 
 
 class Email(Text):
-    """An email address, trimmed and lower-cased."""
+    """An email address, NFKC-normalized, trimmed and lower-cased (``arguments.normalize_email``):
+    look-alikes such as ``ａｄａ@example.com`` are the same address as ``ada@example.com``."""
 
     default_error_messages = {"invalid": "Not a valid email address."}
 
@@ -52,7 +55,7 @@ class Email(Text):
         self.validators.insert(0, validate.Email(error=str(self.error_messages["invalid"])))
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        return arguments.normalize_email(super()._deserialize(value, attr, data, **kwargs))
 
 
 class Url(Text):
@@ -158,7 +161,20 @@ def field_for(field: peewee.Field, **kwargs: Any) -> fields.Field[Any]:
         return Json(validate=validators, **kwargs)
     if isinstance(field, peewee.CharField):
         validators.append(validate.Length(max=field.max_length))
+    elif is_indexed(field):
+        validators.append(validate.Length(max=arguments.KEY_MAX))
     return Text(validate=validators, **kwargs)
+
+
+def is_indexed(field: peewee.Field) -> bool:
+    """Tell whether a column is in an index (its own, or one of its model's)."""
+    if field.index or field.unique:
+        return True
+    for index in field.model._meta.indexes:
+        columns = index[0] if isinstance(index, tuple) else getattr(index, "_expressions", ())
+        if any(c == field.name or c is field for c in columns):
+            return True
+    return False
 
 
 # Columns the database or the library fills: never taken from a caller.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from datalayer import arguments
 from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import AdminUser
 from datalayer.models.admin import ADMIN_STATUSES
@@ -41,9 +42,9 @@ class AdminUserQueries:
     def find_by_email(email: str) -> AdminUserDTO | None:
         """Return the admin user with this email (any letter case), or None."""
         require("email", email, _is_email, "Must be an email address.")
-        # Emails are stored trimmed and lower-cased (the Email field), so an equality on
-        # the normalized input is case-insensitive and uses the unique index.
-        query = admin_user_dumper.select().where(AdminUser.email == email.strip().lower())
+        # Emails are stored normalized (NFKC, trimmed, lower-cased: the Email field), so an
+        # equality on the normalized input is case-insensitive and uses the unique index.
+        query = admin_user_dumper.select().where(AdminUser.email == arguments.normalize_email(email))
         with read():
             return admin_user_dumper.one(query)
 

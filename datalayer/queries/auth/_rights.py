@@ -97,7 +97,7 @@ def export_user(user_id: str) -> dict[str, list[Any]]:
     return exported
 
 
-def _refuse_last_owner(user_id: str) -> None:
+def refuse_last_owner(user_id: str) -> None:
     """ConflictError while the user is a tenant's last owner (owner rows locked, id order)."""
     tm = m.TenantMember
     owned = tm.select(tm.tenant).where((tm.user == user_id) & (tm.role == "owner"))
@@ -171,7 +171,7 @@ def erase_user(user_id: str, actor_admin_id: str, reason: str) -> dict[str, int]
     if m.AdminUser.select().where(m.AdminUser.id == actor_admin_id).count() == 0:
         raise NotFoundError(f"admin user {actor_admin_id} not found")
     _, email, name = _user(user_id, lock=True)
-    _refuse_last_owner(user_id)
+    refuse_last_owner(user_id)
     needles = tuple(x for x in (user_id, email, name) if x)
     counts: dict[str, int] = {}
     counts["notifications_acted_in_anonymized"] = _anonymize_acted(user_id, needles)

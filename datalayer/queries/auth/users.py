@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from peewee import fn
+from peewee import Case, fn
 
+from datalayer import arguments
 from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import TenantMember, User
 from datalayer.models.auth import USER_ADMIN_ROLES
 from datalayer.queries.auth._arguments import required_text
-from datalayer.queries.auth._rights import erase_user, export_user
+from datalayer.queries.auth._rights import erase_user, export_user, refuse_last_owner
 from datalayer.queries.base import read, stamp, write
 from datalayer.schemas.auth import (
     CreateUserInput,
@@ -47,9 +48,9 @@ class UserQueries:
     @staticmethod
     def find_by_email(email: str) -> UserDTO | None:
         """Return the user with this email, whatever its case, or None."""
-        # Emails are stored trimmed and lower-cased (the Email field), so an equality
-        # on the normalized argument is case-insensitive and uses the unique index.
-        email = required_text("email", email).strip().lower()
+        # Emails are stored normalized (NFKC, trimmed, lower-cased: the Email field), so
+        # an equality on the normalized argument is case-insensitive and uses the unique index.
+        email = arguments.email("email", email)
         with read():
             query = user_dumper.select().where(User.email == email)
             return user_dumper.one(query)
@@ -66,14 +67,24 @@ class UserQueries:
         """Change a user's profile; ConflictError when the new email is taken."""
         check_id("id", id)
         values = load(update_user_schema, data)
+        if "email" in values and "email_verified" not in values:
+            # A new address is not verified yet (the old one was): else anyone could take
+            # an invitee's address and accept their invite. The same address keeps its flag.
+            values["email_verified"] = Case(
+                None, [(User.email == values["email"], User.email_verified)], False
+            )
         with write():
             return _changed(User.update(values).where(User.id == id), id)
 
     @staticmethod
     def delete(id: str) -> bool:  # noqa: A002
-        """Delete a user (their sessions and accounts go too); False when there was none."""
+        """Delete a user (their sessions and accounts go too); False when there was none.
+
+        Refused (ConflictError) while they are a tenant's last owner, as ``erase`` is.
+        """
         check_id("id", id)
         with write():
+            refuse_last_owner(id)
             return bool(User.delete().where(User.id == id).execute() > 0)
 
     @staticmethod

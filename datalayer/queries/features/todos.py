@@ -56,11 +56,21 @@ def _changed(cursor: Any, todo_id: str) -> TodoDTO:
     return row
 
 
+def _in_scope() -> Any:
+    """The todo is personal, or its user is still a member of its tenant: a member removed
+    from a tenant no longer reads or changes their todos in it (checked in the statement,
+    on the memberships' (tenant, user) index: no extra round trip)."""
+    member = TenantMember.select(peewee.SQL("1")).where(
+        (TenantMember.tenant == Todo.tenant) & (TenantMember.user == Todo.user)
+    )
+    return Todo.tenant.is_null() | peewee.fn.EXISTS(member)
+
+
 _BY_ID = Statement(lambda: todo_dumper.select().where(Todo.id == param("id")).limit(1))
 _FOR_USER = Statement(
     lambda: (
         todo_dumper.select()
-        .where((Todo.id == param("id")) & (Todo.user == param("user_id")))
+        .where((Todo.id == param("id")) & (Todo.user == param("user_id")) & _in_scope())
         .limit(1)
     )
 )
@@ -81,19 +91,19 @@ _TOGGLE = Statement(
                 Todo.updated_at: param("now", Todo.updated_at),
             }
         )
-        .where((Todo.id == param("id")) & (Todo.user == param("user_id")))
+        .where((Todo.id == param("id")) & (Todo.user == param("user_id")) & _in_scope())
         .returning(*_COLUMNS)
     )
 )
 _DELETE = Statement(
-    lambda: Todo.delete().where((Todo.id == param("id")) & (Todo.user == param("user_id")))
+    lambda: Todo.delete().where((Todo.id == param("id")) & (Todo.user == param("user_id")) & _in_scope())
 )
 
 
 def _list_query(in_tenant: bool, by_completed: bool, after: bool) -> peewee.Query:
     query = todo_dumper.select().where(Todo.user == param("user_id"))
     if in_tenant:
-        query = query.where(Todo.tenant == param("tenant_id"))
+        query = query.where((Todo.tenant == param("tenant_id")) & _in_scope())
     else:
         query = query.where(Todo.tenant.is_null())
     if by_completed:
@@ -113,7 +123,7 @@ def _update_query(columns: tuple[str, ...]) -> peewee.Query:
     fields = [Todo._meta.columns[c] for c in (*columns, "updated_at")]
     query: peewee.Query = (
         Todo.update({f: param(f.column_name, f) for f in fields})
-        .where((Todo.id == param("id")) & (Todo.user == param("user_id")))
+        .where((Todo.id == param("id")) & (Todo.user == param("user_id")) & _in_scope())
         .returning(*_COLUMNS)
     )
     return query

@@ -12,6 +12,13 @@ none of that matters:
 - every event carries the full state, and only the newest one — by ``occurred_at``, ties
   broken by the greatest ``event_id`` — is applied: the final state is the same for
   every arrival order.
+
+What a signed but wrong event could do is bounded too: an ``occurred_at`` further in the
+future than ``max_future_skew`` (else one event dated 8999 would freeze the subscription,
+every genuine later event being stale) is a ValidationError; a ``tenant_id`` that is not
+the subscription's stored tenant is a ConflictError; a purchaser who is not a member of
+the tenant is a ValidationError. Nothing is recorded in any of these cases. Verifying the
+webhook's signature stays with the application (docs/security.md).
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ from typing import Any
 
 import peewee
 
-from datalayer.errors import DataLayerError
-from datalayer.models import Subscription, SubscriptionEvent, Tenant
+from datalayer import arguments
+from datalayer.errors import ConflictError, DataLayerError, NotFoundError, ValidationError
+from datalayer.models import Subscription, SubscriptionEvent, Tenant, TenantMember, User, utcnow
 from datalayer.queries.base import for_update, read, write
 from datalayer.schemas.base import check_id, load
 from datalayer.schemas.subscriptions import (
@@ -39,6 +47,9 @@ from datalayer.schemas.subscriptions import (
 # What a column left out of an event's state is stored as (events carry the full state).
 _EMPTY_STATE: dict[str, Any] = {column: None for column in STATE_COLUMNS}
 _EMPTY_STATE["cancel_at_period_end"] = False
+
+# How far in the future an event may be dated (clocks differ a little between hosts).
+MAX_FUTURE_SKEW = dt.timedelta(minutes=5)
 
 
 class _Event:
@@ -78,11 +89,11 @@ def _record(event: _Event) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _locked(event: _Event) -> tuple[str, dt.datetime | None] | None:
-    """Return (id, last_event_at) of the event's subscription, locked, or None."""
-    query: Any = Subscription.select(Subscription.id, Subscription.last_event_at).where(
-        event.key_field == event.key
-    )
+def _locked(event: _Event) -> tuple[str, dt.datetime | None, str] | None:
+    """Return (id, last_event_at, tenant id) of the event's subscription, locked, or None."""
+    query: Any = Subscription.select(
+        Subscription.id, Subscription.last_event_at, Subscription.tenant
+    ).where(event.key_field == event.key)
     rows: list[Any] = list(for_update(query).limit(1).tuples())
     return rows[0] if rows else None
 
@@ -122,6 +133,32 @@ def _is_stale(subscription_id: str, last_event_at: dt.datetime | None, event: _E
     return any(event.event_id < other for other in applied.scalars())
 
 
+def _check_purchaser(event: _Event, tenant_id: str) -> None:
+    """ValidationError when the event's purchaser is not a member of the tenant
+    (NotFoundError when there is no such user)."""
+    purchaser = event.state.get("purchased_by_user_id")
+    if purchaser is None:
+        return
+    member = TenantMember.select(TenantMember.id).where(
+        (TenantMember.tenant == tenant_id) & (TenantMember.user == purchaser)
+    )
+    if not member.exists():
+        if not User.select(User.id).where(User.id == purchaser).exists():
+            raise NotFoundError(f"user {purchaser} not found")  # may exist at the retry
+        raise ValidationError(
+            {"subscription": {"purchased_by_user_id": ["Must be a member of the tenant."]}}
+        )
+
+
+def _check_not_future(occurred_at: dt.datetime, max_future_skew: Any) -> None:
+    """ValidationError when the event is dated further ahead than the allowed skew."""
+    seconds = arguments.number("max_future_skew", max_future_skew, minimum=0, maximum=86_400)
+    if occurred_at > utcnow() + dt.timedelta(seconds=seconds):
+        raise ValidationError(
+            {"occurred_at": [f"Must not be more than {seconds:g} seconds in the future."]}
+        )
+
+
 def _apply(event: _Event) -> tuple[IngestOutcome, str | None]:
     """Create or update the event's subscription; return the outcome and its id."""
     if not event.relevant:
@@ -134,13 +171,20 @@ def _apply(event: _Event) -> tuple[IngestOutcome, str | None]:
             or not Tenant.select().where(Tenant.id == event.tenant_id).exists()
         ):
             return "not_linked", None
+        _check_purchaser(event, event.tenant_id)
         created = _create(event)
         if created is not None:
             return "applied", created
         current = _locked(event)  # created by a concurrent first event, now committed
         if current is None:
             raise DataLayerError("subscription insert conflicted but no row was found")
-    subscription_id, last_event_at = current
+    subscription_id, last_event_at, tenant_id = current
+    if event.tenant_id is not None and event.tenant_id != tenant_id:
+        raise ConflictError(
+            f"the event names tenant {event.tenant_id}, but its subscription belongs to "
+            "another tenant: nothing was recorded"
+        )
+    _check_purchaser(event, tenant_id)
     if _is_stale(subscription_id, last_event_at, event):
         return "stale_ignored", subscription_id
     (
@@ -155,9 +199,17 @@ class SubscriptionEventQueries:
     """Billing webhook events: recorded once, applied newest-first-wins."""
 
     @staticmethod
-    def ingest(event: Mapping[str, Any]) -> IngestOutcome:
-        """Record a provider-neutral billing event and apply it to its subscription."""
+    def ingest(
+        event: Mapping[str, Any],
+        *,
+        max_future_skew: float = MAX_FUTURE_SKEW.total_seconds(),
+    ) -> IngestOutcome:
+        """Record a provider-neutral billing event and apply it to its subscription.
+
+        ``max_future_skew``: seconds an ``occurred_at`` may lie ahead of this host's clock.
+        """
         parsed = _Event(load(ingest_event_schema, event))
+        _check_not_future(parsed.occurred_at, max_future_skew)
         with write():
             event_row_id = _record(parsed)
             if event_row_id is None:

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import peewee
 
+from datalayer import arguments
 from datalayer.errors import ConflictError, NotFoundError, PermissionDeniedError, translate
 from datalayer.models import TenantInvite, TenantMember, User, utcnow
 from datalayer.queries.base import read, write
@@ -116,11 +117,13 @@ def _pending_invite(token_hash: str, user_id: str, now: dt.datetime) -> TenantIn
     )
     if invite is None:
         raise NotFoundError("no invite has this token")
-    email = User.select(User.email).where(User.id == user_id).scalar()
-    if email is None:
+    user = User.select(User.email, User.email_verified).where(User.id == user_id).tuples().first()
+    if user is None:
         raise NotFoundError(f"user {user_id} not found")
-    if email.lower() != invite["email"]:
+    if arguments.normalize_email(user[0]) != invite["email"]:
         raise PermissionDeniedError("the invite was sent to another email address")
+    if not user[1]:  # else anyone could take an invitee's address and their invite
+        raise PermissionDeniedError("the user's email address is not verified")
     if invite["status"] != "pending":
         raise ConflictError(f"the invite is {invite['status']}")
     if dt.datetime.fromisoformat(invite["expires_at"]) <= now:
