@@ -28,6 +28,7 @@ __all__ = [
     "add_check",
     "add_index",
     "check",
+    "check_constraint",
     "drop_check",
     "drop_index",
     "add_trigger",
@@ -71,7 +72,7 @@ class TimestampTZField(pw.DateTimeField):
     field_type = "TIMESTAMPTZ"
 
 
-def check(name: str, expression: str, *, sqlite: str | None = None) -> pw.Node:
+def check_constraint(name: str, expression: str, *, sqlite: str | None = None) -> pw.Node:
     """Return a named table CHECK constraint, as ``Meta.constraints`` holds it.
 
     ``sqlite`` gives SQLite its own expression (e.g. ``json_type`` for ``jsonb_typeof``).
@@ -80,6 +81,10 @@ def check(name: str, expression: str, *, sqlite: str | None = None) -> pw.Node:
         return pw.SQL(f"CONSTRAINT {name} CHECK ({expression})")
     return Dialect(f"CONSTRAINT {name} CHECK ({expression})",
                    f"CONSTRAINT {name} CHECK ({sqlite})")
+
+
+# The name migrations 001-003 (and users' migration files) import: kept working.
+check = check_constraint
 
 
 def _is_sqlite(migrator: Any) -> bool:
@@ -161,7 +166,7 @@ def add_check(migrator: Any, table: str, name: str, expression: str, *,
     a weaker lock than a plain ``ADD CONSTRAINT``; SQLite rebuilds the table.
     """
     meta = migrator.orm[table]._meta
-    meta.constraints = [*(meta.constraints or []), check(name, expression, sqlite=sqlite)]
+    meta.constraints = [*(meta.constraints or []), check_constraint(name, expression, sqlite=sqlite)]
     if _is_sqlite(migrator):
         clause = f", CONSTRAINT {name} CHECK ({sqlite or expression})"
         migrator.run(_sqlite_rebuild, migrator.__database__, table, lambda body: body + clause)

@@ -177,9 +177,9 @@ def status(url: str | None) -> None:
     click.echo(f"{len(applied)} applied, {len(pending)} pending")
 
 
-@main.command()
+@main.command("check")
 @database_option
-def check(url: str | None) -> None:
+def check_command(url: str | None) -> None:
     """Check that the migrated schema matches the models.
 
     Compares the models with the state the applied migrations describe (as
@@ -187,7 +187,7 @@ def check(url: str | None) -> None:
     Exits 0 when they agree, 1 with the list of differences when they do not (a model
     changed without a migration), and fails when migrations are pending.
     """
-    problems = migrations.check(url)
+    problems = migrations.schema_differences(url)
     if not problems:
         click.echo("The schema matches the models.")
         return

@@ -190,10 +190,10 @@ def _create_table(plan: Plan, table: TableState) -> None:
     if table.checks:
         lines.append(f"{INDENT * 2}constraints = [")
         # In the model's order: SQLite stores the CREATE TABLE text as written.
-        lines += [f"{INDENT * 3}check({n!r}, {_check_args(e)}),"
+        lines += [f"{INDENT * 3}check_constraint({n!r}, {_check_args(e)}),"
                   for n, e in table.checks.items()]
         lines.append(f"{INDENT * 2}]")
-        helpers.add("check")
+        helpers.add("check_constraint")
     plan.add("\n".join(lines), *helpers)
     for index in table.indexes.values():
         if not index.implicit:

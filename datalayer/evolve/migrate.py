@@ -1,4 +1,5 @@
-"""Run the migrations shipped with the package: migrate, rollback, status, check.
+"""Run the migrations shipped with the package: migrate, rollback, status, and compare the
+schema with the models (``schema_differences``, the `datalayer check` command).
 
 The migrations folder is resolved from the installed package (``datalayer.migrations``),
 never from the working directory. The URL comes from the argument, else
@@ -44,10 +45,10 @@ __all__ = [
     "MigrationError",
     "PendingMigrationsError",
     "DataLossError",
-    "check",
     "migrate",
     "migrations_dir",
     "resolve_url",
+    "schema_differences",
     "rollback",
     "status",
     "unshipped_migrations",
@@ -274,7 +275,7 @@ def status(url: str | None = None) -> tuple[list[str], list[str]]:
         return _status(database, _router(database, strict=False))
 
 
-def check(url: str | None = None) -> list[str]:
+def schema_differences(url: str | None = None) -> list[str]:
     """Return the differences between the models and the migrated schema, one per line.
 
     Raises ``PendingMigrationsError`` when migrations are left to apply.

@@ -12,7 +12,7 @@ from datalayer.models.base import (
     NOW,
     BaseModel,
     TimestampTZField,
-    check,
+    check_constraint,
     created_at,
     id_field,
     json_array_check,
@@ -90,7 +90,7 @@ class AdminUser(BaseModel):
 
     class Meta:
         table_name = "admin_users"
-        constraints = [check("admin_users_status_check", one_of("status", ADMIN_STATUSES))]
+        constraints = [check_constraint("admin_users_status_check", one_of("status", ADMIN_STATUSES))]
 
 
 class AdminRole(BaseModel):
@@ -159,7 +159,7 @@ class AdminAuditLog(BaseModel):
             (("action", "created_at"), False),
         )
         constraints = [
-            check("admin_audit_log_target_type_check", one_of("target_type", AUDIT_TARGET_TYPES)),
+            check_constraint("admin_audit_log_target_type_check", one_of("target_type", AUDIT_TARGET_TYPES)),
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

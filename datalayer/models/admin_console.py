@@ -12,7 +12,7 @@ from datalayer.models.base import (
     NOW,
     BaseModel,
     TimestampTZField,
-    check,
+    check_constraint,
     created_at,
     id_field,
     one_of,
@@ -87,14 +87,14 @@ class AdminImpersonationSession(BaseModel):
         table_name = "admin_impersonation_sessions"
         indexes = ((("admin_user", "ended_at"), False),)
         constraints = [
-            check(
+            check_constraint(
                 "admin_impersonation_sessions_scope_check", one_of("scope", IMPERSONATION_SCOPES)
             ),
-            check(
+            check_constraint(
                 "admin_impersonation_sessions_end_reason_check",
                 one_of("end_reason", IMPERSONATION_END_REASONS, nullable=True),
             ),
-            check(
+            check_constraint(
                 "admin_impersonation_sessions_ended_check",
                 "(ended_at IS NULL) = (end_reason IS NULL)",
             ),
@@ -131,9 +131,9 @@ class AdminFlag(BaseModel):
         table_name = "admin_flags"
         indexes = ((("target_type", "target_id", "flag_type"), True),)
         constraints = [
-            check("admin_flags_target_type_check", one_of("target_type", FLAG_TARGET_TYPES)),
-            check("admin_flags_flag_type_check", one_of("flag_type", FLAG_TYPES)),
-            check(
+            check_constraint("admin_flags_target_type_check", one_of("target_type", FLAG_TARGET_TYPES)),
+            check_constraint("admin_flags_flag_type_check", one_of("flag_type", FLAG_TYPES)),
+            check_constraint(
                 "admin_flags_custom_label_check",
                 "(flag_type = 'custom' AND custom_label IS NOT NULL) "
                 "OR (flag_type <> 'custom' AND custom_label IS NULL)",
@@ -162,7 +162,7 @@ class AdminUserNote(BaseModel):
     class Meta:
         table_name = "admin_user_notes"
         constraints = [
-            check("admin_user_notes_note_length_check", f"length(note) BETWEEN 1 AND {NOTE_MAX}")
+            check_constraint("admin_user_notes_note_length_check", f"length(note) BETWEEN 1 AND {NOTE_MAX}")
         ]
 
 
@@ -189,7 +189,7 @@ class AdminTenantNote(BaseModel):
     class Meta:
         table_name = "admin_tenant_notes"
         constraints = [
-            check("admin_tenant_notes_note_length_check", f"length(note) BETWEEN 1 AND {NOTE_MAX}")
+            check_constraint("admin_tenant_notes_note_length_check", f"length(note) BETWEEN 1 AND {NOTE_MAX}")
         ]
 
 

@@ -9,7 +9,7 @@ from datalayer.models.base import (
     BaseModel,
     Dialect,
     TimestampTZField,
-    check,
+    check_constraint,
     created_at,
     id_field,
     int_default,
@@ -61,9 +61,9 @@ class User(BaseModel):
     class Meta:
         table_name = "user"
         constraints = [
-            check("user_analytics_consent_check", one_of("analytics_consent", ANALYTICS_CONSENT)),
-            check("user_lifecycle_stage_check", one_of("lifecycle_stage", LIFECYCLE_STAGES)),
-            check("user_admin_role_check", one_of("admin_role", USER_ADMIN_ROLES, nullable=True)),
+            check_constraint("user_analytics_consent_check", one_of("analytics_consent", ANALYTICS_CONSENT)),
+            check_constraint("user_lifecycle_stage_check", one_of("lifecycle_stage", LIFECYCLE_STAGES)),
+            check_constraint("user_admin_role_check", one_of("admin_role", USER_ADMIN_ROLES, nullable=True)),
         ]
 
 

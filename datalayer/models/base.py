@@ -178,7 +178,7 @@ def pairs(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple((v, v) for v in values)
 
 
-def check(name: str, expression: str) -> peewee.SQL:
+def check_constraint(name: str, expression: str) -> peewee.SQL:
     """Return a named table CHECK constraint."""
     return peewee.SQL(f"CONSTRAINT {name} CHECK ({expression})")
 

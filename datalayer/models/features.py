@@ -12,7 +12,7 @@ from datalayer.models.base import (
     ZERO,
     BaseModel,
     TimestampTZField,
-    check,
+    check_constraint,
     created_at,
     id_field,
     json_array_check,
@@ -39,8 +39,8 @@ class Todo(BaseModel):
     class Meta:
         table_name = "todos"
         constraints = [
-            check("todos_title_length_check", "length(title) BETWEEN 1 AND 255"),
-            check(
+            check_constraint("todos_title_length_check", "length(title) BETWEEN 1 AND 255"),
+            check_constraint(
                 "todos_description_length_check",
                 "description IS NULL OR length(description) <= 1000",
             ),
@@ -72,7 +72,7 @@ class Waitlist(BaseModel):
 
     class Meta:
         table_name = "waitlist"
-        constraints = [check("waitlist_email_lower_check", "email = lower(email)")]
+        constraints = [check_constraint("waitlist_email_lower_check", "email = lower(email)")]
 
 
 Waitlist.add_index(Waitlist.index(Waitlist.created_at, Waitlist.id, name="waitlist_recent_idx"))

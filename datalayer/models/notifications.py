@@ -12,7 +12,7 @@ from datalayer.models.base import (
     ZERO,
     BaseModel,
     TimestampTZField,
-    check,
+    check_constraint,
     created_at,
     id_field,
     int_default,
@@ -80,8 +80,8 @@ class Notification(BaseModel):
         table_name = "notifications"
         constraints = [
             slug_check("notifications_type_check", "type"),
-            check("notifications_title_length_check", "length(title) <= 255"),
-            check(
+            check_constraint("notifications_title_length_check", "length(title) <= 255"),
+            check_constraint(
                 "notifications_deep_link_length_check",
                 "deep_link IS NULL OR length(deep_link) <= 500",
             ),
@@ -147,8 +147,8 @@ class NotificationDelivery(BaseModel):
         table_name = "notification_deliveries"
         indexes = ((("notification", "channel"), True),)
         constraints = [
-            check("notification_deliveries_channel_check", one_of("channel", CHANNELS)),
-            check("notification_deliveries_status_check", one_of("status", DELIVERY_STATUSES)),
+            check_constraint("notification_deliveries_channel_check", one_of("channel", CHANNELS)),
+            check_constraint("notification_deliveries_status_check", one_of("status", DELIVERY_STATUSES)),
         ]
 
 

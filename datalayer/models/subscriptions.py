@@ -10,7 +10,7 @@ from datalayer.models.base import (
     NOW,
     BaseModel,
     TimestampTZField,
-    check,
+    check_constraint,
     created_at,
     id_field,
     one_of,
@@ -61,8 +61,8 @@ class Subscription(BaseModel):
         table_name = "subscriptions"
         indexes = ((("tenant", "status"), False),)
         constraints = [
-            check("subscriptions_status_check", one_of("status", SUBSCRIPTION_STATUSES)),
-            check("subscriptions_provider_check", one_of("provider", PROVIDERS)),
+            check_constraint("subscriptions_status_check", one_of("status", SUBSCRIPTION_STATUSES)),
+            check_constraint("subscriptions_provider_check", one_of("provider", PROVIDERS)),
         ]
 
 
@@ -108,5 +108,5 @@ class SubscriptionEvent(BaseModel):
         table_name = "subscription_events"
         indexes = ((("provider", "event_id"), True),)
         constraints = [
-            check("subscription_events_outcome_check", one_of("outcome", EVENT_OUTCOMES)),
+            check_constraint("subscription_events_outcome_check", one_of("outcome", EVENT_OUTCOMES)),
         ]

@@ -13,7 +13,7 @@ from datalayer.models.base import (
     BaseModel,
     ServerDefault,
     TimestampTZField,
-    check,
+    check_constraint,
     created_at,
     id_field,
     one_of,
@@ -47,8 +47,8 @@ class Tenant(BaseModel):
     class Meta:
         table_name = "tenants"
         constraints = [
-            check("tenants_name_length_check", "length(name) BETWEEN 1 AND 100"),
-            check("tenants_type_check", one_of("type", TENANT_TYPES)),
+            check_constraint("tenants_name_length_check", "length(name) BETWEEN 1 AND 100"),
+            check_constraint("tenants_type_check", one_of("type", TENANT_TYPES)),
         ]
 
 
@@ -76,8 +76,8 @@ class TenantMember(BaseModel):
         table_name = "tenant_members"
         indexes = ((("tenant", "user"), True),)
         constraints = [
-            check("tenant_members_role_check", one_of("role", MEMBER_ROLES)),
-            check(
+            check_constraint("tenant_members_role_check", one_of("role", MEMBER_ROLES)),
+            check_constraint(
                 "tenant_members_member_role_check",
                 one_of("member_role", MEMBER_SUB_ROLES, nullable=True),
             ),
@@ -131,8 +131,8 @@ class TenantInvite(BaseModel):
     class Meta:
         table_name = "tenant_invites"
         constraints = [
-            check("tenant_invites_role_check", one_of("role", INVITE_ROLES)),
-            check("tenant_invites_status_check", one_of("status", INVITE_STATUSES)),
+            check_constraint("tenant_invites_role_check", one_of("role", INVITE_ROLES)),
+            check_constraint("tenant_invites_status_check", one_of("status", INVITE_STATUSES)),
         ]
 
 
