@@ -146,7 +146,7 @@ def test_model_change_without_migration_is_detected(migrated_url: str) -> None:
         problems = migrations.schema_differences(migrated_url)
     text = "\n".join(problems)
     assert "add_fields('user', allow_not_null=True, nickname=pw.TextField(null=True))" in text
-    assert "user.nickname: column of User.nickname is missing from the database" in text
+    assert "user.nickname: column is missing from the database" in text
     assert "todos.priority is NOT NULL without a server default" in text
     assert "todos.priority" in text and "index todos_priority" in text
     assert "nickname" not in User._meta.fields and not hasattr(User, "nickname")

@@ -182,10 +182,11 @@ def status(url: str | None) -> None:
 def check_command(url: str | None) -> None:
     """Check that the migrated schema matches the models.
 
-    Compares the models with the state the applied migrations describe (as
-    `pw_migrate create --auto` would) and with the live tables, columns and indexes.
-    Exits 0 when they agree, 1 with the list of differences when they do not (a model
-    changed without a migration), and fails when migrations are pending.
+    Compares the models with the state the applied migrations describe, and the
+    database's catalog with the catalog of the models' schema built in a scratch place
+    on the same server: columns (type, NULL, default), CHECKs, foreign keys and their
+    actions, indexes (columns, uniqueness, WHERE) and triggers, both ways. Exits 0 when
+    they agree, 1 naming every difference, and fails when migrations are pending.
     """
     problems = migrations.schema_differences(url)
     if not problems:

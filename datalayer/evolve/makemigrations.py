@@ -63,10 +63,10 @@ def migration_state(migrate_dir: Path, database: pw.Database | None = None) -> d
 
 
 def model_state() -> dict[str, TableState]:
-    """Return the schema the package's models declare."""
-    from datalayer.models import ALL_MODELS
+    """Return the schema the package's models declare (every model under datalayer.models)."""
+    from datalayer.models import find_models
 
-    return states_of(ALL_MODELS)
+    return states_of(find_models())
 
 
 def pending_changes(migrate_dir: Path, database: pw.Database | None = None) -> list[str]:

@@ -37,6 +37,7 @@ from datalayer.errors import (
     PoolerSafetyError,
     sqlstate,
 )
+from datalayer.evolve.drift import schema_differences
 from datalayer.evolve.paths import migrations_dir, unshipped_migrations
 from datalayer.evolve.steps import data_loss, install_index_fix, is_concurrent, queue
 
@@ -60,24 +61,6 @@ LOCK_RETRIES = 4
 
 # pg_advisory_xact_lock key: the bytes of "datalayr" read as a (positive) bigint.
 LOCK_KEY = int.from_bytes(b"datalayr", "big")
-
-# information_schema spellings of the types peewee writes in DDL (PostgreSQL).
-_PG_TYPE_ALIASES = {
-    "timestamptz": "timestamp with time zone",
-    "timestamp": "timestamp without time zone",
-    "varchar": "character varying",
-    "char": "character",
-    "bool": "boolean",
-    "int": "integer",
-    "serial": "integer",
-    "bigserial": "bigint",
-    "decimal": "numeric",
-    "real": "real",
-    "double precision": "double precision",
-    "blob": "bytea",
-    "time": "time without time zone",
-}
-
 
 def sqlstate_of(exc: BaseException) -> str | None:
     """Return the SQLSTATE behind a (wrapped) database error, if any."""
@@ -281,7 +264,7 @@ def schema_differences(url: str | None = None) -> list[str]:
     Raises ``PendingMigrationsError`` when migrations are left to apply.
     """
     from datalayer.evolve.makemigrations import pending_changes
-    from datalayer.models import ALL_MODELS
+    from datalayer.models import find_models
 
     with _connected(url) as database:
         router = _router(database)
@@ -294,7 +277,7 @@ def schema_differences(url: str | None = None) -> list[str]:
             "models and migrations differ (run `datalayer makemigrations`): " + change
             for change in pending_changes(migrations_dir(), database)
         ]
-        return problems + _live_differences(database, list(ALL_MODELS))
+        return problems + schema_differences(database, find_models())
 
 
 def _status(database: peewee.Database, router: Router) -> tuple[list[str], list[str]]:
@@ -386,62 +369,6 @@ def _foreign_key_check(database: Any) -> None:
         listed = ", ".join(f"{r[0]} rowid {r[1]} -> {r[2]}" for r in rows[:5])
         raise MigrationError(f"the migration leaves {len(rows)} row(s) whose foreign key "
                              f"points nowhere ({listed}); rolled back, nothing changed")
-
-
-def _live_differences(database: peewee.Database, models: list[Any]) -> list[str]:
-    """Compare the database's tables, columns and indexes with the models."""
-    problems: list[str] = []
-    tables = set(database.get_tables())
-    for model in models:
-        table, name = model._meta.table_name, model.__name__
-        if table not in tables:
-            problems.append(f"{table}: table of model {name} is missing from the database")
-            continue
-        columns = {c.name: c for c in database.get_columns(table)}
-        for field in model._meta.sorted_fields:
-            column = columns.pop(field.column_name, None)
-            where = f"{table}.{field.column_name}"
-            if column is None:
-                problems.append(f"{where}: column of {name}.{field.name} is missing "
-                                "from the database")
-                continue
-            if column.null != field.null:
-                model_says = "allows NULL" if field.null else "is NOT NULL"
-                problems.append(f"{where}: {name}.{field.name} {model_says} but the "
-                                "database column does not")
-            if field.default is not None and not field.primary_key and column.default is None:
-                problems.append(f"{where}: {name}.{field.name} has a default but the "
-                                "database column has no server-side DEFAULT")
-            wanted = _pg_type(database, field)
-            if wanted and wanted != column.data_type.lower():
-                problems.append(f"{where}: {name}.{field.name} is {wanted} but the "
-                                f"database column is {column.data_type}")
-        problems.extend(f"{table}.{c}: database column is not in model {name}" for c in columns)
-        problems.extend(_index_differences(database, model))
-    return problems
-
-
-def _index_differences(database: peewee.Database, model: Any) -> list[str]:
-    table = model._meta.table_name
-    wanted = {index._name for index in model._meta.fields_to_index()}
-    present = {
-        index.name for index in database.get_indexes(table)
-        if index.name != f"{table}_pkey" and not index.name.startswith("sqlite_autoindex_")
-    }
-    return [f"{table}: index {n} of model {model.__name__} is missing from the database"
-            for n in sorted(wanted - present)] + [
-        f"{table}: database index {n} is not in model {model.__name__}"
-        for n in sorted(present - wanted)]
-
-
-def _pg_type(database: peewee.Database, field: peewee.Field) -> str | None:
-    """Return the information_schema type of a field on PostgreSQL (None on SQLite)."""
-    if isinstance(database, peewee.SqliteDatabase):
-        return None
-    ctx: Any = database.get_sql_context()
-    ddl = ctx.sql(field.ddl_datatype(ctx)).query()[0].lower()
-    base = re.sub(r"\s*\(.*\)$", "", ddl)
-    return _PG_TYPE_ALIASES.get(base, base)
 
 
 def _one_line(text: str) -> str:

@@ -1,12 +1,19 @@
-"""Peewee models, one module per domain; ``ALL_MODELS`` lists them in foreign-key order."""
+"""Peewee models, one module per domain; ``ALL_MODELS`` lists them in foreign-key order.
+
+``find_models()`` finds every model defined under ``datalayer.models``, listed here or
+not: ``makemigrations``, ``check`` and ``create_all`` use it, so a model added to a
+domain module is seen without further registration.
+"""
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
 
 import peewee
 
 from datalayer.models.admin import (
-    AUDIT_APPEND_ONLY_SQL,
-    AUDIT_APPEND_ONLY_SQLITE,
     AdminAuditLog,
     AdminRole,
     AdminUser,
@@ -62,28 +69,57 @@ ALL_MODELS: list[type[BaseModel]] = [
 ]
 
 
-def create_all(database: peewee.Database | None = None) -> None:
-    """Create every table from the models (tests and tooling; production uses migrations)."""
+def find_models() -> list[type[BaseModel]]:
+    """Return every model defined in a module of ``datalayer.models``, in foreign-key order.
+
+    Imports each module of the package first, so a model in a module no one imports yet
+    is found too; ``ALL_MODELS`` need not list it.
+    """
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    found: list[type[BaseModel]] = []
+    waiting: list[type[BaseModel]] = [BaseModel]
+    while waiting:
+        for subclass in waiting.pop().__subclasses__():
+            waiting.append(subclass)
+            if subclass.__module__.startswith(__name__ + ".") and subclass not in found:
+                found.append(subclass)
+    ordered: list[type[BaseModel]] = peewee.sort_models(  # type: ignore[attr-defined]
+        found)  # not in peewee's stubs
+    return ordered
+
+
+def create_all(database: peewee.Database | None = None,
+               models: list[type[BaseModel]] | None = None) -> None:
+    """Create every table from the models, with their deferred foreign keys and their
+    ``Meta.triggers`` (tests, tooling and ``datalayer check``; production uses migrations).
+    """
     database = database or BaseModel._meta.database
-    with database.bind_ctx(ALL_MODELS):
-        database.create_tables(ALL_MODELS)
-        if isinstance(database, peewee.SqliteDatabase):
-            for statement in AUDIT_APPEND_ONLY_SQLITE:
-                # peewee's stubs leave Database.execute_sql unannotated.
-                database.execute_sql(statement)  # type: ignore[no-untyped-call]
-        else:
-            # peewee's stubs leave out Model._schema (the SchemaManager).
-            User._schema.create_foreign_key(User.active_tenant)  # type: ignore[attr-defined]
-            for statement in AUDIT_APPEND_ONLY_SQL:
-                database.execute_sql(statement)
+    models = find_models() if models is None else models
+    sqlite = isinstance(database, peewee.SqliteDatabase)
+    with database.bind_ctx(models):
+        database.create_tables(models)
+        for model in models:
+            if not sqlite:  # SQLite declares them inline (see User.active_tenant)
+                _create_deferred_keys(model)
+            for trigger in getattr(model._meta, "triggers", None) or ():
+                for statement in trigger.sqlite if sqlite else trigger.postgres:
+                    database.execute_sql(statement)
+
+
+def _create_deferred_keys(model: Any) -> None:
+    for field in model._meta.sorted_fields:
+        if isinstance(field, peewee.ForeignKeyField) and field.deferred:
+            model._schema.create_foreign_key(field)
 
 
 def drop_all(database: peewee.Database | None = None) -> None:
     """Drop every table the models declare."""
     database = database or BaseModel._meta.database
-    with database.bind_ctx(ALL_MODELS):
+    models = find_models()
+    with database.bind_ctx(models):
         database.drop_tables(
-            list(reversed(ALL_MODELS)), cascade=not isinstance(database, peewee.SqliteDatabase)
+            list(reversed(models)), cascade=not isinstance(database, peewee.SqliteDatabase)
         )
 
 
@@ -120,6 +156,7 @@ __all__ = [
     "Waitlist",
     "create_all",
     "drop_all",
+    "find_models",
     "new_id",
     "utcnow",
 ]

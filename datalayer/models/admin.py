@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 import peewee as pw
 
 from datalayer.errors import PermissionDeniedError
+from datalayer.migration_ops import Trigger
 from datalayer.models.base import (
     EMPTY_JSON_LIST,
     NOW,
@@ -39,8 +40,9 @@ AUDIT_ERASURE_REDACTION = """COALESCE(OLD.target_type = 'user' AND OLD.action <>
                     WHERE erasure.action = 'USER_ERASE' AND erasure.target_type = 'user'
                       AND erasure.target_id = OLD.target_id), FALSE)"""
 
-# Installed by migration 001 (and by create_all for the schema-equality test). "%%" because
-# psycopg2 interpolates even an empty parameter tuple.
+# Installed by migrations 001 and 004, declared as AdminAuditLog.Meta.triggers since 005 (so
+# makemigrations and check track them). "%%" because psycopg2 interpolates even an empty
+# parameter tuple.
 AUDIT_APPEND_ONLY_SQL = (
     """CREATE OR REPLACE FUNCTION admin_audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -67,6 +69,20 @@ AUDIT_APPEND_ONLY_SQLITE = (
     BEGIN SELECT RAISE(ABORT, 'admin_audit_log is append-only: UPDATE is not allowed'); END""",
     """CREATE TRIGGER admin_audit_log_no_delete BEFORE DELETE ON admin_audit_log
     BEGIN SELECT RAISE(ABORT, 'admin_audit_log is append-only: DELETE is not allowed'); END""",
+)
+AUDIT_APPEND_ONLY = Trigger(
+    "admin_audit_log_append_only",
+    postgres=AUDIT_APPEND_ONLY_SQL,
+    sqlite=AUDIT_APPEND_ONLY_SQLITE,
+    drop_postgres=(
+        "DROP TRIGGER IF EXISTS admin_audit_log_append_only ON admin_audit_log",
+        "DROP TRIGGER IF EXISTS admin_audit_log_no_truncate ON admin_audit_log",
+        "DROP FUNCTION IF EXISTS admin_audit_log_append_only()",
+    ),
+    drop_sqlite=(
+        "DROP TRIGGER IF EXISTS admin_audit_log_no_update",
+        "DROP TRIGGER IF EXISTS admin_audit_log_no_delete",
+    ),
 )
 
 
@@ -161,6 +177,7 @@ class AdminAuditLog(BaseModel):
         constraints = [
             check_constraint("admin_audit_log_target_type_check", one_of("target_type", AUDIT_TARGET_TYPES)),
         ]
+        triggers = [AUDIT_APPEND_ONLY]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # peewee builds rows read from the database with __no_default__ set.
