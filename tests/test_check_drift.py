@@ -23,7 +23,7 @@ from typing import Any
 import peewee as pw
 import pytest
 from click.testing import CliRunner
-from conftest import (
+from helpers import (
     IS_PG,
     create_pg_database,
     db_name,
