@@ -29,7 +29,7 @@ import datalayer.adopt.run as adopt_module
 from datalayer import db, init_db
 from datalayer.adopt.run import AdoptError, AdoptRefused, adopt
 from datalayer.cli.main import main
-from datalayer.evolve.migrate import migrate, schema_differences
+from datalayer.evolve.migrate import migrate, schema_drift
 
 UTC = dt.UTC
 KEYS = {"admin_roles": ("key",), "admin_user_roles": ("admin_user_id", "role_key")}
@@ -246,7 +246,7 @@ def test_check_passes_migrate_has_nothing_to_do_and_the_schema_is_migrates(
         original: tuple[str, Sample], tmp_path: Path) -> None:
     url, _ = original
     adopt(url)
-    assert schema_differences(url) == []
+    assert schema_drift(url) == []
     assert migrate(url) == []
     name = create_pg_database()
     try:  # the schema `datalayer migrate` builds on an empty database, object for object

@@ -316,7 +316,7 @@ def test_model_outside_all_models_is_found(fresh_db: str) -> None:
 
     try:
         assert Gadget in find_models() and Gadget not in ALL_MODELS
-        problems = migrations.check(fresh_db)
+        problems = migrations.schema_drift(fresh_db)
         assert "gadgets: table is missing from the database (the models declare it)" in problems
         assert any("create_model" in p and "gadgets" in p for p in problems), problems
     finally:
@@ -324,4 +324,4 @@ def test_model_outside_all_models_is_found(fresh_db: str) -> None:
         del Gadget
         gc.collect()
     assert gone() is None, "the test model lingers and would leak into other tests"
-    assert migrations.check(fresh_db) == []
+    assert migrations.schema_drift(fresh_db) == []

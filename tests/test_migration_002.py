@@ -92,7 +92,7 @@ def test_002_goes_down_to_001_and_up_again_keeping_every_row(tmp_path: Path) -> 
         up = snapshot(url)
         assert {t: up[t] for t in down} == down
         assert all(up[t][0] == 0 for t in NEW_TABLES)  # their rows went with the rollback
-        assert migrations.schema_differences(url) == []
+        assert migrations.schema_drift(url) == []
 
 
 def _001_only(url: str, tmp_path: Path) -> None:

@@ -137,20 +137,20 @@ def test_schema_equals_create_all(migrated_url: str, tmp_path: Path) -> None:
 
 
 def test_check_is_clean_after_migrate(migrated_url: str) -> None:
-    assert migrations.schema_differences(migrated_url) == []
+    assert migrations.schema_drift(migrated_url) == []
 
 
 def test_model_change_without_migration_is_detected(migrated_url: str) -> None:
     with extra_field(User, "nickname", pw.TextField(null=True)), \
             extra_field(Todo, "priority", pw.IntegerField(default=0, index=True)):
-        problems = migrations.schema_differences(migrated_url)
+        problems = migrations.schema_drift(migrated_url)
     text = "\n".join(problems)
     assert "add_fields('user', allow_not_null=True, nickname=pw.TextField(null=True))" in text
     assert "user.nickname: column is missing from the database" in text
     assert "todos.priority is NOT NULL without a server default" in text
     assert "todos.priority" in text and "index todos_priority" in text
     assert "nickname" not in User._meta.fields and not hasattr(User, "nickname")
-    assert migrations.schema_differences(migrated_url) == []
+    assert migrations.schema_drift(migrated_url) == []
 
 
 def _value(field: pw.Field, ids: dict[str, str]) -> object:
@@ -238,7 +238,7 @@ def test_migrate_rollback_migrate(empty_url: str) -> None:
     with pytest.raises(migrations.MigrationError, match="only 0 applied"):
         migrations.rollback(empty_url)
     assert migrations.migrate(empty_url) == ALL
-    assert migrations.schema_differences(empty_url) == []
+    assert migrations.schema_drift(empty_url) == []
     if IS_PG:  # no session state: the run works behind a transaction-mode pooler
         behind_pooler = empty_url + "?pooler=transaction"
         assert migrations.rollback(behind_pooler, count=len(ALL)) == ALL[::-1]
@@ -247,7 +247,7 @@ def test_migrate_rollback_migrate(empty_url: str) -> None:
 
 def test_check_refuses_pending_migrations(empty_url: str) -> None:
     with pytest.raises(migrations.PendingMigrationsError, match=ALL[0]):
-        migrations.schema_differences(empty_url)
+        migrations.schema_drift(empty_url)
 
 
 def test_unknown_applied_migration_is_refused(migrated_url: str) -> None:
@@ -255,7 +255,7 @@ def test_unknown_applied_migration_is_refused(migrated_url: str) -> None:
         database.execute_sql(
             "INSERT INTO migratehistory (name, migrated_at) VALUES ('999_future', "
             f"{database.param})", ("2030-01-01 00:00:00",))
-    for run in (migrations.migrate, migrations.rollback, migrations.schema_differences):
+    for run in (migrations.migrate, migrations.rollback, migrations.schema_drift):
         with pytest.raises(migrations.MigrationError, match="does not ship: 999_future"):
             run(migrated_url)
     assert migrations.status(migrated_url) == ([*ALL, "999_future"], [])
@@ -291,7 +291,7 @@ def test_concurrent_migrate_applies_each_migration_once(empty_url: str) -> None:
         rows = database.execute_sql(
             "SELECT name, count(*) FROM migratehistory GROUP BY name ORDER BY name").fetchall()
     assert rows == [(name, 1) for name in ALL]
-    assert migrations.schema_differences(empty_url) == []
+    assert migrations.schema_drift(empty_url) == []
 
 
 @pg_only

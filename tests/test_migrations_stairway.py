@@ -88,7 +88,7 @@ def test_each_migration_goes_down_and_up_keeping_every_row(seeded_url: str) -> N
             if table not in touched(name):
                 assert after_up[table][1] == checksum, f"{name} up again: {table} changed"
         if index == len(ALL) - 1:
-            assert migrations.schema_differences(seeded_url) == []
+            assert migrations.schema_drift(seeded_url) == []
         if index:  # step down: the next round starts at N-1
             assert migrations.rollback(seeded_url) == [name]
 
@@ -106,7 +106,7 @@ def test_down_to_nothing_and_up_again(seeded_url: str) -> None:
     assert migrations.rollback(seeded_url, count=len(ALL)) == ALL[::-1]
     assert snapshot(seeded_url) == {}
     assert migrations.migrate(seeded_url) == ALL
-    assert migrations.schema_differences(seeded_url) == []
+    assert migrations.schema_drift(seeded_url) == []
 
 
 @pytest.mark.skipif(not IS_PG, reason="squawk lints PostgreSQL migrations")

@@ -188,7 +188,7 @@ def check_command(url: str | None) -> None:
     actions, indexes (columns, uniqueness, WHERE) and triggers, both ways. Exits 0 when
     they agree, 1 naming every difference, and fails when migrations are pending.
     """
-    problems = migrations.schema_differences(url)
+    problems = migrations.schema_drift(url)
     if not problems:
         click.echo("The schema matches the models.")
         return

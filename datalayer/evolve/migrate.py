@@ -1,5 +1,5 @@
 """Run the migrations shipped with the package: migrate, rollback, status, and compare the
-schema with the models (``schema_differences``, the `datalayer check` command).
+schema with the models (``schema_drift``, the `datalayer check` command).
 
 The migrations folder is resolved from the installed package (``datalayer.migrations``),
 never from the working directory. The URL comes from the argument, else
@@ -49,7 +49,7 @@ __all__ = [
     "migrate",
     "migrations_dir",
     "resolve_url",
-    "schema_differences",
+    "schema_drift",
     "rollback",
     "status",
     "unshipped_migrations",
@@ -258,7 +258,7 @@ def status(url: str | None = None) -> tuple[list[str], list[str]]:
         return _status(database, _router(database, strict=False))
 
 
-def schema_differences(url: str | None = None) -> list[str]:
+def schema_drift(url: str | None = None) -> list[str]:
     """Return the differences between the models and the migrated schema, one per line.
 
     Raises ``PendingMigrationsError`` when migrations are left to apply.
