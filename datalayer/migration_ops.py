@@ -169,7 +169,7 @@ def add_check(migrator: Any, table: str, name: str, expression: str, *,
     meta.constraints = [*(meta.constraints or []), check_constraint(name, expression, sqlite=sqlite)]
     if _is_sqlite(migrator):
         clause = f", CONSTRAINT {name} CHECK ({sqlite or expression})"
-        migrator.run(_sqlite_rebuild, migrator.__database__, table, lambda body: body + clause)
+        _queue_rebuild(migrator, table, lambda body: body + clause)
         return
     _sql(migrator, f"ALTER TABLE {_quote(table)} ADD CONSTRAINT {name} "
                    f"CHECK ({expression}) NOT VALID")
@@ -182,7 +182,7 @@ def drop_check(migrator: Any, table: str, name: str) -> None:
     meta.constraints = [c for c in meta.constraints or [] if _constraint_name(c) != name] or None
     if _is_sqlite(migrator):
         pattern = re.compile(rf",\s*CONSTRAINT\s+{re.escape(name)}\s+CHECK\s*\(", re.I)
-        migrator.run(_sqlite_rebuild, migrator.__database__, table,
+        _queue_rebuild(migrator, table,
                      lambda body: _drop_clause(body, pattern))
         return
     _sql(migrator, f"ALTER TABLE {_quote(table)} DROP CONSTRAINT IF EXISTS {name}")
@@ -198,7 +198,7 @@ def set_default(migrator: Any, table: str, field: str, default: ServerDefault | 
     if _is_sqlite(migrator):  # SQLite cannot alter a default: rebuild the table
         ctx = migrator.__database__.get_sql_context()
         definition = ctx.sql(column.ddl(ctx)).query()[0]
-        migrator.run(_sqlite_rebuild, migrator.__database__, table,
+        _queue_rebuild(migrator, table,
                      lambda body: _replace_column(body, column.column_name, definition))
         return
     what = f"SET DEFAULT {default.postgres}" if default is not None else "DROP DEFAULT"
@@ -300,6 +300,21 @@ def _drop_clause(body: str, pattern: re.Pattern[str]) -> str:
         depth += {"(": 1, ")": -1}.get(body[end], 0)
         end += 1
     return body[:match.start()] + body[end:]
+
+
+class _Rebuild:
+    """A queued SQLite table rebuild; ``rebuilds_table`` lets migrate announce it."""
+
+    def __init__(self, database: Any, table: str, edit: Callable[[str], str]) -> None:
+        self.database, self.rebuilds_table, self.edit = database, table, edit
+        self.__name__ = f"rebuild {table}"
+
+    def __call__(self) -> None:
+        _sqlite_rebuild(self.database, self.rebuilds_table, self.edit)
+
+
+def _queue_rebuild(migrator: Any, table: str, edit: Callable[[str], str]) -> None:
+    migrator.__ops__.append(_Rebuild(migrator.__database__, table, edit))
 
 
 def _sqlite_rebuild(database: Any, table: str, edit: Callable[[str], str]) -> None:

@@ -130,7 +130,8 @@ def database_option(function: Any) -> Any:
 @click.option("--lock-timeout", default=migrations.LOCK_TIMEOUT, show_default=True,
               type=click.FloatRange(min=0.1), metavar="SECONDS",
               help="PostgreSQL: how long a DDL statement waits for a table lock before "
-                   "the run is rolled back and retried with backoff.")
+                   "the run (or, in an online migration, the statement) is retried with "
+                   "backoff; writers queued behind it wait at most this long.")
 @click.option("--to", "to", metavar="NAME", default=None,
               help="Stop after this migration (e.g. 002_admin_console).")
 @database_option
@@ -147,7 +148,8 @@ def migrate(allow_data_loss: bool, lock_timeout: float, to: str | None,
     """
     _warn_unshipped()
     applied = migrations.migrate(url, to=to, allow_data_loss=allow_data_loss,
-                                 lock_timeout=lock_timeout)
+                                 lock_timeout=lock_timeout,
+                                 notify=lambda message: click.echo(message, err=True))
     if not applied:
         click.echo("Nothing to migrate: the database is up to date.")
     for name in applied:

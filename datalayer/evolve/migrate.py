@@ -37,9 +37,10 @@ from datalayer.errors import (
     PoolerSafetyError,
     sqlstate,
 )
+from datalayer.evolve import online
 from datalayer.evolve.drift import schema_differences
 from datalayer.evolve.paths import migrations_dir, unshipped_migrations
-from datalayer.evolve.steps import data_loss, install_index_fix, is_concurrent, queue
+from datalayer.evolve.steps import data_loss, install_index_fix, queue
 
 __all__ = [
     "LOCK_KEY",
@@ -55,8 +56,9 @@ __all__ = [
     "unshipped_migrations",
 ]
 
-# How long a DDL statement waits for its table lock before the run is retried.
-LOCK_TIMEOUT = 5.0
+# How long a DDL statement waits for its table lock before it (or the run) is retried:
+# writers queue behind a waiting ALTER, so this bounds how long a migration stalls them.
+LOCK_TIMEOUT = 2.0
 LOCK_RETRIES = 4
 
 # pg_advisory_xact_lock key: the bytes of "datalayr" read as a (positive) bigint.
@@ -79,25 +81,29 @@ def resolve_url(url: str | None = None) -> str | None:
 
 
 def migrate(url: str | None = None, *, to: str | None = None, allow_data_loss: bool = False,
-            lock_timeout: float = LOCK_TIMEOUT, retries: int = LOCK_RETRIES) -> list[str]:
+            lock_timeout: float = LOCK_TIMEOUT, retries: int = LOCK_RETRIES,
+            notify: Callable[[str], None] | None = None) -> list[str]:
     """Apply every pending migration (up to and including ``to``); return the names applied.
 
     Refuses (``DataLossError``, nothing applied) when a pending step drops a table or
     column holding data, unless ``allow_data_loss``. On PostgreSQL each DDL lock is
     waited for at most ``lock_timeout`` seconds; a run that timed out is rolled back and
-    tried again ``retries`` times with backoff.
+    tried again ``retries`` times with backoff (an online migration retries the one
+    statement). ``notify`` hears what is about to hold writers up (a SQLite rebuild).
     """
     if to is not None and to not in {p.stem for p in migrations_dir().glob("[0-9]*.py")}:
         raise MigrationError(f"--to {to}: no such migration")
     applied: list[str] = []
-    while to is None or to not in applied:
-        batch, concurrent = _retrying_locks(
-            lambda: _migrate_batch(url, allow_data_loss, lock_timeout, to), retries)
-        applied += batch
-        if concurrent is None:
-            break
-        if _run_outside_transaction(url, concurrent, downgrade=False):
-            applied.append(concurrent)
+    with online.use_settings(lock_timeout=lock_timeout, retries=retries):
+        while to is None or to not in applied:
+            batch, concurrent = _retrying_locks(
+                lambda: _migrate_batch(url, allow_data_loss, lock_timeout, to, notify),
+                retries)
+            applied += batch
+            if concurrent is None:
+                break
+            if _run_outside_transaction(url, concurrent, downgrade=False):
+                applied.append(concurrent)
     return applied
 
 
@@ -107,23 +113,25 @@ def rollback(url: str | None = None, count: int = 1, *,
     if count < 1:
         raise MigrationError(f"count must be at least 1, not {count}")
     undone: list[str] = []
-    while len(undone) < count:
-        left = count - len(undone)
+    with online.use_settings(lock_timeout=lock_timeout, retries=retries):
+        while len(undone) < count:
+            left = count - len(undone)
 
-        def one_batch(left: int = left) -> tuple[list[str], str | None]:
-            return _rollback_batch(url, left, lock_timeout)
+            def one_batch(left: int = left) -> tuple[list[str], str | None]:
+                return _rollback_batch(url, left, lock_timeout)
 
-        batch, concurrent = _retrying_locks(one_batch, retries)
-        undone += batch
-        if concurrent is None:
-            break
-        if _run_outside_transaction(url, concurrent, downgrade=True):
-            undone.append(concurrent)
+            batch, concurrent = _retrying_locks(one_batch, retries)
+            undone += batch
+            if concurrent is None:
+                break
+            if _run_outside_transaction(url, concurrent, downgrade=True):
+                undone.append(concurrent)
     return undone
 
 
 def _migrate_batch(url: str | None, allow_data_loss: bool, lock_timeout: float,
-                   to: str | None = None) -> tuple[list[str], str | None]:
+                   to: str | None = None, notify: Callable[[str], None] | None = None,
+                   ) -> tuple[list[str], str | None]:
     """Apply pending migrations in one transaction, up to a CONCURRENTLY one (or ``to``)."""
     with _locked(url, lock_timeout) as database:
         router = _router(database)
@@ -137,6 +145,7 @@ def _migrate_batch(url: str | None, allow_data_loss: bool, lock_timeout: float,
             lost = data_loss(database, ops, name)
             if lost and not allow_data_loss:
                 raise DataLossError(lost)
+            _announce_rebuilds(database, ops, name, notify)
             migrator()
             router.model.create(name=name)
             done.append(name)
@@ -173,12 +182,22 @@ def _state_before(router: Router, database: peewee.Database, name: str) -> Migra
     return migrator
 
 
+def _announce_rebuilds(database: peewee.Database, ops: list[Any], name: str,
+                       notify: Callable[[str], None] | None) -> None:
+    if notify is not None and isinstance(database, peewee.SqliteDatabase):
+        tables = online.rebuilds(database, ops)
+        if tables:
+            notify(online.rebuild_notice(name, tables))
+
+
 def _concurrent(ops: list[Any], name: str, database: peewee.Database) -> bool:
+    if isinstance(database, peewee.SqliteDatabase):
+        return False  # SQLite has no concurrent DDL: every step runs in the transaction
     try:
-        concurrent = is_concurrent(ops, name)
+        concurrent = online.is_online(ops, name)
     except ValueError as exc:
         raise MigrationError(str(exc)) from exc
-    return concurrent and not isinstance(database, peewee.SqliteDatabase)
+    return concurrent
 
 
 def _run_outside_transaction(url: str | None, name: str, *, downgrade: bool) -> bool:
@@ -216,15 +235,17 @@ def _run_locked_outside(database: peewee.Database, name: str, *, downgrade: bool
     if (name in router.done) != downgrade:
         return False  # another run applied (or rolled back) it while this one waited
     migrator = _state_before(router, database, name) if downgrade else router.migrator
+    ops = queue(router.read, migrator, database, name, downgrade=downgrade)
     try:
-        for op in queue(router.read, migrator, database, name, downgrade=downgrade):
-            op.run()
-    except Exception:
-        if not downgrade:  # a failed CREATE INDEX CONCURRENTLY leaves an INVALID index
-            undo = _router(database).migrator
-            for back in queue(router.read, undo, database, name, downgrade=True):
-                with contextlib.suppress(Exception):
-                    back.run()
+        online.run_online(database, ops)
+    except Exception as exc:
+        _clean_up_failed(router, database, name, ops, downgrade=downgrade)
+        if sqlstate_of(exc) == "55P03":
+            raise MigrationError(
+                f"{name}: gave up after {online.settings.retries + 1} lock timeouts: a long "
+                "transaction holds a lock the migration needs; end it or retry with a "
+                "longer --lock-timeout. The migration is still pending; its finished "
+                "steps are kept and are skipped when it runs again") from exc
         raise
     with database.atomic():
         if downgrade:
@@ -232,6 +253,25 @@ def _run_locked_outside(database: peewee.Database, name: str, *, downgrade: bool
         else:
             router.model.create(name=name)
     return True
+
+
+def _clean_up_failed(router: Router, database: peewee.Database, name: str, ops: list[Any],
+                     *, downgrade: bool) -> None:
+    """Leave no INVALID index behind; undo an index-only migration altogether.
+
+    An online migration's finished steps stay: each can run again, and undoing a
+    half-done one (a column swapped, say) could lose data.
+    """
+    with contextlib.suppress(Exception):
+        online.drop_invalid_indexes(database, ops)
+    if downgrade or any(getattr(op, "datalayer_online", False) for op in ops):
+        return
+    raw: Any = database
+    undo = _router(database).migrator
+    for back in queue(router.read, undo, database, name, downgrade=True):
+        with contextlib.suppress(Exception):
+            raw.execute_sql("SET lock_timeout = 0")
+            back.run()
 
 
 def _retrying_locks(run: Callable[[], Any], retries: int) -> Any:

@@ -1,0 +1,299 @@
+"""Online schema changes: migrations that change a table while writers keep writing.
+
+Each test copies the shipped migrations into a folder of its own, points ``migrate``
+there, adds migrations written with ``datalayer.migration_online`` and runs them on a
+database of its own holding a few hundred todos (the code paths of a big table, on a
+small one: the benchmark, benchmarks/migrations.py, runs them on a million rows).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import IS_PG, scratch_database
+from online_helpers import Project, Writers, connected, make_project, populate
+
+from datalayer.evolve import migrate as migrations
+
+pg_only = pytest.mark.skipif(not IS_PG, reason="PostgreSQL: online DDL")
+ROWS = 300
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    with scratch_database(tmp_path) as url:
+        made = make_project(url, tmp_path)
+        monkeypatch.setattr(migrations, "migrations_dir", lambda: made.folder)
+        migrations.migrate(url)
+        populate(url, ROWS)
+        yield made
+
+
+def counts(project: Project) -> dict[str, int]:
+    with connected(project.url) as database:
+        return {t: database.execute_sql(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+                for t in database.get_tables() if t != "migratehistory"}
+
+
+def index_state(project: Project, name: str) -> list[tuple[bool]]:
+    return project.values("SELECT i.indisvalid FROM pg_index i JOIN pg_class c "
+                          "ON c.oid = i.indexrelid WHERE c.relname = %s", (name,))
+
+
+ADD_COLUMNS = '''
+add_column(migrator, "todos", "priority", pw.IntegerField(default=0), fill="0")
+add_column(migrator, "todos", "label", pw.TextField(null=True), fill="'none'")
+add_column(migrator, "todos", "reviewer", pw.ForeignKeyField(
+    migrator.orm["user"], column_name="reviewer_id", null=True, index=False),
+    on_delete="SET NULL")
+'''
+DROP_COLUMNS = '''
+drop_column(migrator, "todos", "reviewer")
+drop_column(migrator, "todos", "label")
+drop_column(migrator, "todos", "priority")
+'''
+CONSTRAIN = '''
+add_index(migrator, "todos", "todos_priority_idx", ["priority"], concurrently=True)
+add_check_online(migrator, "todos", "todos_priority_check", "priority >= 0")
+set_not_null(migrator, "todos", "label")
+backfill(migrator, "todos", "priority = length(title)", where="priority = 0", batch_size=40)
+'''
+UNCONSTRAIN = '''
+drop_not_null(migrator, "todos", "label")
+drop_constraint(migrator, "todos", "todos_priority_check")
+drop_index(migrator, "todos", "todos_priority_idx", concurrently=True)
+'''
+
+
+def test_online_operations_apply_roll_back_and_apply_again(
+        project: Project, caplog: pytest.LogCaptureFixture) -> None:
+    before = counts(project)
+    names = [project.add("add_columns", ADD_COLUMNS, DROP_COLUMNS),
+             project.add("constrain", CONSTRAIN, UNCONSTRAIN)]
+    for _ in range(2):
+        with caplog.at_level(logging.INFO, logger="datalayer.migrate"):
+            assert migrations.migrate(project.url) == names
+        assert counts(project) == before
+        assert project.values("SELECT count(*) FROM todos WHERE priority = length(title) "
+                              "AND label = 'none' AND reviewer_id IS NULL") == [(ROWS,)]
+        assert "backfill todos: done" in caplog.text  # a log line: no terminal here
+        if IS_PG:
+            assert index_state(project, "todos_priority_idx") == [(True,)]
+            assert project.values(
+                "SELECT conname, convalidated FROM pg_constraint WHERE conname IN "
+                "('todos_priority_check', 'todos_reviewer_id_fkey') ORDER BY 1") == [
+                ("todos_priority_check", True), ("todos_reviewer_id_fkey", True)]
+            assert project.values("SELECT is_nullable, column_default FROM "
+                                  "information_schema.columns WHERE table_name = 'todos' "
+                                  "AND column_name = 'label'") == [("NO", None)]
+        assert migrations.rollback(project.url, count=2) == names[::-1]
+        assert counts(project) == before
+        assert "priority" not in {c.name for c in _columns(project)}
+
+
+def _columns(project: Project) -> list[object]:
+    with connected(project.url) as database:
+        return list(database.get_columns("todos"))
+
+
+@pg_only
+def test_a_failed_concurrent_index_leaves_no_invalid_index(project: Project) -> None:
+    """The unique build fails on duplicated titles; the INVALID index it leaves is
+    dropped and the migration is pending. A leftover from a killed run is dropped too."""
+    project.values("UPDATE todos SET title = 'same' WHERE id IN ('t-00000001', 't-00000002') "
+                   "RETURNING id")
+    name = project.add("unique_title", 'add_index(migrator, "todos", "todos_title_key", '
+                       '["title"], unique=True, concurrently=True)',
+                       'drop_index(migrator, "todos", "todos_title_key", concurrently=True)')
+    with pytest.raises(migrations.MigrationError, match="todos_title_key"):
+        migrations.migrate(project.url)
+    assert index_state(project, "todos_title_key") == []
+    assert project.pending() == [name]
+    # A run killed mid-build leaves an INVALID index of that name: IF NOT EXISTS alone
+    # would then skip the build and record the migration over a useless index.
+    with connected(project.url) as database, pytest.raises(Exception, match="duplicate"):
+        database.execute_sql('CREATE UNIQUE INDEX CONCURRENTLY "todos_title_key" '
+                             "ON todos (title)")
+    assert index_state(project, "todos_title_key") == [(False,)]
+    project.values("UPDATE todos SET title = 'other' WHERE id = 't-00000002' RETURNING id")
+    assert migrations.migrate(project.url) == [name]
+    assert index_state(project, "todos_title_key") == [(True,)]
+
+
+@pg_only
+def test_a_failed_validation_leaves_no_constraint(project: Project) -> None:
+    before = counts(project)
+    name = project.add("title_check", 'add_check_online(migrator, "todos", '
+                       '"todos_short_title", "length(title) < 7")',
+                       'drop_constraint(migrator, "todos", "todos_short_title")')
+    with pytest.raises(migrations.MigrationError, match="todos_short_title"):
+        migrations.migrate(project.url)
+    assert project.values("SELECT 1 FROM pg_constraint WHERE conname = 'todos_short_title'"
+                          ) == []
+    assert project.pending() == [name]
+    assert counts(project) == before
+
+
+@pg_only
+def test_a_backfill_commits_each_batch_and_resumes(project: Project) -> None:
+    """A row in the fourth batch makes the UPDATE fail: the three batches before it are
+    committed, the migration is pending, and once the row is fixed the run resumes."""
+    name = project.add("fill", ADD_COLUMNS.splitlines()[1] + "\n" + (
+        'backfill(migrator, "todos", "priority = 100 / (length(title) - 4)", '
+        'where="priority = 0", batch_size=50)'), 'drop_column(migrator, "todos", "priority")')
+    # ids sort as t-00000000 …; the row t-00000175 is in the fourth batch; a title of length 4 divides by 0
+    project.values("UPDATE todos SET title = 'four' WHERE id = 't-00000175' RETURNING id")
+    with pytest.raises(migrations.MigrationError, match="division by zero"):
+        migrations.migrate(project.url)
+    assert project.values("SELECT count(*) FROM todos WHERE priority <> 0") == [(150,)]
+    assert project.pending() == [name]
+    project.values("UPDATE todos SET title = 'fixed title' WHERE id = 't-00000175' "
+                   "RETURNING id")
+    assert migrations.migrate(project.url) == [name]
+    assert project.values("SELECT count(*) FROM todos WHERE priority = 0") == [(0,)]
+
+
+@pg_only
+def test_writers_wait_at_most_the_lock_timeout_behind_a_long_transaction(
+        project: Project) -> None:
+    """A long transaction reads todos; a migration needing todos' ACCESS EXCLUSIVE lock
+    queues behind it, and every writer queues behind the migration. The lock timeout
+    bounds that queue: migrate gives up and backs off (writers go on), again and again,
+    and fails cleanly, pending. Without it the writers would wait for the long
+    transaction, held here for 8 s."""
+    name = project.add("plain_column", 'migrator.add_fields("todos", '
+                       'plain=pw.TextField(null=True))', 'migrator.remove_fields("todos", "plain")')
+    with Writers(project.url) as writers:
+        blocker = _hold_todos(project.url, seconds=8)
+        started = time.perf_counter()
+        with pytest.raises(migrations.MigrationError, match="gave up after 3 lock timeouts"):
+            migrations.migrate(project.url, lock_timeout=0.3, retries=2)
+        took = time.perf_counter() - started
+    blocker.join()
+    assert not writers.errors and writers.latencies
+    print(f"\nplain migration behind a long transaction: gave up after {took:.2f}s; "
+          f"writers' worst latency {writers.worst * 1000:.0f} ms over "
+          f"{len(writers.latencies)} writes (lock timeout 300 ms)")
+    assert writers.worst < 3.0  # 8 s without the timeout; 0.3 s plus scheduling with it
+    assert project.pending() == [name]
+
+
+@pg_only
+def test_an_online_step_retries_behind_a_long_transaction_then_succeeds(
+        project: Project) -> None:
+    # Nullable: these writers are the code of before, which never sets the column.
+    name = project.add("online_column", ADD_COLUMNS.splitlines()[2], 'drop_column('
+                       'migrator, "todos", "label")')
+    with Writers(project.url) as writers:
+        blocker = _hold_todos(project.url, seconds=1.5)
+        assert migrations.migrate(project.url, lock_timeout=0.3, retries=8) == [name]
+    blocker.join()
+    assert not writers.errors and writers.latencies
+    print(f"\nonline step behind a 1.5 s transaction: writers' worst latency "
+          f"{writers.worst * 1000:.0f} ms over {len(writers.latencies)} writes "
+          "(lock timeout 300 ms)")
+    assert writers.worst < 3.0
+    assert project.values("SELECT count(*) FROM todos WHERE label IS NULL AND id LIKE 't-%%'") == [(0,)]
+
+
+def _hold_todos(url: str, *, seconds: float) -> threading.Thread:
+    """Start a transaction that reads todos (ACCESS SHARE) and ends after ``seconds``."""
+    ready = threading.Event()
+
+    def hold() -> None:
+        with connected(url) as database, database.atomic():
+            database.execute_sql("SELECT count(*) FROM todos").fetchone()
+            ready.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    return thread
+
+
+EXPAND = '''
+expand(migrator, "todos", "priority", "bigint")
+expand(migrator, "todos", "label", "varchar(255)")
+'''
+UNEXPAND = '''
+unexpand(migrator, "todos", "label")
+unexpand(migrator, "todos", "priority")
+'''
+FILL = '''
+fill_expanded(migrator, "todos", "priority", "bigint", batch_size=40)
+fill_expanded(migrator, "todos", "label", "varchar(255)", batch_size=40)
+'''
+CONTRACT = '''
+contract(migrator, "todos", "priority", pw.BigIntegerField(
+    default=0, constraints=[ServerDefault("0")]))
+contract(migrator, "todos", "label", pw.CharField(max_length=255, null=True))
+'''
+UNCONTRACT = '''
+uncontract(migrator, "todos", "label", pw.TextField(null=True), "text")
+uncontract(migrator, "todos", "priority", pw.IntegerField(
+    default=0, constraints=[ServerDefault("0")]), "integer")
+'''
+
+
+def _types(project: Project) -> list[tuple[object, ...]]:
+    return project.values(
+        "SELECT column_name, data_type, character_maximum_length, is_nullable, "
+        "column_default FROM "
+        "information_schema.columns WHERE table_name = 'todos' AND column_name IN "
+        "('priority', 'label') ORDER BY 1")
+
+
+@pg_only
+def test_int_to_bigint_and_text_to_varchar_online_with_writers_running(
+        project: Project) -> None:
+    """expand (a shadow column kept in sync by a trigger), backfill, contract (swap by
+    renames): three migrations, applied and rolled back while writers write."""
+    # A server default: the writers are the code of before, which never sets priority.
+    project.add("add_columns", ADD_COLUMNS.replace(
+        'pw.IntegerField(default=0), fill="0"',
+        'pw.IntegerField(default=0, constraints=[ServerDefault("0")])'), DROP_COLUMNS)
+    migrations.migrate(project.url)
+    project.values("UPDATE todos SET priority = length(id), label = title RETURNING id")
+    rows = "SELECT id, priority, label FROM todos WHERE id LIKE 't-%%' ORDER BY id"
+    before = project.values(rows)
+    names = [project.add("expand", EXPAND, UNEXPAND), project.add("fill", FILL),
+             project.add("contract", CONTRACT, UNCONTRACT)]
+    with Writers(project.url) as writers:  # they change titles, never these columns
+        assert migrations.migrate(project.url) == names
+        after, swapped = _types(project), project.values(rows)
+        assert migrations.rollback(project.url, count=3) == names[::-1]
+    assert not writers.errors and writers.latencies
+    print(f"\nexpand/backfill/contract and back with writers: worst latency "
+          f"{writers.worst * 1000:.0f} ms over {len(writers.latencies)} writes")
+    assert after == [("label", "character varying", 255, "YES", None),
+                     ("priority", "bigint", None, "NO", "0")]
+    assert _types(project) == [("label", "text", None, "YES", None),
+                               ("priority", "integer", None, "NO", "0")]
+    # every row kept its values through both swaps; the writers' rows are all there
+    assert len(before) == ROWS and swapped == before and project.values(rows) == before
+    present = {r[0] for r in project.values("SELECT id FROM todos WHERE id LIKE 'w-%%'")}
+    missing = sorted((writers.written[k], k) for k in set(writers.written) - present)
+    lost = project.values("SELECT count(*) FROM todos WHERE title LIKE 'written %%'")
+    assert not missing, (len(present), lost, missing[:3])
+    assert project.values("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%%__sync'"
+                          ) == [(0,)]
+
+
+@pytest.mark.skipif(IS_PG, reason="SQLite: a rebuild write-locks the database")
+def test_migrate_says_which_tables_a_sqlite_rebuild_will_lock(project: Project) -> None:
+    project.add("add_columns", ADD_COLUMNS.splitlines()[2], 'drop_column(migrator, '
+                '"todos", "label")')
+    name = project.add("label_required", 'set_not_null(migrator, "todos", "label")',
+                       'drop_not_null(migrator, "todos", "label")')
+    heard: list[str] = []
+    migrations.migrate(project.url, notify=heard.append)
+    assert heard == [f"{name} rebuilds todos ({ROWS} rows): SQLite copies every row into a "
+                     "new table, and the database is write-locked until the migration "
+                     "commits"]
+    assert project.values("SELECT count(*) FROM todos WHERE label = 'none'") == [(ROWS,)]
