@@ -9,18 +9,24 @@ small one: the benchmark, benchmarks/migrations.py, runs them on a million rows)
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import IS_PG, scratch_database
+from helpers import IS_PG, scratch_database
 from online_helpers import Project, Writers, connected, make_project, populate
 
 from datalayer.evolve import migrate as migrations
 
 pg_only = pytest.mark.skipif(not IS_PG, reason="PostgreSQL: online DDL")
+# The tests with writer processes take seconds each and do not depend on the Python
+# version: the py311 envs run them (tox.ini: DATALAYER_TEST_WORKFLOWS).
+with_writers = pytest.mark.skipif(
+    os.environ.get("DATALAYER_TEST_WORKFLOWS", "1") == "0",
+    reason="writer-process tests run in the py311 envs (tox.ini: DATALAYER_TEST_WORKFLOWS)")
 ROWS = 300
 
 
@@ -159,6 +165,7 @@ def test_a_backfill_commits_each_batch_and_resumes(project: Project) -> None:
 
 
 @pg_only
+@with_writers
 def test_writers_wait_at_most_the_lock_timeout_behind_a_long_transaction(
         project: Project) -> None:
     """A long transaction reads todos; a migration needing todos' ACCESS EXCLUSIVE lock
@@ -184,6 +191,7 @@ def test_writers_wait_at_most_the_lock_timeout_behind_a_long_transaction(
 
 
 @pg_only
+@with_writers
 def test_an_online_step_retries_behind_a_long_transaction_then_succeeds(
         project: Project) -> None:
     # Nullable: these writers are the code of before, which never sets the column.
@@ -250,6 +258,7 @@ def _types(project: Project) -> list[tuple[object, ...]]:
 
 
 @pg_only
+@with_writers
 def test_int_to_bigint_and_text_to_varchar_online_with_writers_running(
         project: Project) -> None:
     """expand (a shadow column kept in sync by a trigger), backfill, contract (swap by
