@@ -209,6 +209,12 @@ def translate(exc: BaseException) -> DataLayerError:
         return QueryTimeoutError(f"query timed out ({code}): {_first_line(exc)}")
     if code in ("40001", "40P01"):
         return ConflictError(f"transaction conflict ({code}): {_first_line(exc)}")
+    if code == READ_ONLY_NODE:
+        return ConnectionLostError(
+            f"the server refused a write as read-only ({_first_line(exc)}): a standby, or "
+            "a primary a failover demoted; the session is dropped, the next one connects "
+            "afresh (use a multi-host URL with target_session_attrs=read-write)"
+        )
     if is_connection_error(exc):
         return ConnectionLostError(f"database connection lost: {str(exc).strip()[:200]}")
     if isinstance(exc, peewee.DataError):

@@ -12,6 +12,14 @@ again. Each batch's successful sends are marked together with the next claim
 the rare cases, one by one); every mark carries the claim's ``attempts``, so a worker
 whose lease was taken over can never overwrite the new holder's outcome.
 
+An idle worker sleeps in ``DeliveryQueries.wait_for_work`` (LISTEN on a connection of
+its own): ``notify()``'s commit wakes it at once, a retry due later wakes it when due,
+and while nothing is due it sends one statement per ``--idle-seconds``. SIGTERM or
+SIGINT: the delivery being sent is finished, the sent ones are marked, the rest of the
+batch is released (``DeliveryQueries.release``) for another worker to claim at once,
+and the worker exits. A lost connection (a failover; give it a multi-host URL such as
+``postgresql://u@h1,h2/db?target_session_attrs=read-write``) is retried with backoff.
+
 A sender is any callable taking the claimed delivery (with its ``notification`` and
 ``recipient``) and returning the provider's message id (or None); it raises
 ``SkipDelivery`` for a delivery that must not be sent and any other exception for a
@@ -21,24 +29,34 @@ failure worth retrying.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import itertools
 import logging
 import math
 import os
+import random
 import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from datalayer import db, init_db
+from datalayer.errors import ConnectionLostError
 from datalayer.queries import DeliveryQueries
 from datalayer.schemas.notifications import ClaimedDeliveryDTO
 
 log = logging.getLogger("delivery_worker")
 
 Sender = Callable[[ClaimedDeliveryDTO], str | None]
+T = TypeVar("T")
+
+MAX_BACKOFF = 2.0  # seconds between two tries while the database is away
+# Once stopping, a lost connection is tried a few more times (about 4 s), not forever:
+# the orchestrator's grace period is short, and an unreleased lease still runs out.
+RIDE_THROUGH_WHEN_STOPPING = 5
 
 
 class SkipDelivery(Exception):
@@ -55,6 +73,7 @@ class WorkerStats:
     skipped: int = 0
     lost_leases: int = 0  # mark_* returned False: the lease had been taken over
     released: int = 0  # expired leases this worker returned to the queue
+    handed_back: int = 0  # its own unsent deliveries released when it stopped
 
 
 def log_sender(delivery: ClaimedDeliveryDTO) -> str | None:
@@ -73,10 +92,14 @@ def process_batch(
     batch: list[ClaimedDeliveryDTO],
     stats: WorkerStats,
     retry_base_seconds: float,
+    stop: Callable[[], bool] | None = None,
 ) -> list[tuple[str, str | None, int]]:
-    """Send a claimed batch; mark failures and skips; return the sent ones to mark."""
+    """Send a claimed batch (until ``stop()``); mark failures and skips; return the sent
+    ones to mark. Deliveries left unsent when stopped stay claimed, for ``release``."""
     sent: list[tuple[str, str | None, int]] = []
     for delivery in batch:
+        if stop is not None and stop():
+            break
         fence = delivery["attempts"]  # the claim's attempts: marks only count under it
         try:
             message_id = sender(delivery)
@@ -108,6 +131,20 @@ def count_marked(sent: list[Any], marked: int, stats: WorkerStats) -> None:
         log.warning("%d leases lost before the batch was marked", len(sent) - marked)
 
 
+def ride_through(call: Callable[[], T], stop: Callable[[], bool] | None) -> T:
+    """Run a queue call, again after a lost connection (a failover) with backoff."""
+    for attempt in itertools.count():
+        try:
+            return call()
+        except ConnectionLostError as exc:
+            if stop is not None and stop() and attempt >= RIDE_THROUGH_WHEN_STOPPING:
+                raise
+            delay = min(MAX_BACKOFF, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+            log.warning("database unavailable (%s); retrying in %.2f s", exc, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def run_worker(
     worker_id: str,
     sender: Sender = log_sender,
@@ -117,6 +154,7 @@ def run_worker(
     lease_seconds: float = 300,
     retry_base_seconds: float = 30,
     once: bool = False,
+    idle_seconds: float = 10.0,
     poll_seconds: float = 1.0,
     release_every_seconds: float = 30.0,
     stop: Callable[[], bool] | None = None,
@@ -125,37 +163,69 @@ def run_worker(
     """Claim, send and mark deliveries until stopped (``once``: until none is due).
 
     The sent deliveries of a batch are marked together with the next claim
-    (``mark_sent_and_claim``: one statement per batch on PostgreSQL); whatever is still
-    unmarked when the loop ends is marked with ``mark_sent_many``.
+    (``mark_sent_and_claim``: one statement per batch on PostgreSQL). When nothing is due
+    the worker waits in ``wait_for_work(idle_seconds)``. On ``stop()`` it stops between
+    two deliveries, marks the sent ones (``mark_sent_many``) and releases the rest of
+    its batch (``release``).
     """
     stats = WorkerStats()
     started = time.monotonic()
     last_release = -math.inf
     sent: list[tuple[str, str | None, int]] = []
+
+    def stopped() -> bool:
+        out_of_time = max_seconds is not None and time.monotonic() - started >= max_seconds
+        return out_of_time or bool(stop and stop())
+
     try:
-        while not (stop and stop()):
-            now = time.monotonic()
-            if max_seconds is not None and now - started >= max_seconds:
-                break
-            if now - last_release >= release_every_seconds:
-                stats.released += DeliveryQueries.release_stale()
-                last_release = now
-            marked, batch = DeliveryQueries.mark_sent_and_claim(
-                worker_id, sent, batch_size, channels, lease_seconds
+        while not stopped():
+            if time.monotonic() - last_release >= release_every_seconds:
+                stats.released += ride_through(DeliveryQueries.release_stale, stopped)
+                last_release = time.monotonic()
+            mark_and_claim = functools.partial(
+                DeliveryQueries.mark_sent_and_claim,
+                worker_id, sent, batch_size, channels, lease_seconds,
             )
+            marked, batch = ride_through(mark_and_claim, stopped)
             count_marked(sent, marked, stats)
             sent = []
             stats.claimed += len(batch)
-            if not batch:
-                if once:
-                    break
-                time.sleep(poll_seconds)
-                continue
-            sent = process_batch(worker_id, sender, batch, stats, retry_base_seconds)
-    finally:
-        if sent:  # stopped with a batch sent but not yet marked
+            if batch:
+                sent = process_batch(worker_id, sender, batch, stats, retry_base_seconds, stopped)
+            elif once:
+                break
+            else:
+                _idle(channels, idle_seconds, poll_seconds, stopped)
+    except BaseException:
+        if sent:  # a crash: still mark what was sent (the unsent leases run out)
             count_marked(sent, DeliveryQueries.mark_sent_many(worker_id, sent), stats)
+        raise
+    _let_go(worker_id, sent, stats, stopped)
     return stats
+
+
+def _idle(
+    channels: Sequence[str] | None, idle: float, poll: float, stopped: Callable[[], bool]
+) -> None:
+    """Wait until a delivery may be due (one statement per ``idle`` seconds meanwhile)."""
+    wait = functools.partial(
+        DeliveryQueries.wait_for_work, idle, channels=channels, poll_seconds=poll
+    )
+    while not stopped():
+        if ride_through(wait, stopped):
+            return
+
+
+def _let_go(
+    worker_id: str, sent: list[Any], stats: WorkerStats, stopped: Callable[[], bool]
+) -> None:
+    """Mark what was sent, then hand the rest of the batch back to the queue."""
+    if sent:
+        mark = functools.partial(DeliveryQueries.mark_sent_many, worker_id, sent)
+        count_marked(sent, ride_through(mark, stopped), stats)
+    # Only once the sent ones are marked: a released delivery is claimed again at once.
+    release = functools.partial(DeliveryQueries.release, worker_id)
+    stats.handed_back += ride_through(release, stopped)
 
 
 def load_sender(spec: str) -> Sender:
@@ -176,13 +246,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--channels", nargs="+", choices=("in_app", "push", "email"))
     parser.add_argument("--lease-seconds", type=float, default=300)
-    parser.add_argument("--poll-seconds", type=float, default=1.0)
+    parser.add_argument("--idle-seconds", type=float, default=10.0,
+                        help="longest wait for work while nothing is due")
+    parser.add_argument("--poll-seconds", type=float, default=1.0,
+                        help="polling interval where LISTEN is unavailable (a pooler)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stopping: list[Any] = []
-    # SIGTERM/SIGINT: finish the batch in hand, then exit (its leases are not abandoned).
+
+    def on_signal(*_: Any) -> None:
+        # Finish the delivery being sent, mark the sent ones, release the rest, exit.
+        stopping.append(True)
+        DeliveryQueries.stop_waiting()  # an idle wait returns at once
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.append(True))
+        signal.signal(sig, on_signal)
     init_db(args.database)
     try:
         stats = run_worker(
@@ -192,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             channels=args.channels,
             lease_seconds=args.lease_seconds,
             once=args.once,
+            idle_seconds=args.idle_seconds,
             poll_seconds=args.poll_seconds,
             stop=lambda: bool(stopping),
         )
@@ -200,7 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("done: %s", stats)
     print(
         f"claimed={stats.claimed} sent={stats.sent} failed={stats.failed} "
-        f"skipped={stats.skipped} lost_leases={stats.lost_leases} released={stats.released}"
+        f"skipped={stats.skipped} lost_leases={stats.lost_leases} released={stats.released} "
+        f"handed_back={stats.handed_back}"
     )
     return 0
 

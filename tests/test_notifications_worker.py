@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import psycopg2
 import pytest
 from factories import make_user
+from helpers import IS_PG, direct_url
 
 from datalayer import NotificationQueries, PreferenceQueries, TargetQueries, db
 from datalayer.models import NotificationDelivery
@@ -80,16 +84,16 @@ def test_run_worker_stops_when_told_and_counts_lost_leases() -> None:
     user = make_user()
     note = NotificationQueries.notify(user.id, "direct_message", "A", "body")["id"]
 
+    sent: list[str] = []
+
     def stolen(delivery: Any) -> str:
         # Another worker takes the delivery over while this one is sending.
         D.update(locked_by="thief").where(D.id == delivery["id"]).execute()
+        sent.append(delivery["id"])
         return "id"
 
-    calls = []
-    stats = worker.run_worker(
-        "w1", stolen, batch_size=1, poll_seconds=0, stop=lambda: calls.append(1) or len(calls) > 1
-    )
-    assert (stats.claimed, stats.sent, stats.lost_leases) == (1, 0, 1)
+    stats = worker.run_worker("w1", stolen, batch_size=1, stop=lambda: bool(sent))
+    assert (stats.claimed, stats.sent, stats.lost_leases, stats.handed_back) == (1, 0, 1, 0)
     assert sorted(statuses([note]).values()) == ["pending", "processing"]
 
 
@@ -133,3 +137,99 @@ def test_the_command_line_drains_the_queue(fresh_db: str, tmp_path: Path) -> Non
     sent = D.get((D.notification == notes[1]) & (D.channel == "in_app"))
     assert sent.provider_message_id == f"provider-{sent.id}" and sent.locked_by == "cli-1"
     assert not (tmp_path / "nowhere.db").exists()  # --database won over DATABASE_URL
+
+
+SLOW_SENDER = """
+import os, time
+
+def send(delivery):
+    time.sleep(0.2)  # a slow provider
+    with open(os.environ["SENT_LOG"], "a") as log:
+        log.write(delivery["id"] + "\\n")
+    return "provider-" + delivery["id"]
+"""
+
+
+def _start_worker(url: str, tmp_path: Path, worker_id: str, *extra: str) -> subprocess.Popen:
+    (tmp_path / "slow_sender.py").write_text(SLOW_SENDER)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "SENT_LOG": str(tmp_path / "sent.log")}
+    command = [sys.executable, str(SCRIPT), "--database", url, "--worker-id", worker_id,
+               "--sender", "slow_sender:send", *extra]
+    return subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _sent_log(tmp_path: Path) -> list[str]:
+    path = tmp_path / "sent.log"
+    return path.read_text().split() if path.exists() else []
+
+
+def _until(condition: Any, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.05)
+
+
+def test_sigterm_mid_batch_hands_the_rest_to_another_worker_at_once(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    user = make_user()
+    PreferenceQueries.upsert(user.id, {"email_enabled": False, "push_enabled": False})
+    for i in range(40):
+        NotificationQueries.notify(user.id, "direct_message", f"n{i}", "body")
+    every = {d.id for d in D.select(D.id)}
+    db.close()
+    process = _start_worker(fresh_db, tmp_path, "term-1", "--batch-size", "40")
+    try:
+        _until(lambda: len(_sent_log(tmp_path)) >= 3, "the worker sent three")
+        process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert time.monotonic() - stopped < 30  # not the 40 x 0.2 s batch, nor the lease
+    first = _sent_log(tmp_path)
+    assert 3 <= len(first) < 40 and len(set(first)) == len(first)
+    assert f"sent={len(first)} " in out and f"handed_back={40 - len(first)}" in out
+    rows = {d.id: d for d in D.select()}
+    assert {i for i, d in rows.items() if d.status == "sent"} == set(first)  # in flight: finished
+    assert all(d.locked_by is None for i, d in rows.items() if i not in first)
+
+    again: list[str] = []
+
+    def record(delivery: Any) -> str:
+        again.append(delivery["id"])
+        return "second"
+
+    stats = worker.run_worker("term-2", record, once=True)  # the 300 s leases are not waited for
+    assert stats.sent == 40 - len(first)
+    assert sorted(first + again) == sorted(every)  # each sent exactly once
+
+
+@pytest.mark.skipif(not IS_PG, reason="LISTEN: PostgreSQL")
+def test_sigterm_ends_an_idle_wait_at_once(fresh_db: str, tmp_path: Path) -> None:
+    db.close()
+    process = _start_worker(direct_url(fresh_db), tmp_path, "idle-1", "--idle-seconds", "600")
+    try:
+        _until(lambda: _listening(direct_url(fresh_db)), "the worker waited")
+        process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert time.monotonic() - stopped < 30  # the wait was 600 s
+    assert "claimed=0 " in out
+
+
+def _listening(url: str) -> bool:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND state = 'idle' AND query ILIKE 'SELECT MIN%%'")
+            return bool(cur.fetchone()[0])
+    finally:
+        conn.close()

@@ -26,6 +26,7 @@ from typing import Any, cast
 import peewee
 
 from datalayer.connection.database import is_postgres
+from datalayer.connection.listening import clear_interrupt, interrupt
 from datalayer.models import Notification, NotificationTarget, User
 from datalayer.queries.base import for_update, one_statement, read, write
 from datalayer.queries.notifications._queue import (
@@ -50,6 +51,7 @@ from datalayer.queries.notifications._statements import (
     mark_sent_values,
 )
 from datalayer.queries.notifications._stats import stats_query, summarize
+from datalayer.queries.notifications._wake import wait_for_work, waking_count
 from datalayer.schemas.base import check_id, check_limit, check_now
 from datalayer.schemas.notifications import (
     ClaimedDeliveryDTO,
@@ -120,7 +122,7 @@ def _fail_attempt(fence: Any, attempts: int, base: float, text: str, now: dt.dat
     retry_at = now + dt.timedelta(seconds=backoff_seconds(base, attempts))
     values = retry_or_fail(retry_at, now)
     values[D.error] = text
-    return D.update(values).where(fence).execute() > 0  # type: ignore[no-any-return]
+    return waking_count(D.update(values).where(fence)) > 0  # a retry due: wake the waiters
 
 
 class DeliveryQueries:
@@ -282,7 +284,61 @@ class DeliveryQueries:
         values = retry_or_fail(now, now)
         values[D.error] = "lease expired"
         with one_statement():
-            return D.update(values).where(expired).execute()  # type: ignore[no-any-return]
+            return waking_count(D.update(values).where(expired))
+
+    @staticmethod
+    def release(worker_id: str, *, now: dt.datetime | None = None) -> int:
+        """Put the worker's claimed, unfinished deliveries back to pending, due at once;
+        return how many (a worker that stops: another one claims them without waiting
+        for the lease to run out).
+
+        Fenced like the marks: only rows still ``processing`` under ``worker_id``; one
+        that another worker has claimed since is untouched. The claim still counts as
+        an attempt (``attempts`` names a claim, so it never goes back).
+        """
+        check_id("worker_id", worker_id)
+        now = check_now(now)
+        values = {
+            D.status: "pending",
+            D.next_attempt_at: now,
+            D.locked_by: None,
+            D.locked_at: None,
+            D.updated_at: now,
+        }
+        held = (D.status == "processing") & (D.locked_by == worker_id)
+        with one_statement():
+            return waking_count(D.update(values).where(held))
+
+    @staticmethod
+    def wait_for_work(
+        timeout: float,
+        *,
+        channels: Sequence[str] | None = None,
+        poll_seconds: float = 1.0,
+    ) -> bool:
+        """Block until a delivery may be due (True), or ``timeout`` seconds pass or
+        ``stop_waiting()`` is called (False).
+
+        Listens (LISTEN) on a direct connection of its own, opened on first use; the
+        writes that make deliveries due notify in their own transaction. A retry due
+        within ``timeout`` ends the wait when it is due. One statement per call (the
+        earliest due time), none while waiting. Behind a transaction-mode pooler, or on
+        SQLite, it polls every ``poll_seconds`` instead (and logs why, once).
+        """
+        seconds = check_seconds("timeout", timeout, positive=False)
+        poll = check_seconds("poll_seconds", poll_seconds, positive=True)
+        return wait_for_work(seconds, check_channels(channels), poll)
+
+    @staticmethod
+    def stop_waiting() -> None:
+        """Make a ``wait_for_work`` in progress, and every later one, return False at once
+        (safe in a signal handler); ``resume_waiting()`` undoes it."""
+        interrupt()
+
+    @staticmethod
+    def resume_waiting() -> None:
+        """Let ``wait_for_work`` wait again after ``stop_waiting()``."""
+        clear_interrupt()
 
     @staticmethod
     def stats(now: dt.datetime | None = None) -> dict[str, Any]:

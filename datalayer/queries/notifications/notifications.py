@@ -18,6 +18,7 @@ from datalayer.models.base import utcnow
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.queries.notifications._membership import require_members
 from datalayer.queries.notifications._resolve import resolve_preferences
+from datalayer.queries.notifications._wake import waking_rows
 from datalayer.schemas.base import check_id, load, require
 from datalayer.schemas.notifications import (
     NotificationDeliveryDTO,
@@ -183,7 +184,12 @@ def _queue(notification_id: str, channels: list[str]) -> list[NotificationDelive
         for channel in channels
     ]
     query = NotificationDelivery.insert_many(rows).returning(*notification_delivery_dumper.fields)
-    delivered = notification_delivery_dumper.rows(query.tuples().execute())
+    values, raw = waking_rows(query)  # due now: NOTIFY in the same transaction
+    delivered = (
+        notification_delivery_dumper.raw_rows(values, sqlite=False)
+        if raw
+        else notification_delivery_dumper.rows(values)
+    )
     order = {channel: i for i, channel in enumerate(channels)}
     return sorted(delivered, key=lambda d: order[d["channel"]])
 
