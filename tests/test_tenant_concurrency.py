@@ -74,7 +74,7 @@ def test_racing_requests_never_remove_the_last_owner(scenario: str) -> None:
 
 def test_concurrent_accepts_of_one_invite_let_exactly_one_in() -> None:
     for _ in range(20):
-        owner, invitee = make_user(), make_user()
+        owner, invitee = make_user(), make_user(email_verified=True)
         tenant = make_tenant(owner)
         invite, token = TenantInviteQueries.create(tenant.id, owner.id, invitee.email)
         accept = partial(TenantInviteQueries.accept, token, invitee.id)
@@ -96,7 +96,7 @@ def test_accept_racing_revoke_never_both_succeed() -> None:
     for _ in range(15):
         owner = make_user()
         tenant = make_tenant(owner)
-        invitees = [make_user() for _ in range(3)]
+        invitees = [make_user(email_verified=True) for _ in range(3)]
         invites = [TenantInviteQueries.create(tenant.id, owner.id, u.email) for u in invitees]
         calls: list[Callable[[], Any]] = []
         for user, (invite, token) in zip(invitees, invites, strict=True):
