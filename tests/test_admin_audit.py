@@ -54,7 +54,7 @@ def test_append_returns_the_entry() -> None:
     admin = new_admin()
     entry = AuditLogQueries.append(
         admin,
-        "IMPERSONATION_START",
+        "USER_VIEW",
         "user",
         target_id="u1",
         reason="ticket 42",
@@ -63,7 +63,7 @@ def test_append_returns_the_entry() -> None:
         user_agent="Mozilla/5.0",
         impersonation_session_id="imp_1",
     )
-    assert entry["admin_user_id"] == admin and entry["action"] == "IMPERSONATION_START"
+    assert entry["admin_user_id"] == admin and entry["action"] == "USER_VIEW"
     assert (entry["target_type"], entry["target_id"], entry["reason"]) == (
         "user",
         "u1",

@@ -123,10 +123,17 @@ def user_erase_command(
             click.confirm(
                 f"Erase {email} and everything of theirs? This cannot be undone", abort=True
             )
-        counts = UserQueries.erase(user_id, str(admin["id"]), reason)
+        result = UserQueries.erase(user_id, str(admin["id"]), reason)
     finally:
         db.close()
-    for table, count in counts.items():
+    for table, count in result["counts"].items():
         if count:
             click.echo(f"  {table:<40} {count:>8,}")
     click.echo(f"Erased {email}.")
+    if result["review"]:
+        click.echo(
+            f"{len(result['review'])} free-text value(s) written by others still mention them; "
+            "review them (table, row id, column):"
+        )
+        for item in result["review"]:
+            click.echo(f"  {item['table']}  {item['row_id']}  {item['column']}")

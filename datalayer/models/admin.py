@@ -27,18 +27,25 @@ from datalayer.models.base import (
 ADMIN_STATUSES = ("active", "suspended", "pending")
 AUDIT_TARGET_TYPES = ("user", "tenant", "subscription", "admin_user", "webhook_event", "system")
 
-# The one UPDATE the trail allows (migration 004): erasing a user (UserQueries.erase)
-# redacts the rows about them once its own USER_ERASE row names them; the row's identity
-# (id, admin, action, target type, time, impersonation session) stays, its target id goes.
-AUDIT_ERASURE_REDACTION = """COALESCE(OLD.target_type = 'user' AND OLD.action <> 'USER_ERASE'
-        AND NEW.target_id IS NULL AND NEW.id = OLD.id
+# The one UPDATE the trail allows (migration 005; 004 before it): erasing a user
+# (UserQueries.erase) redacts the rows about them, and scrubs the rows its own USER_ERASE
+# row lists (by id, in its metadata), once that row exists and the user no longer does:
+# a USER_ERASE row naming a live user lets nothing through. The row's identity (id,
+# admin, action, target type, time, impersonation session) stays; its target id may only
+# go. "%%" is LIKE's "%" twice: psycopg2 halves it on PostgreSQL, SQLite reads "%%" as "%".
+AUDIT_ERASURE_REDACTION = """COALESCE(OLD.action <> 'USER_ERASE'
+        AND NEW.id = OLD.id
         AND NEW.admin_user_id = OLD.admin_user_id AND NEW.action = OLD.action
         AND NEW.target_type = OLD.target_type AND NEW.created_at = OLD.created_at
         AND COALESCE(NEW.impersonation_session_id = OLD.impersonation_session_id,
                      NEW.impersonation_session_id IS NULL AND OLD.impersonation_session_id IS NULL)
+        AND (NEW.target_id IS NULL OR NEW.target_id = OLD.target_id)
         AND EXISTS (SELECT 1 FROM admin_audit_log AS erasure
                     WHERE erasure.action = 'USER_ERASE' AND erasure.target_type = 'user'
-                      AND erasure.target_id = OLD.target_id), FALSE)"""
+                      AND NOT EXISTS (SELECT 1 FROM "user" WHERE "user".id = erasure.target_id)
+                      AND ((OLD.target_type = 'user' AND erasure.target_id = OLD.target_id)
+                           OR CAST(erasure.metadata AS TEXT) LIKE '%%"' || OLD.id || '"%%')),
+        FALSE)"""
 
 # Installed by migrations 001 and 004, declared as AdminAuditLog.Meta.triggers since 005 (so
 # makemigrations and check track them). "%%" because psycopg2 interpolates even an empty

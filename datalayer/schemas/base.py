@@ -172,7 +172,8 @@ def is_indexed(field: peewee.Field) -> bool:
         return True
     for index in field.model._meta.indexes:
         columns = index[0] if isinstance(index, tuple) else getattr(index, "_expressions", ())
-        if any(c == field.name or c is field for c in columns):
+        # (a Field's == builds an SQL expression, always true: compare names and identity)
+        if any(c is field or (isinstance(c, str) and c == field.name) for c in columns):
             return True
     return False
 

@@ -10,7 +10,7 @@ from typing import Any
 import peewee
 
 from datalayer.connection.replicas import replica_read
-from datalayer.errors import ValidationError
+from datalayer.errors import PermissionDeniedError, ValidationError
 from datalayer.models import AdminAuditLog
 from datalayer.models.admin import AUDIT_TARGET_TYPES
 from datalayer.queries.admin._audit import audit
@@ -65,6 +65,18 @@ def _counts(column: peewee.Field, window: peewee.Expression) -> dict[str, int]:
     return {key: count for key, count in query.tuples()}
 
 
+LIBRARY_ACTIONS = ("USER_ERASE",)
+LIBRARY_ACTION_PREFIXES = ("IMPERSONATION_", "ADMIN_ROLE_")
+
+
+def reserved_action(action: Any) -> None:
+    """PermissionDeniedError for an action only the library writes."""
+    if isinstance(action, str) and (
+        action in LIBRARY_ACTIONS or action.startswith(LIBRARY_ACTION_PREFIXES)
+    ):
+        raise PermissionDeniedError(f"only the library writes {action} audit rows")
+
+
 class AuditLogQueries:
     """The admin audit trail: append and read; there is no update and no delete."""
 
@@ -80,7 +92,13 @@ class AuditLogQueries:
         user_agent: str | None = None,
         impersonation_session_id: str | None = None,
     ) -> AdminAuditLogDTO:
-        """Record what an admin did; NotFoundError when the admin does not exist."""
+        """Record what an admin did; NotFoundError when the admin does not exist.
+
+        The actions the library writes itself (USER_ERASE, IMPERSONATION_*, ADMIN_ROLE_*)
+        are refused (PermissionDeniedError): a USER_ERASE row is written by
+        ``UserQueries.erase`` alone, and the trail's redaction rule relies on it.
+        """
+        reserved_action(action)
         with write():
             return audit(
                 admin_user_id,

@@ -4,27 +4,42 @@ Each table that can refer to a user is listed once, in ``_ABOUT``: how to find t
 user's rows and the dumper that makes them DTOs (secrets are never dumped). Erasure
 deletes those rows itself, table by table, so it can return exact counts, and
 anonymizes the rows that must outlive the user: notifications they acted in, the
-impersonation history about them, subscriptions they bought, and the audit log (whose
-append-only trigger lets only that redaction through, and only after the erasure's own
-USER_ERASE row is written).
+impersonation history about them, subscriptions they bought, JSON data and payloads
+that mention them (``_mentions``), and the audit log (whose append-only trigger lets
+only that redaction through, only for a user who no longer exists, and only for the
+rows the erasure's own USER_ERASE row names). Free text others wrote about them is
+listed for a person to review. ``export`` returns every row ``erase`` touches.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from datalayer import models as m
 from datalayer.connection.database import db
 from datalayer.errors import ConflictError, NotFoundError
+from datalayer.queries.auth._mentions import (
+    Needles,
+    ReviewItem,
+    mentioning,
+    review,
+    scrub_json,
+)
 from datalayer.queries.base import for_update
+from datalayer.schemas.admin import admin_audit_log_dumper
 from datalayer.schemas.admin_console import (
     admin_flag_dumper,
     admin_impersonation_session_dumper,
     admin_user_note_dumper,
 )
-from datalayer.schemas.auth import account_dumper, session_dumper, user_dumper
+from datalayer.schemas.auth import (
+    account_dumper,
+    session_dumper,
+    user_dumper,
+    verification_dumper,
+)
 from datalayer.schemas.features import todo_dumper, user_activity_daily_dumper, waitlist_dumper
 from datalayer.schemas.notifications import (
     notification_delivery_dumper,
@@ -32,10 +47,17 @@ from datalayer.schemas.notifications import (
     notification_preference_dumper,
     notification_target_dumper,
 )
-from datalayer.schemas.subscriptions import subscription_dumper
+from datalayer.schemas.subscriptions import subscription_dumper, subscription_event_dumper
 from datalayer.schemas.tenant import tenant_invite_dumper, tenant_member_dumper
 
-ERASED = "[erased]"
+
+class ErasureResult(TypedDict):
+    """What ``UserQueries.erase`` did: rows deleted or anonymized per table, and the free
+    text others wrote that still mentions the user, for a person to review."""
+
+    counts: dict[str, int]
+    review: list[ReviewItem]
+
 
 # table name -> (model, dumper, the user's rows): what export returns and erase deletes.
 Rows = Callable[[Any, str, str], Any]  # (model, user id, email) -> condition
@@ -86,15 +108,45 @@ def export_user(user_id: str) -> dict[str, list[Any]]:
     for table, model, dumper, rows in _about():
         query = dumper.select().where(rows(model, user_id, email)).order_by(model._meta.primary_key)
         exported[table] = dumper.many(query)
-    # Rows about them that erase keeps (anonymized): subscriptions they bought, the
-    # impersonation sessions of which they were the target.
-    bought = m.Subscription.purchased_by_user == user_id
-    exported["subscriptions"] = subscription_dumper.many(subscription_dumper.select().where(bought))
-    seen = m.AdminImpersonationSession.target_user == user_id
-    exported["admin_impersonation_sessions"] = admin_impersonation_session_dumper.many(
-        admin_impersonation_session_dumper.select().where(seen)
+    exported.update(
+        _kept_about(user_id, email, Needles(user_id, email, exported["user"][0]["name"]))
     )
     return exported
+
+
+def _ids(query: Any) -> list[Any]:
+    return [row[0] for row in query.tuples()]
+
+
+def _by_ids(dumper: Any, model: Any, ids: list[Any]) -> list[Any]:
+    key = model._meta.primary_key
+    return dumper.many(dumper.select().where(key.in_(ids)).order_by(key)) if ids else []
+
+
+def _kept_about(user_id: str, email: str, needles: Needles) -> dict[str, list[Any]]:
+    """The rows erase keeps but anonymizes or scrubs: exported too (every row it touches)."""
+    n, i, a = m.Notification, m.AdminImpersonationSession, m.AdminAuditLog
+    bought = m.Subscription.purchased_by_user == user_id
+    others = [
+        r[0] for r in mentioning(n, ["title", "body", "data"], needles, n.recipient_user != user_id)
+    ]
+    acted = _ids(n.select(n.id).where(n.actor_user == user_id))
+    sessions = _ids(i.select(i.id).where(i.target_user == user_id))
+    sessions += [r[0] for r in mentioning(i, ["reason", "metadata"], needles)]
+    audit = _ids(a.select(a.id).where(_audit_target(user_id)))
+    audit += _audit_mentions(user_id, needles)
+    events = [r[0] for r in mentioning(m.SubscriptionEvent, ["payload"], needles)]
+    verifications = m.Verification.identifier == email
+    return {
+        "notifications_about": _by_ids(notification_dumper, n, sorted({*acted, *others})),
+        "subscriptions": subscription_dumper.many(subscription_dumper.select().where(bought)),
+        "admin_impersonation_sessions": _by_ids(
+            admin_impersonation_session_dumper, i, sorted(set(sessions))
+        ),
+        "admin_audit_log": _by_ids(admin_audit_log_dumper, a, sorted(set(audit))),
+        "subscription_events": _by_ids(subscription_event_dumper, m.SubscriptionEvent, events),
+        "verification": verification_dumper.many(verification_dumper.select().where(verifications)),
+    }
 
 
 def refuse_last_owner(user_id: str) -> None:
@@ -116,30 +168,31 @@ def refuse_last_owner(user_id: str) -> None:
         )
 
 
-def _scrub(text: Any, needles: tuple[str, ...]) -> Any:
-    if not isinstance(text, str):
-        return text
-    for needle in needles:
-        if needle:
-            text = text.replace(needle, ERASED)
-    return text
-
-
-def _anonymize_acted(user_id: str, needles: tuple[str, ...]) -> int:
+def _anonymize_acted(user_id: str, needles: Needles) -> int:
     """Notifications the user acted in (others' inboxes): no id, name or email of theirs."""
     n = m.Notification
     query: Any = n.select(n.id, n.title, n.body, n.data).where(n.actor_user == user_id)
     rows: list[tuple[Any, ...]] = list(query.tuples())
     for note_id, title, body, data in rows:
-        text = json.dumps(data) if data is not None else None
-        mentioned = text is not None and any(x and x in text for x in needles)
         n.update(
             actor_user=None,
-            title=_scrub(title, needles),
-            body=_scrub(body, needles),
-            data=None if mentioned else data,
+            title=needles.scrub(title),
+            body=needles.scrub(body),
+            data=needles.scrub(data),
         ).where(n.id == note_id).execute()
     return len(rows)
+
+
+def _anonymize_impersonations(user_id: str, needles: Needles) -> int:
+    """Impersonations of the user lose their target; any reason or metadata naming them is scrubbed."""
+    i = m.AdminImpersonationSession
+    count = int(i.update(target_user=None).where(i.target_user == user_id).execute())
+    for row_id, reason, metadata in mentioning(i, ["reason", "metadata"], needles):
+        i.update(reason=needles.scrub(reason), metadata=needles.scrub(metadata)).where(
+            i.id == row_id
+        ).execute()
+        count += 1
+    return count
 
 
 def _set_null(model_name: str, column: str, user_id: str) -> int:
@@ -150,12 +203,38 @@ def _set_null(model_name: str, column: str, user_id: str) -> int:
     return int(model.update({field: None}).where(field == user_id).execute())
 
 
+def _audit_target(user_id: str) -> Any:
+    a = m.AdminAuditLog
+    return (a.target_type == "user") & (a.target_id == user_id) & (a.action != "USER_ERASE")
+
+
+def _audit_mentions(user_id: str, needles: Needles) -> list[str]:
+    """Other audit rows whose reason, user agent or metadata mention the user."""
+    a = m.AdminAuditLog
+    others = ~_audit_target(user_id) & (a.action != "USER_ERASE")
+    return [r[0] for r in mentioning(a, ["reason", "user_agent", "metadata"], needles, others)]
+
+
+def _scrub_audit(row_ids: list[str], needles: Needles) -> int:
+    """Scrub the user's identifiers from the audit rows the USER_ERASE row lists."""
+    a, p = m.AdminAuditLog, db.obj.param
+    sql = (
+        f"UPDATE admin_audit_log SET reason = {p}, user_agent = {p}, metadata = {p} WHERE id = {p}"
+    )
+    query: Any = a.select(a.id, a.reason, a.user_agent, a.metadata).where(a.id.in_(row_ids))
+    for row_id, reason, agent, metadata in query.tuples() if row_ids else ():
+        scrubbed = needles.scrub(metadata)
+        values = [needles.scrub(reason), needles.scrub(agent), json.dumps(scrubbed), row_id]
+        db.execute_sql(sql, values)
+    return len(row_ids)
+
+
 def _redact_audit(user_id: str) -> int:
     """Audit rows about the user lose their target id and personal details.
 
     The append-only trigger allows exactly this UPDATE (target_id to NULL, the row's
-    identity unchanged) of a 'user' row once a USER_ERASE row names that user; the
-    model refuses every update, so it is written as SQL.
+    identity unchanged) of a 'user' row once a USER_ERASE row names that user and the
+    user no longer exists; the model refuses every update, so it is written as SQL.
     """
     p = db.obj.param
     sql = (
@@ -166,27 +245,30 @@ def _redact_audit(user_id: str) -> int:
     return int(db.execute_sql(sql, [json.dumps({"erased": True}), user_id]).rowcount)
 
 
-def erase_user(user_id: str, actor_admin_id: str, reason: str) -> dict[str, int]:
+def erase_user(user_id: str, actor_admin_id: str, reason: str) -> ErasureResult:
     """Delete the user and what is theirs; anonymize what must stay; audit it. One transaction."""
     if m.AdminUser.select().where(m.AdminUser.id == actor_admin_id).count() == 0:
         raise NotFoundError(f"admin user {actor_admin_id} not found")
     _, email, name = _user(user_id, lock=True)
     refuse_last_owner(user_id)
-    needles = tuple(x for x in (user_id, email, name) if x)
+    needles = Needles(user_id, email, name)
     counts: dict[str, int] = {}
     counts["notifications_acted_in_anonymized"] = _anonymize_acted(user_id, needles)
+    counts["notifications_data_scrubbed"] = scrub_json(m.Notification, "data", needles)
+    counts["subscription_events_scrubbed"] = scrub_json(m.SubscriptionEvent, "payload", needles)
     counts["subscriptions_anonymized"] = _set_null("Subscription", "purchased_by_user", user_id)
-    counts["impersonation_sessions_anonymized"] = _set_null(
-        "AdminImpersonationSession", "target_user", user_id
-    )
+    counts["impersonation_sessions_anonymized"] = _anonymize_impersonations(user_id, needles)
     for table, model, _, rows in reversed(_about()):  # children before the user row
         counts[table] = int(model.delete().where(rows(model, user_id, email)).execute())
     counts["verification"] = int(
         m.Verification.delete().where(m.Verification.identifier == email).execute()
     )
+    mentions = _audit_mentions(user_id, needles)
     m.AdminAuditLog.insert(
         id=m.new_id(), admin_user=actor_admin_id, action="USER_ERASE", target_type="user",
-        target_id=user_id, reason=reason, metadata={"deleted": dict(counts)},
+        target_id=user_id, reason=needles.scrub(reason),
+        metadata={"deleted": dict(counts), "redacted_audit_rows": mentions},
     ).execute()  # fmt: skip
-    counts["admin_audit_log_redacted"] = _redact_audit(user_id)
-    return counts
+    redacted = _redact_audit(user_id) + _scrub_audit(mentions, needles)
+    counts["admin_audit_log_redacted"] = redacted
+    return {"counts": counts, "review": review(needles)}

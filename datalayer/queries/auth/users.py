@@ -12,7 +12,12 @@ from datalayer.errors import NotFoundError, PermissionDeniedError
 from datalayer.models import TenantMember, User
 from datalayer.models.auth import USER_ADMIN_ROLES
 from datalayer.queries.auth._arguments import required_text
-from datalayer.queries.auth._rights import erase_user, export_user, refuse_last_owner
+from datalayer.queries.auth._rights import (
+    ErasureResult,
+    erase_user,
+    export_user,
+    refuse_last_owner,
+)
 from datalayer.queries.base import read, stamp, write
 from datalayer.schemas.auth import (
     CreateUserInput,
@@ -149,13 +154,16 @@ class UserQueries:
             return export_user(user_id)
 
     @staticmethod
-    def erase(user_id: str, actor_admin_id: str, reason: str) -> dict[str, int]:
-        """Erase the user in one transaction; return the rows deleted or anonymized per table.
+    def erase(user_id: str, actor_admin_id: str, reason: str) -> ErasureResult:
+        """Erase the user in one transaction; return the rows deleted or anonymized per
+        table (``counts``) and the free text others wrote about them (``review``).
 
         Refused (ConflictError) while they are a tenant's last owner. Rows that outlive
         them (the audit log, impersonation history, notifications they acted in,
-        subscriptions they bought) keep no id, email or name of theirs; a USER_ERASE audit
-        row by ``actor_admin_id`` records the erasure.
+        subscriptions they bought, JSON data and payloads) keep no id, email or name of
+        theirs; free text written by others that mentions them (notes, other users'
+        todos, notification titles) is listed in ``review`` by table, row and column, for
+        a person to read; a USER_ERASE audit row by ``actor_admin_id`` records the erasure.
         """
         check_id("user_id", user_id)
         check_id("actor_admin_id", actor_admin_id)
