@@ -122,6 +122,12 @@ CASES = {
          "CREATE INDEX todos_user_personal_idx ON todos (user_id, created_at, id) "
          "WHERE tenant_id IS NOT NULL"),
         "todos: index todos_user_personal_idx: expected", ("WHERE", "IS NOT NULL")),
+    "index order": Case(
+        ("DROP INDEX admin_flags_type_idx",
+         "CREATE INDEX admin_flags_type_idx ON admin_flags (flag_type, created_at DESC, id)"),
+        ("DROP INDEX admin_flags_type_idx",
+         "CREATE INDEX admin_flags_type_idx ON admin_flags (flag_type, created_at DESC, id)"),
+        "admin_flags: index admin_flags_type_idx: expected", ("created_at DESC",)),
     "dropped index": Case(
         ("DROP INDEX admin_flags_type_idx",), ("DROP INDEX admin_flags_type_idx",),
         "admin_flags: index admin_flags_type_idx: expected", ("actual none",)),

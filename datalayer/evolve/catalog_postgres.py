@@ -42,12 +42,11 @@ _PG_CONSTRAINTS = """
     FROM pg_constraint k LEFT JOIN pg_class f ON f.oid = k.confrelid
     WHERE k.conrelid = ANY(%s::oid[]) AND k.contype IN ('c', 'f', 'p', 'u', 'x')"""
 _PG_INDEXES = """
-    SELECT i.indrelid, c.relname, i.indisunique, am.amname,
-           ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
-                 FROM generate_series(1, i.indnkeyatts) k ORDER BY k),
-           pg_get_expr(i.indpred, i.indrelid, true)
-    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+    SELECT i.indrelid, c.relname, i.indisunique, pg_get_indexdef(i.indexrelid)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
     WHERE i.indrelid = ANY(%s::oid[])"""
+# What pg_get_indexdef says before the method: the index's and the table's names.
+_INDEX_HEAD = re.compile(r"^CREATE (?:UNIQUE )?INDEX .*? ON (?:ONLY )?\S+ USING ")
 _PG_TRIGGERS = """
     SELECT t.tgrelid, t.tgname, pg_get_triggerdef(t.oid, true), pg_get_functiondef(t.tgfoid)
     FROM pg_trigger t WHERE t.tgrelid = ANY(%s::oid[]) AND NOT t.tgisinternal"""
@@ -71,9 +70,11 @@ def read_postgres(database: Any, schema: str | None) -> dict[str, TableCatalog]:
         tables[oid].columns[column] = Column(kind, bool(not_null), default)
     for row in _rows(database, _PG_CONSTRAINTS, oids):
         _pg_constraint(tables[row[0]], row, unqualify)
-    for oid, name, unique, method, keys, where in _rows(database, _PG_INDEXES, oids):
-        form = f"{'UNIQUE ' if unique else ''}{method} ({', '.join(keys)})"
-        tables[oid].indexes[name] = form + (f" WHERE {where}" if where else "")
+    for oid, name, unique, definition in _rows(database, _PG_INDEXES, oids):
+        # "btree (a, b DESC) WHERE (…)": method, keys with their order and operator
+        # classes, INCLUDE columns and predicate, as the server prints them.
+        form = _INDEX_HEAD.sub("", unqualify.sub("", definition))
+        tables[oid].indexes[name] = ("UNIQUE " if unique else "") + form
     for oid, name, definition, function in _rows(database, _PG_TRIGGERS, oids):
         text = unqualify.sub("", definition) + "\n" + unqualify.sub("", function.strip())
         tables[oid].triggers[name] = text

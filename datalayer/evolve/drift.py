@@ -16,6 +16,7 @@ from typing import Any
 
 import peewee as pw
 
+from datalayer.errors import MigrationError
 from datalayer.evolve.catalog_form import ForeignKey, TableCatalog
 from datalayer.evolve.catalog_postgres import read_postgres
 from datalayer.evolve.catalog_sqlite import read_sqlite
@@ -49,7 +50,13 @@ def expected_catalog(database: pw.Database, models: list[Any]) -> dict[str, Tabl
     schema = f"datalayer_check_{uuid.uuid4().hex[:12]}"
     current = raw.execute_sql("SELECT current_schema()").fetchone()[0]
     with database.atomic() as transaction:
-        raw.execute_sql(f'CREATE SCHEMA "{schema}"')
+        try:
+            raw.execute_sql(f'CREATE SCHEMA "{schema}"')
+        except pw.PeeweeException as exc:
+            raise MigrationError(
+                "check builds the models' schema in a scratch schema of this database "
+                f"(rolled back at once) and could not create it: {str(exc).strip()} "
+                "(the user needs CREATE on the database)") from exc
         # First on the path: the models' unqualified DDL lands there, and types or
         # functions of the database's own schema (extensions) are still found.
         raw.execute_sql("SELECT set_config('search_path', %s, true)",
