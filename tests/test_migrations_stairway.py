@@ -174,10 +174,10 @@ EXEMPT: dict[str, set[str]] = {
     # pending rows); the DROP's brief ACCESS EXCLUSIVE lock is bounded by migrate's
     # lock_timeout and retried.
     "003": {"require-concurrent-index-creation", "require-concurrent-index-deletion"},
-    # 005 drops the audit log's trigger function and creates it again, same text, in the
+    # 006 drops the audit log's trigger function and creates it again, same text, in the
     # migration's one transaction (recording the triggers in the migration state): no
     # client ever sees the function missing.
-    "005": {"ban-drop-function"},
+    "006": {"ban-drop-function"},
     # Every migration: `datalayer migrate` sets lock_timeout itself (set_config(...,
     # true) in the run's transaction, not in the file), and the run is one transaction
     # that IF NOT EXISTS / retries make safe to repeat.

@@ -47,7 +47,7 @@ AUDIT_ERASURE_REDACTION = """COALESCE(OLD.action <> 'USER_ERASE'
                            OR CAST(erasure.metadata AS TEXT) LIKE '%%"' || OLD.id || '"%%')),
         FALSE)"""
 
-# Installed by migrations 001 and 004, declared as AdminAuditLog.Meta.triggers since 005 (so
+# Installed by migrations 001, 004 and 005, declared as AdminAuditLog.Meta.triggers since 006 (so
 # makemigrations and check track them). "%%" because psycopg2 interpolates even an empty
 # parameter tuple.
 AUDIT_APPEND_ONLY_SQL = (
