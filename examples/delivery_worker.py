@@ -105,13 +105,17 @@ def process_batch(
             message_id = sender(delivery)
         except SkipDelivery as exc:
             held = DeliveryQueries.mark_skipped(
-                delivery["id"], worker_id, str(exc) or "skipped", attempts=fence
+                delivery["id"], worker_id, reason=str(exc) or "skipped", attempts=fence
             )
             stats.skipped += held
         except Exception as exc:  # any sender failure is retried with backoff
             error = f"{type(exc).__name__}: {exc}"
             held = DeliveryQueries.mark_failed(
-                delivery["id"], worker_id, error, retry_base_seconds, attempts=fence
+                delivery["id"],
+                worker_id,
+                error=error,
+                retry_base_seconds=retry_base_seconds,
+                attempts=fence,
             )
             stats.failed += held
         else:

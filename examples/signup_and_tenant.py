@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     except ConflictError as exc:
         result["duplicate_signup"] = str(exc)
     invite, token = TenantInviteQueries.create(tenant["id"], user["id"],
-                                               f"teammate-{uuid.uuid4().hex[:6]}@example.com")
+                                               email=f"teammate-{uuid.uuid4().hex[:6]}@example.com")
     result["invite"] = invite
     result["todo"] = TodoQueries.create(user["id"], {"title": "Welcome the teammate"},
                                         tenant_id=tenant["id"])

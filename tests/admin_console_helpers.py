@@ -16,11 +16,11 @@ def new_admin(*permissions: str, **data: Any) -> str:
     n = next(_seq)
     data.setdefault("email", f"console-admin{n}-{id(data)}@example.com")
     data.setdefault("status", "active")
-    admin = AdminUserQueries.create(data)["id"]
+    admin = AdminUserQueries.create(None, data)["id"]
     if permissions:
         key = f"console_role_{n}_{id(data)}"
-        AdminRoleQueries.upsert_role(key, key, list(permissions))
-        AdminRoleQueries.grant(admin, key, admin)
+        AdminRoleQueries.upsert_role(key, name=key, permissions=list(permissions))
+        AdminRoleQueries.grant(admin, admin, role_key=key)
     return admin
 
 

@@ -28,7 +28,7 @@ _seq = itertools.count(1)
 
 
 def new_admin() -> str:
-    return AdminUserQueries.create({"email": f"audit{next(_seq)}@example.com"})["id"]
+    return AdminUserQueries.create(None, {"email": f"audit{next(_seq)}@example.com"})["id"]
 
 
 def old_entry(admin_id: str, minutes: int, action: str = "USER_UPDATE", **fields: Any) -> str:
@@ -54,8 +54,8 @@ def test_append_returns_the_entry() -> None:
     admin = new_admin()
     entry = AuditLogQueries.append(
         admin,
-        "USER_VIEW",
-        "user",
+        action="USER_VIEW",
+        target_type="user",
         target_id="u1",
         reason="ticket 42",
         metadata={"ticket": 42, "tags": ["a"]},
@@ -76,7 +76,7 @@ def test_append_returns_the_entry() -> None:
         "imp_1",
     )
     assert AuditLogQueries.list(admin_user_id=admin)["items"] == [entry]
-    minimal = AuditLogQueries.append(admin, "SYSTEM_CHECK", "system")
+    minimal = AuditLogQueries.append(admin, action="SYSTEM_CHECK", target_type="system")
     assert minimal["target_id"] is None and minimal["metadata"] is None
 
 
@@ -95,7 +95,8 @@ def test_append_returns_the_entry() -> None:
 def test_append_refuses_bad_input(args: tuple, kwargs: dict[str, Any], field: str) -> None:
     admin = new_admin()
     with pytest.raises(ValidationError) as info:
-        AuditLogQueries.append(admin, *args, **kwargs)
+        action, target_type = args
+        AuditLogQueries.append(admin, action=action, target_type=target_type, **kwargs)
     assert field in info.value.messages
     assert AdminAuditLog.select().where(AdminAuditLog.admin_user == admin).count() == 0
 
@@ -103,7 +104,7 @@ def test_append_refuses_bad_input(args: tuple, kwargs: dict[str, Any], field: st
 def test_append_needs_an_existing_admin() -> None:
     before = AdminAuditLog.select().count()
     with pytest.raises(NotFoundError):
-        AuditLogQueries.append("no-such-admin", "USER_UPDATE", "user")
+        AuditLogQueries.append("no-such-admin", action="USER_UPDATE", target_type="user")
     assert AdminAuditLog.select().count() == before
 
 
@@ -195,7 +196,7 @@ def test_summary_counts_by_action_and_admin_in_the_window() -> None:
     old_entry(b, 19)
     old_entry(b, 20)  # at `until`: outside
     since, until = T0 + dt.timedelta(minutes=10), T0 + dt.timedelta(minutes=20)
-    summary = AuditLogQueries.summary(since, until)
+    summary = AuditLogQueries.summary(since=since, until=until)
     assert summary == {
         "since": since.isoformat(),
         "until": until.isoformat(),
@@ -203,19 +204,19 @@ def test_summary_counts_by_action_and_admin_in_the_window() -> None:
         "by_action": {"ADMIN_LOGIN": 1, "USER_UPDATE": 3},
         "by_admin": {a: 2, b: 2},
     }
-    empty = AuditLogQueries.summary(since, since)
+    empty = AuditLogQueries.summary(since=since, until=since)
     assert (empty["total"], empty["by_action"], empty["by_admin"]) == (0, {}, {})
     with pytest.raises(ValidationError) as info:
-        AuditLogQueries.summary(until, since)
+        AuditLogQueries.summary(since=until, until=since)
     assert "until" in info.value.messages
     with pytest.raises(ValidationError) as info:
-        AuditLogQueries.summary(dt.datetime(2020, 1, 1), until)
+        AuditLogQueries.summary(since=dt.datetime(2020, 1, 1), until=until)
     assert "since" in info.value.messages
 
 
 def test_the_model_refuses_update_and_delete() -> None:
     admin = new_admin()
-    entry = AuditLogQueries.append(admin, "USER_UPDATE", "user", reason="original")
+    entry = AuditLogQueries.append(admin, action="USER_UPDATE", target_type="user", reason="original")
     row = AdminAuditLog.get_by_id(entry["id"])
     row.reason = "rewritten"
     for attempt in (
@@ -239,7 +240,7 @@ def test_the_model_refuses_update_and_delete() -> None:
 )
 def test_the_database_refuses_update_and_delete(sql: str) -> None:
     admin = new_admin()
-    entry = AuditLogQueries.append(admin, "USER_UPDATE", "user", reason="original")
+    entry = AuditLogQueries.append(admin, action="USER_UPDATE", target_type="user", reason="original")
     with pytest.raises(peewee.DatabaseError) as info, db.atomic():
         db.execute_sql(sql, (entry["id"],))
     assert "append-only" in str(info.value)

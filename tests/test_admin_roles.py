@@ -18,7 +18,7 @@ _seq = itertools.count(1)
 
 def new_admin(**data: Any) -> str:
     data.setdefault("email", f"role-admin{next(_seq)}-{id(data)}@example.com")
-    return AdminUserQueries.create(data)["id"]
+    return AdminUserQueries.create(None, data)["id"]
 
 
 def grants(admin_id: str) -> list[str]:
@@ -39,13 +39,18 @@ def audit_actions(target_id: str) -> list[tuple[str, str, Any, str | None]]:
 class TestAdminRoles:
     def test_upsert_role_creates_then_replaces(self) -> None:
         role = AdminRoleQueries.upsert_role(
-            "support_rw", "Support", ["users:write", "users:read", "users:read"]
+            "support_rw",
+            name="Support",
+            permissions=["users:write", "users:read", "users:read"],
         )
         assert role["key"] == "support_rw" and role["name"] == "Support"
         assert role["permissions"] == ["users:read", "users:write"]  # sorted, deduplicated
         assert role["description"] is None and role["created_at"]
         again = AdminRoleQueries.upsert_role(
-            "support_rw", "Support (rw)", ["tenants:read"], description="Helps customers"
+            "support_rw",
+            name="Support (rw)",
+            permissions=["tenants:read"],
+            description="Helps customers",
         )
         assert again["created_at"] == role["created_at"]
         assert (again["name"], again["permissions"], again["description"]) == (
@@ -71,20 +76,21 @@ class TestAdminRoles:
     )
     def test_upsert_role_refuses_bad_input(self, args: tuple, field: str) -> None:
         with pytest.raises(ValidationError) as info:
-            AdminRoleQueries.upsert_role(*args)
+            key, name, permissions = args
+            AdminRoleQueries.upsert_role(key, name=name, permissions=permissions)
         assert field in info.value.messages
         assert AdminRole.select().where(AdminRole.key == "ok_key").count() == 0
 
     def test_grant_and_revoke_are_idempotent_and_audit_changes_only(self) -> None:
         actor, admin = new_admin(), new_admin()
-        AdminRoleQueries.upsert_role("read_only", "Read only", ["users:read"])
-        assert AdminRoleQueries.grant(admin, "read_only", actor, reason="onboarding") is True
-        assert AdminRoleQueries.grant(admin, "read_only", actor) is False
+        AdminRoleQueries.upsert_role("read_only", name="Read only", permissions=["users:read"])
+        assert AdminRoleQueries.grant(admin, actor, role_key="read_only", reason="onboarding") is True
+        assert AdminRoleQueries.grant(admin, actor, role_key="read_only") is False
         assert grants(admin) == ["read_only"]
         granted = AdminUserRole.get(AdminUserRole.admin_user == admin)
         assert granted.granted_by_id == actor and granted.granted_at is not None
-        assert AdminRoleQueries.revoke(admin, "read_only", actor, reason="offboarding") is True
-        assert AdminRoleQueries.revoke(admin, "read_only", actor) is False
+        assert AdminRoleQueries.revoke(admin, actor, role_key="read_only", reason="offboarding") is True
+        assert AdminRoleQueries.revoke(admin, actor, role_key="read_only") is False
         assert grants(admin) == []
         assert audit_actions(admin) == [
             ("ADMIN_ROLE_GRANT", actor, {"role_key": "read_only"}, "onboarding"),
@@ -93,72 +99,72 @@ class TestAdminRoles:
 
     def test_grant_refusals_write_nothing(self) -> None:
         actor, admin = new_admin(), new_admin()
-        AdminRoleQueries.upsert_role("read_only", "Read only", ["users:read"])
+        AdminRoleQueries.upsert_role("read_only", name="Read only", permissions=["users:read"])
         for call in (
-            lambda: AdminRoleQueries.grant(admin, "no_such_role", actor),
-            lambda: AdminRoleQueries.grant("no-such-admin", "read_only", actor),
-            lambda: AdminRoleQueries.grant(admin, "read_only", "no-such-actor"),
+            lambda: AdminRoleQueries.grant(admin, actor, role_key="no_such_role"),
+            lambda: AdminRoleQueries.grant("no-such-admin", actor, role_key="read_only"),
+            lambda: AdminRoleQueries.grant(admin, "no-such-actor", role_key="read_only"),
         ):
             with pytest.raises(NotFoundError):
                 call()
         with pytest.raises(ValidationError):
-            AdminRoleQueries.grant(admin, "read_only", actor, reason="x" * 2001)
+            AdminRoleQueries.grant(admin, actor, role_key="read_only", reason="x" * 2001)
         with pytest.raises(ValidationError):
-            AdminRoleQueries.grant(admin, "", actor)
+            AdminRoleQueries.grant(admin, actor, role_key="")
         assert grants(admin) == [] and audit_actions(admin) == []
-        AdminRoleQueries.grant(admin, "read_only", actor)
+        AdminRoleQueries.grant(admin, actor, role_key="read_only")
         with pytest.raises(NotFoundError):  # the audit row needs a real actor: nothing revoked
-            AdminRoleQueries.revoke(admin, "read_only", "no-such-actor")
+            AdminRoleQueries.revoke(admin, "no-such-actor", role_key="read_only")
         assert grants(admin) == ["read_only"]
 
     def test_permissions_are_the_sorted_union_of_roles(self) -> None:
         actor, admin = new_admin(), new_admin()
-        AdminRoleQueries.upsert_role("a_role", "A", ["users:read", "tenants:read"])
-        AdminRoleQueries.upsert_role("b_role", "B", ["users:read", "admin_roles:write"])
-        AdminRoleQueries.upsert_role("c_role", "C", ["never:granted"])
+        AdminRoleQueries.upsert_role("a_role", name="A", permissions=["users:read", "tenants:read"])
+        AdminRoleQueries.upsert_role("b_role", name="B", permissions=["users:read", "admin_roles:write"])
+        AdminRoleQueries.upsert_role("c_role", name="C", permissions=["never:granted"])
         assert AdminRoleQueries.permissions_for(admin) == []
-        AdminRoleQueries.grant(admin, "a_role", actor)
-        AdminRoleQueries.grant(admin, "b_role", actor)
+        AdminRoleQueries.grant(admin, actor, role_key="a_role")
+        AdminRoleQueries.grant(admin, actor, role_key="b_role")
         assert AdminRoleQueries.permissions_for(admin) == [
             "admin_roles:write",
             "tenants:read",
             "users:read",
         ]
-        assert AdminRoleQueries.has_permission(admin, "tenants:read") is True
-        assert AdminRoleQueries.has_permission(admin, "never:granted") is False
-        assert AdminRoleQueries.has_permission(admin, "tenants") is False  # exact match
+        assert AdminRoleQueries.has_permission(admin, permission="tenants:read") is True
+        assert AdminRoleQueries.has_permission(admin, permission="never:granted") is False
+        assert AdminRoleQueries.has_permission(admin, permission="tenants") is False  # exact match
         assert AdminRoleQueries.permissions_for(actor) == []
         # A role's new permissions apply at once to everyone holding it.
-        AdminRoleQueries.upsert_role("a_role", "A", ["billing:read"])
+        AdminRoleQueries.upsert_role("a_role", name="A", permissions=["billing:read"])
         assert AdminRoleQueries.permissions_for(admin) == [
             "admin_roles:write",
             "billing:read",
             "users:read",
         ]
         with pytest.raises(ValidationError):
-            AdminRoleQueries.has_permission(admin, "")
+            AdminRoleQueries.has_permission(admin, permission="")
 
     def test_a_suspended_admin_has_no_permissions(self) -> None:
         actor, admin = new_admin(), new_admin(status="active")
-        AdminRoleQueries.upsert_role("super_admin", "Super", ["everything:write"])
-        AdminRoleQueries.grant(admin, "super_admin", actor)
-        assert AdminRoleQueries.has_permission(admin, "everything:write") is True
-        AdminUserQueries.set_status(admin, "suspended", actor)
+        AdminRoleQueries.upsert_role("super_admin", name="Super", permissions=["everything:write"])
+        AdminRoleQueries.grant(admin, actor, role_key="super_admin")
+        assert AdminRoleQueries.has_permission(admin, permission="everything:write") is True
+        AdminUserQueries.set_status(admin, actor, status="suspended")
         assert AdminRoleQueries.permissions_for(admin) == []
-        assert AdminRoleQueries.has_permission(admin, "everything:write") is False
-        AdminUserQueries.set_status(admin, "active", actor)
-        assert AdminRoleQueries.has_permission(admin, "everything:write") is True
+        assert AdminRoleQueries.has_permission(admin, permission="everything:write") is False
+        AdminUserQueries.set_status(admin, actor, status="active")
+        assert AdminRoleQueries.has_permission(admin, permission="everything:write") is True
 
     def test_permissions_cost_one_query(self, query_counter) -> None:
         actor, admin = new_admin(), new_admin()
-        AdminRoleQueries.upsert_role("r0", "R0", ["p:0"])
-        AdminRoleQueries.grant(admin, "r0", actor)
+        AdminRoleQueries.upsert_role("r0", name="R0", permissions=["p:0"])
+        AdminRoleQueries.grant(admin, actor, role_key="r0")
         query_counter.statements.clear()
         AdminRoleQueries.permissions_for(admin)
         one_role = query_counter.count
         for i in range(1, 20):
-            AdminRoleQueries.upsert_role(f"r{i}", f"R{i}", [f"p:{i}", "p:shared"])
-            AdminRoleQueries.grant(admin, f"r{i}", actor)
+            AdminRoleQueries.upsert_role(f"r{i}", name=f"R{i}", permissions=[f"p:{i}", "p:shared"])
+            AdminRoleQueries.grant(admin, actor, role_key=f"r{i}")
         query_counter.statements.clear()
         assert len(AdminRoleQueries.permissions_for(admin)) == 21
         assert query_counter.count == one_role == 1
@@ -188,14 +194,14 @@ def run_threads(count: int, call: Callable[[], bool]) -> tuple[list[bool], list[
 
 def test_concurrent_grants_and_revokes_change_and_audit_once(fresh_db: str) -> None:
     actor = new_admin()
-    AdminRoleQueries.upsert_role("support_rw", "Support", ["users:write"])
+    AdminRoleQueries.upsert_role("support_rw", name="Support", permissions=["users:write"])
     for _ in range(5):
         admin = new_admin()
-        grant = functools.partial(AdminRoleQueries.grant, admin, "support_rw", actor)
+        grant = functools.partial(AdminRoleQueries.grant, admin, actor, role_key="support_rw")
         results, errors = run_threads(4, grant)
         assert errors == [] and sorted(results) == [False, False, False, True]
         assert grants(admin) == ["support_rw"]
-        revoke = functools.partial(AdminRoleQueries.revoke, admin, "support_rw", actor)
+        revoke = functools.partial(AdminRoleQueries.revoke, admin, actor, role_key="support_rw")
         results, errors = run_threads(4, revoke)
         assert errors == [] and sorted(results) == [False, False, False, True]
         assert grants(admin) == []

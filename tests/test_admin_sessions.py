@@ -32,7 +32,7 @@ def _later(**delta: float) -> dt.datetime:
 def test_create_and_find_never_show_the_token() -> None:
     admin = new_admin()
     token = "tok-" + "x" * 40
-    created = Sessions.create(admin, token, _later(days=1), ip_address="10.0.0.1",
+    created = Sessions.create(admin, token=token, expires_at=_later(days=1), ip_address="10.0.0.1",
                               user_agent="console")
     assert set(created) == set(AdminSessionDTO.__annotations__)
     assert "token" not in created and token not in json.dumps(created)
@@ -51,29 +51,29 @@ def test_create_and_find_never_show_the_token() -> None:
 def test_expiry_and_suspension_end_validity() -> None:
     admin, other = new_admin(), new_admin()
     expires = _later(hours=1)
-    Sessions.create(admin, "t-expiring", expires)
+    Sessions.create(admin, token="t-expiring", expires_at=expires)
     assert Sessions.find_valid("t-expiring", now=expires - dt.timedelta(seconds=1))
     assert Sessions.find_valid("t-expiring", now=expires) is None
-    AdminUserQueries.set_status(admin, "suspended", other)
+    AdminUserQueries.set_status(admin, other, status="suspended")
     assert Sessions.find_valid("t-expiring") is None
     with pytest.raises(PermissionDeniedError, match="suspended"):
-        Sessions.create(admin, "t-new", _later(hours=1))
+        Sessions.create(admin, token="t-new", expires_at=_later(hours=1))
     with pytest.raises(NotFoundError):
-        Sessions.create("no-such-admin", "t-new", _later(hours=1))
+        Sessions.create("no-such-admin", token="t-new", expires_at=_later(hours=1))
     assert AdminSession.select().where(AdminSession.token == "t-new").count() == 0
     assert actions(admin_user=admin, action="ADMIN_SESSION_CREATE") == ["ADMIN_SESSION_CREATE"]
 
 
 def test_refusals_write_nothing() -> None:
     admin = new_admin()
-    Sessions.create(admin, "t-dup", _later(hours=1))
+    Sessions.create(admin, token="t-dup", expires_at=_later(hours=1))
     with pytest.raises(ConflictError) as info:
-        Sessions.create(admin, "t-dup", _later(hours=2))
+        Sessions.create(admin, token="t-dup", expires_at=_later(hours=2))
     assert "t-dup" not in str(info.value)  # the secret stays out of the message
     for bad in (
-        lambda: Sessions.create(admin, "", _later(hours=1)),
-        lambda: Sessions.create(admin, "t", dt.datetime(2030, 1, 1)),  # naive
-        lambda: Sessions.create(admin, "t", _later(hours=1), ip_address="x" * 65),
+        lambda: Sessions.create(admin, token="", expires_at=_later(hours=1)),
+        lambda: Sessions.create(admin, token="t", expires_at=dt.datetime(2030, 1, 1)),  # naive
+        lambda: Sessions.create(admin, token="t", expires_at=_later(hours=1), ip_address="x" * 65),
         lambda: Sessions.find_valid(None),  # type: ignore[arg-type]
     ):
         with pytest.raises(ValidationError):
@@ -84,11 +84,11 @@ def test_refusals_write_nothing() -> None:
 
 def test_revoke_revoke_all_and_delete_expired_are_audited() -> None:
     a, b = new_admin(), new_admin()
-    Sessions.create(a, "a1", _later(hours=1))
-    Sessions.create(a, "a2", _later(hours=1))
-    Sessions.create(a, "a3", _later(seconds=30))
-    Sessions.create(b, "b1", _later(seconds=30))
-    Sessions.create(b, "b2", _later(hours=1))
+    Sessions.create(a, token="a1", expires_at=_later(hours=1))
+    Sessions.create(a, token="a2", expires_at=_later(hours=1))
+    Sessions.create(a, token="a3", expires_at=_later(seconds=30))
+    Sessions.create(b, token="b1", expires_at=_later(seconds=30))
+    Sessions.create(b, token="b2", expires_at=_later(hours=1))
     assert Sessions.revoke("a1") is True
     assert Sessions.revoke("a1") is False
     assert actions(admin_user=a, action="ADMIN_LOGOUT") == ["ADMIN_LOGOUT"]
@@ -105,7 +105,7 @@ def test_revoke_revoke_all_and_delete_expired_are_audited() -> None:
 
 def test_step_up_is_required_recorded_and_expires() -> None:
     admin = new_admin()
-    Sessions.create(admin, "su", _later(days=1))
+    Sessions.create(admin, token="su", expires_at=_later(days=1))
     with pytest.raises(PermissionDeniedError, match="step-up"):
         Sessions.require_step_up("su")
     t0 = dt.datetime.now(UTC)
@@ -136,10 +136,10 @@ def test_a_failed_audit_leaves_no_session(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(module, "audit", broken)
     with pytest.raises(ConflictError, match="audit store"):
-        Sessions.create(admin, "t-audit", _later(hours=1))
+        Sessions.create(admin, token="t-audit", expires_at=_later(hours=1))
     assert AdminSession.select().where(AdminSession.token == "t-audit").count() == 0
     monkeypatch.undo()
-    Sessions.create(admin, "t-audit", _later(hours=1))
+    Sessions.create(admin, token="t-audit", expires_at=_later(hours=1))
     monkeypatch.setattr(module, "audit", broken)
     with pytest.raises(ConflictError):
         Sessions.revoke("t-audit")

@@ -27,7 +27,7 @@ _seq = itertools.count(1)
 
 def new_admin(**data: Any) -> dict[str, Any]:
     data.setdefault("email", f"admin{next(_seq)}-{random.getrandbits(32)}@example.com")
-    return dict(AdminUserQueries.create(data))
+    return dict(AdminUserQueries.create(None, data))
 
 
 def audit_rows(**where: Any) -> list[AdminAuditLog]:
@@ -42,6 +42,7 @@ class TestAdminUsers:
     def test_create_and_find(self) -> None:
         inviter = new_admin()
         admin = AdminUserQueries.create(
+            inviter["id"],
             {
                 "email": "  Ada@Example.COM ",
                 "name": "Ada",
@@ -49,7 +50,6 @@ class TestAdminUsers:
                 "avatar_url": "https://cdn.example.com/ada.png",
                 "status": "active",
             },
-            invited_by=inviter["id"],
         )
         assert admin["email"] == "ada@example.com" and admin["status"] == "active"
         assert admin["invited_by"] == inviter["id"] and admin["company"] == ""
@@ -64,7 +64,7 @@ class TestAdminUsers:
     def test_duplicate_email_is_a_conflict(self) -> None:
         new_admin(email="dup@example.com")
         with pytest.raises(ConflictError):
-            AdminUserQueries.create({"email": "DUP@example.com"})
+            AdminUserQueries.create(None, {"email": "DUP@example.com"})
         assert AdminUser.select().where(AdminUser.email == "dup@example.com").count() == 1
 
     @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ class TestAdminUsers:
     def test_create_refuses_bad_input(self, data: dict[str, Any], field: str) -> None:
         before = AdminUser.select().count()
         with pytest.raises(ValidationError) as info:
-            AdminUserQueries.create(data)
+            AdminUserQueries.create(None, data)
         assert field in info.value.messages
         assert AdminUser.select().count() == before
 
@@ -100,14 +100,14 @@ class TestAdminUsers:
             lambda: AdminUserQueries.find_by_email(""),
             lambda: AdminUserQueries.find_by_email(None),  # type: ignore[arg-type]
             lambda: AdminUserQueries.find_by_id(""),
-            lambda: AdminUserQueries.create({"email": "y@example.com"}, invited_by=""),
+            lambda: AdminUserQueries.create("", {"email": "y@example.com"}),
         ):
             with pytest.raises(ValidationError):
                 call()
 
     def test_set_status_is_audited_in_the_same_transaction(self) -> None:
         actor, target = new_admin(status="active"), new_admin()
-        changed = AdminUserQueries.set_status(target["id"], "active", actor["id"], reason="ok")
+        changed = AdminUserQueries.set_status(target["id"], actor["id"], status="active", reason="ok")
         assert changed["status"] == "active" and changed["updated_at"] >= target["updated_at"]
         [row] = audit_rows(target_id=target["id"])
         assert (row.admin_user_id, row.action, row.target_type, row.reason) == (
@@ -118,21 +118,21 @@ class TestAdminUsers:
         )
         assert row.metadata == {"from": "pending", "to": "active"}
         # Setting the status it already has changes and records nothing.
-        assert AdminUserQueries.set_status(target["id"], "active", actor["id"]) == changed
+        assert AdminUserQueries.set_status(target["id"], actor["id"], status="active") == changed
         assert len(audit_rows(target_id=target["id"])) == 1
 
     def test_set_status_refusals_write_nothing(self) -> None:
         actor, target = new_admin(), new_admin()
         with pytest.raises(NotFoundError):
-            AdminUserQueries.set_status("missing", "active", actor["id"])
+            AdminUserQueries.set_status("missing", actor["id"], status="active")
         with pytest.raises(ValidationError) as info:
-            AdminUserQueries.set_status(target["id"], "deleted", actor["id"])
+            AdminUserQueries.set_status(target["id"], actor["id"], status="deleted")
         assert "status" in info.value.messages
         with pytest.raises(ValidationError) as info:
-            AdminUserQueries.set_status(target["id"], "active", actor["id"], reason="x" * 2001)
+            AdminUserQueries.set_status(target["id"], actor["id"], status="active", reason="x" * 2001)
         assert "reason" in info.value.messages
         with pytest.raises(NotFoundError):  # the actor must exist: the audit row refers to it
-            AdminUserQueries.set_status(target["id"], "suspended", "no-such-admin")
+            AdminUserQueries.set_status(target["id"], "no-such-admin", status="suspended")
         assert AdminUserQueries.find_by_id(target["id"])["status"] == "pending"  # type: ignore[index]
         assert audit_rows(target_id=target["id"]) == []
 
@@ -152,7 +152,7 @@ class TestAdminUsers:
 
     def test_record_login_refusals_write_nothing(self) -> None:
         actor, admin = new_admin(), new_admin()
-        AdminUserQueries.set_status(admin["id"], "suspended", actor["id"])
+        AdminUserQueries.set_status(admin["id"], actor["id"], status="suspended")
         with pytest.raises(PermissionDeniedError):
             AdminUserQueries.record_login(admin["id"])
         with pytest.raises(NotFoundError):
@@ -169,7 +169,7 @@ class TestAdminUsers:
     def test_writes_join_the_callers_transaction(self) -> None:
         actor, target = new_admin(), new_admin()
         with db.atomic() as outer:
-            AdminUserQueries.set_status(target["id"], "active", actor["id"])
+            AdminUserQueries.set_status(target["id"], actor["id"], status="active")
             outer.rollback()
         assert AdminUserQueries.find_by_id(target["id"])["status"] == "pending"  # type: ignore[index]
         assert audit_rows(target_id=target["id"]) == []
@@ -190,7 +190,7 @@ def test_concurrent_status_changes_audit_a_consistent_history(fresh_db: str) -> 
         try:
             barrier.wait()
             for _ in range(15):
-                AdminUserQueries.set_status(target["id"], rng.choice(ADMIN_STATUSES), actor["id"])
+                AdminUserQueries.set_status(target["id"], actor["id"], status=rng.choice(ADMIN_STATUSES))
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
         finally:

@@ -222,7 +222,7 @@ def test_the_library_reads_the_rows_and_accepts_an_invite_sent_before(
     u, t = sample.users, sample.tenants
     alice = UserQueries.find_by_email("alice@example.com")
     assert alice is not None and alice["id"] == u["alice"]
-    todos = TodoQueries.list_for_user(u["alice"], t["t1"])["items"]
+    todos = TodoQueries.list_for_user(u["alice"], tenant_id=t["t1"])["items"]
     assert [todo["title"] for todo in todos] == ["Plan trip", "Buy milk"]
     assert todos[0]["due_date"].startswith("2025-06-01T12:00:00")
     inbox = NotificationQueries.inbox(u["alice"], include_archived=True)["items"]

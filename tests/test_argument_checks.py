@@ -70,16 +70,16 @@ def refused(name: str, call: Callable[[], Any]) -> ValidationError:
 
 def test_surrogates_in_ids_text_and_data_are_refused_by_name() -> None:
     user = make_user()
-    refused("id", lambda: UserQueries.find_by_id(SURROGATE))
+    refused("user_id", lambda: UserQueries.find_by_id(SURROGATE))
     refused("email", lambda: UserQueries.find_by_email(SURROGATE + "@example.com"))
     refused("user_id", lambda: TodoQueries.list_for_user(SURROGATE))
     refused("title", lambda: TodoQueries.create(user.id, {"title": SURROGATE}))
     refused("name", lambda: UserQueries.update(user.id, {"name": "x\udfff"}))
-    refused("title", lambda: NotificationQueries.notify(user.id, "milestone", SURROGATE, "body"))
-    refused("data", lambda: NotificationQueries.notify(user.id, "milestone", "t", "b",
-                                                        data={"k": SURROGATE}))
-    refused("data", lambda: NotificationQueries.notify(user.id, "milestone", "t", "b",
-                                                        data={SURROGATE: 1}))
+    refused("title", lambda: NotificationQueries.notify(user.id, type="milestone", title=SURROGATE, body="body"))
+    refused("data", lambda: NotificationQueries.notify(user.id, type="milestone", title="t",
+                                                       body="b", data={"k": SURROGATE}))
+    refused("data", lambda: NotificationQueries.notify(user.id, type="milestone", title="t",
+                                                       body="b", data={SURROGATE: 1}))
     refused("worker_id", lambda: DeliveryQueries.claim(SURROGATE))
 
 
@@ -92,15 +92,19 @@ def test_out_of_range_datetimes_are_refused_by_name() -> None:
     user = make_user()
     admin = AdminUser.create(email="audit-range@example.com")
     refused("due_date", lambda: TodoQueries.create(
-        user.id, {"title": "t", "due_date": "0001-01-01T00:00:00+01:00"}))
+        user.id,
+        {"title": "t", "due_date": "0001-01-01T00:00:00+01:00"},
+    ))
     refused("due_date", lambda: TodoQueries.create(
-        user.id, {"title": "t", "due_date": "9999-12-31T23:00:00-05:00"}))
+        user.id,
+        {"title": "t", "due_date": "9999-12-31T23:00:00-05:00"},
+    ))
     refused("now", lambda: DeliveryQueries.claim("w1", now=FAR))
     refused("now", lambda: UserQueries.touch_last_active(user.id, now=FAR))
     refused("now", lambda: UserQueries.touch_last_active(user.id, now=dt.datetime.min.replace(tzinfo=UTC)))
-    refused("until", lambda: AuditLogQueries.summary(dt.datetime(2024, 1, 1, tzinfo=UTC), FAR))
-    refused("since", lambda: AuditLogQueries.summary(dt.datetime.min.replace(tzinfo=UTC),
-                                                     dt.datetime(2024, 1, 1, tzinfo=UTC)))
+    refused("until", lambda: AuditLogQueries.summary(since=dt.datetime(2024, 1, 1, tzinfo=UTC), until=FAR))
+    refused("since", lambda: AuditLogQueries.summary(since=dt.datetime.min.replace(tzinfo=UTC),
+                                                     until=dt.datetime(2024, 1, 1, tzinfo=UTC)))
     assert admin.id
 
 
@@ -138,9 +142,9 @@ def test_deep_json_is_refused_without_recursion() -> None:
     user = make_user()
     admin = AdminUser.create(email="audit-deep@example.com")
     deep = _deep(10_000)
-    refused("data", lambda: NotificationQueries.notify(user.id, "milestone", "t", "b", data=deep))
-    refused("metadata", lambda: AuditLogQueries.append(admin.id, "USER_VIEW", "user",
-                                                        metadata={"x": deep}))
+    refused("data", lambda: NotificationQueries.notify(user.id, type="milestone", title="t", body="b", data=deep))
+    refused("metadata", lambda: AuditLogQueries.append(admin.id, action="USER_VIEW",
+                                                       target_type="user", metadata={"x": deep}))
     event = {
         "provider": "polar", "event_id": "evt_deep", "event_type": "subscription.updated",
         "occurred_at": "2024-05-01T12:00:00+00:00", "payload": deep,
@@ -153,10 +157,15 @@ def test_deep_json_is_refused_without_recursion() -> None:
     assert json_problem(_deep(JSON_MAX_DEPTH)) is not None
     assert json_problem("x" * (JSON_MAX_BYTES - 2)) is None
     refused("data", lambda: NotificationQueries.notify(
-        user.id, "milestone", "t", "b", data={"big": "x" * JSON_MAX_BYTES}))
+        user.id,
+        type="milestone",
+        title="t",
+        body="b",
+        data={"big": "x" * JSON_MAX_BYTES},
+    ))
     cyclic: list[Any] = []
     cyclic.append(cyclic)
-    refused("data", lambda: NotificationQueries.notify(user.id, "milestone", "t", "b", data=cyclic))
+    refused("data", lambda: NotificationQueries.notify(user.id, type="milestone", title="t", body="b", data=cyclic))
 
 
 # 4. iterables of choices --------------------------------------------------------------------
@@ -226,8 +235,12 @@ def test_counters_cannot_pass_the_integer_range_on_either_backend() -> None:
     assert first["event_count"] == 2**31 - 1
     refused("events", lambda: TenantActivityQueries.record(tenant.id, day=day, events=1))
     refused("new_members", lambda: TenantActivityQueries.record(
-        tenant.id, day=day, events=0, new_members=2**31))
-    rows = TenantActivityQueries.list_range(tenant.id, day, day)
+        tenant.id,
+        day=day,
+        events=0,
+        new_members=2**31,
+    ))
+    rows = TenantActivityQueries.list_range(tenant.id, start=day, end=day)
     assert rows[0]["event_count"] == 2**31 - 1
 
 

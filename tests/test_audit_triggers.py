@@ -15,8 +15,8 @@ P = "%s" if IS_PG else "?"
 
 
 def _entry() -> dict:
-    admin = AdminUserQueries.create({"email": "trail@example.com"})
-    return AuditLogQueries.append(admin["id"], "USER_UPDATE", "user", reason="original")
+    admin = AdminUserQueries.create(None, {"email": "trail@example.com"})
+    return AuditLogQueries.append(admin["id"], action="USER_UPDATE", target_type="user", reason="original")
 
 
 @pytest.mark.parametrize("sql", [

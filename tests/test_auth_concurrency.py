@@ -57,9 +57,9 @@ def race_rounds(
 def test_concurrent_consume_succeeds_exactly_once() -> None:
     rounds, threads = 40, 8
     for r in range(rounds):
-        VerificationQueries.create(f"otp:{r}", "secret", T0 + dt.timedelta(hours=1))
+        VerificationQueries.create(f"otp:{r}", "secret", expires_at=T0 + dt.timedelta(hours=1))
     db.close()
-    results = race_rounds(threads, rounds, lambda r: VerificationQueries.consume(f"otp:{r}", "secret", T0))
+    results = race_rounds(threads, rounds, lambda r: VerificationQueries.consume(f"otp:{r}", "secret", now=T0))
     wins = [row.count(True) for row in results]
     assert wins == [1] * rounds, wins
     assert all(v in (True, False) for row in results for v in row)
@@ -71,7 +71,7 @@ def test_concurrent_touch_writes_once_a_minute() -> None:
     db.close()
 
     def touch(r: int) -> bool:
-        return UserQueries.touch_last_active(user_id, T0 + dt.timedelta(seconds=61 * r))
+        return UserQueries.touch_last_active(user_id, now=T0 + dt.timedelta(seconds=61 * r))
 
     results = race_rounds(threads, rounds, touch)
     wins = [row.count(True) for row in results]
@@ -83,13 +83,13 @@ def test_concurrent_touch_writes_once_a_minute() -> None:
 
 def test_concurrent_rotations_leave_one_key_without_expiry() -> None:
     rounds, threads = 12, 4
-    JwksQueries.create("pub-0", "priv-0")
+    JwksQueries.create(public_key="pub-0", private_key="priv-0")
     db.close()
     open_ended: list[int] = []
 
     def check(r: int) -> None:
         open_ended.append(Jwks.select().where(Jwks.expires_at.is_null()).count())
 
-    race_rounds(threads, rounds, lambda r: JwksQueries.rotate(f"pub-{r}", "priv", 600), check)
+    race_rounds(threads, rounds, lambda r: JwksQueries.rotate(public_key=f"pub-{r}", private_key="priv", grace_seconds=600), check)
     assert open_ended == [1] * rounds, open_ended
     assert Jwks.select().count() == 1 + rounds * threads

@@ -132,11 +132,11 @@ def test_list_for_user_costs_one_query(query_counter) -> None:
 
 
 def test_jwks_create_and_list_valid() -> None:
-    forever = JwksQueries.create("pub-a", "priv-a")
+    forever = JwksQueries.create(public_key="pub-a", private_key="priv-a")
     assert set(forever) == set(JwksDTO.__annotations__) and "private_key" not in forever
     assert forever["expires_at"] is None
-    short = JwksQueries.create("pub-b", "priv-b", T0 + HOUR)
-    gone = JwksQueries.create("pub-c", "priv-c", T0)
+    short = JwksQueries.create(public_key="pub-b", private_key="priv-b", expires_at=T0 + HOUR)
+    gone = JwksQueries.create(public_key="pub-c", private_key="priv-c", expires_at=T0)
     valid = JwksQueries.list_valid(now=T0)
     assert [k["id"] for k in valid] == [short["id"], forever["id"]]  # newest first
     assert gone["id"] not in [k["id"] for k in valid]
@@ -154,7 +154,9 @@ def test_jwks_create_refusals_write_nothing() -> None:
         (("pub", "priv", dt.datetime(2030, 1, 1)), "expires_at"),
     ]:
         with pytest.raises(ValidationError) as info:
-            JwksQueries.create(*args)  # type: ignore[arg-type]
+            JwksQueries.create(  # type: ignore[arg-type]
+                **dict(zip(("public_key", "private_key", "expires_at"), args, strict=False))
+            )
         assert field in info.value.messages
     with pytest.raises(ValidationError):
         JwksQueries.list_valid(now=dt.datetime(2030, 1, 1))
@@ -162,10 +164,10 @@ def test_jwks_create_refusals_write_nothing() -> None:
 
 
 def test_rotate_expires_older_keys_after_the_grace() -> None:
-    forever = JwksQueries.create("pub-1", "priv-1")
-    late = JwksQueries.create("pub-2", "priv-2", T0 + 10 * HOUR)
-    early = JwksQueries.create("pub-3", "priv-3", T0 + dt.timedelta(minutes=5))
-    new = JwksQueries.rotate("pub-new", "priv-new", 3600, now=T0)
+    forever = JwksQueries.create(public_key="pub-1", private_key="priv-1")
+    late = JwksQueries.create(public_key="pub-2", private_key="priv-2", expires_at=T0 + 10 * HOUR)
+    early = JwksQueries.create(public_key="pub-3", private_key="priv-3", expires_at=T0 + dt.timedelta(minutes=5))
+    new = JwksQueries.rotate(public_key="pub-new", private_key="priv-new", grace_seconds=3600, now=T0)
     assert new["expires_at"] is None and new["created_at"] == T0.isoformat()
     assert "private_key" not in new
     expiry = {k.id: k.expires_at for k in Jwks.select()}
@@ -178,7 +180,7 @@ def test_rotate_expires_older_keys_after_the_grace() -> None:
 
 
 def test_rotate_refusals_write_nothing() -> None:
-    old = JwksQueries.create("pub", "priv")
+    old = JwksQueries.create(public_key="pub", private_key="priv")
     before = _keys()
     for args, field in [
         (("pub", "priv", -1), "grace_seconds"),
@@ -189,23 +191,26 @@ def test_rotate_refusals_write_nothing() -> None:
         (("pub", "", 60), "private_key"),
     ]:
         with pytest.raises(ValidationError) as info:
-            JwksQueries.rotate(*args, now=T0)  # type: ignore[arg-type]
+            public_key, private_key, grace_seconds = args
+            JwksQueries.rotate(  # type: ignore[arg-type]
+                public_key=public_key, private_key=private_key, grace_seconds=grace_seconds, now=T0
+            )
         assert field in info.value.messages
     with pytest.raises(ValidationError):
-        JwksQueries.rotate("pub", "priv", 60, now=dt.datetime(2030, 1, 1))
+        JwksQueries.rotate(public_key="pub", private_key="priv", grace_seconds=60, now=dt.datetime(2030, 1, 1))
     assert _keys() == before
     assert Jwks.get_by_id(old["id"]).expires_at is None  # the old key was not touched
 
 
 def test_rotate_with_zero_grace_and_the_clock() -> None:
-    old = JwksQueries.create("pub", "priv")
-    new = JwksQueries.rotate("pub2", "priv2", 0)
+    old = JwksQueries.create(public_key="pub", private_key="priv")
+    new = JwksQueries.rotate(public_key="pub2", private_key="priv2", grace_seconds=0)
     assert [k["id"] for k in JwksQueries.list_valid()] == [new["id"]]
     assert Jwks.get_by_id(old["id"]).expires_at is not None
 
 
 def test_list_valid_costs_one_query(query_counter) -> None:
-    JwksQueries.create("p", "k")
+    JwksQueries.create(public_key="p", private_key="k")
     query_counter.statements.clear()
     assert len(JwksQueries.list_valid()) == 1
     one = query_counter.count

@@ -47,7 +47,7 @@ def test_find_refuses_bad_arguments() -> None:
         assert "email" in info.value.messages
         with pytest.raises(ValidationError) as info:
             UserQueries.find_by_id(bad)  # type: ignore[arg-type]
-        assert "id" in info.value.messages
+        assert "user_id" in info.value.messages
 
 
 def test_create_refuses_duplicate_email_whatever_its_case() -> None:
@@ -135,38 +135,38 @@ def test_delete() -> None:
 def test_set_active_tenant_needs_membership() -> None:
     owner, outsider = make_user(), make_user()
     tenant = make_tenant(owner)
-    assert UserQueries.set_active_tenant(owner.id, tenant.id)["active_tenant_id"] == tenant.id
+    assert UserQueries.set_active_tenant(owner.id, tenant_id=tenant.id)["active_tenant_id"] == tenant.id
     with pytest.raises(PermissionDeniedError):
-        UserQueries.set_active_tenant(outsider.id, tenant.id)
+        UserQueries.set_active_tenant(outsider.id, tenant_id=tenant.id)
     with pytest.raises(PermissionDeniedError):
-        UserQueries.set_active_tenant(owner.id, "no-such-tenant")
+        UserQueries.set_active_tenant(owner.id, tenant_id="no-such-tenant")
     with pytest.raises(NotFoundError):
-        UserQueries.set_active_tenant("no-such-user", tenant.id)
+        UserQueries.set_active_tenant("no-such-user", tenant_id=tenant.id)
     with pytest.raises(ValidationError):
-        UserQueries.set_active_tenant(owner.id, "")
+        UserQueries.set_active_tenant(owner.id, tenant_id="")
     assert UserQueries.find_by_id(outsider.id)["active_tenant_id"] is None  # type: ignore[index]
     add_member(tenant, outsider)
-    assert UserQueries.set_active_tenant(outsider.id, tenant.id)["active_tenant_id"] == tenant.id
-    assert UserQueries.set_active_tenant(outsider.id, None)["active_tenant_id"] is None
+    assert UserQueries.set_active_tenant(outsider.id, tenant_id=tenant.id)["active_tenant_id"] == tenant.id
+    assert UserQueries.set_active_tenant(outsider.id, tenant_id=None)["active_tenant_id"] is None
 
 
 def test_active_tenant_cleared_when_tenant_deleted() -> None:
     owner = make_user()
     tenant = make_tenant(owner)
-    UserQueries.set_active_tenant(owner.id, tenant.id)
+    UserQueries.set_active_tenant(owner.id, tenant_id=tenant.id)
     Tenant.delete().where(Tenant.id == tenant.id).execute()
     assert UserQueries.find_by_id(owner.id)["active_tenant_id"] is None  # type: ignore[index]
 
 
 def test_set_admin_role() -> None:
     user = make_user()
-    assert UserQueries.set_admin_role(user.id, "support_rw")["admin_role"] == "support_rw"
+    assert UserQueries.set_admin_role(user.id, role="support_rw")["admin_role"] == "support_rw"
     with pytest.raises(ValidationError) as info:
-        UserQueries.set_admin_role(user.id, "god")
+        UserQueries.set_admin_role(user.id, role="god")
     assert "role" in info.value.messages
     with pytest.raises(NotFoundError):
-        UserQueries.set_admin_role("no-such-user", None)
-    assert UserQueries.set_admin_role(user.id, None)["admin_role"] is None
+        UserQueries.set_admin_role("no-such-user", role=None)
+    assert UserQueries.set_admin_role(user.id, role=None)["admin_role"] is None
 
 
 def test_touch_last_active_writes_at_most_once_a_minute() -> None:
@@ -178,7 +178,7 @@ def test_touch_last_active_writes_at_most_once_a_minute() -> None:
     assert UserQueries.touch_last_active(user.id, now=T0 + dt.timedelta(seconds=30)) is False
     assert UserQueries.touch_last_active(user.id, now=T0 + dt.timedelta(seconds=59.9)) is False
     later = T0 + dt.timedelta(seconds=60)
-    assert UserQueries.touch_last_active(user.id, later) is True
+    assert UserQueries.touch_last_active(user.id, now=later) is True
     after = UserQueries.find_by_id(user.id)
     assert after is not None
     assert after["last_active_at"] == later.isoformat()
@@ -186,7 +186,7 @@ def test_touch_last_active_writes_at_most_once_a_minute() -> None:
     # An aware time in another zone is the same instant, stored in UTC.
     tokyo = dt.timezone(dt.timedelta(hours=9))
     third = later + dt.timedelta(minutes=2)
-    assert UserQueries.touch_last_active(user.id, third.astimezone(tokyo)) is True
+    assert UserQueries.touch_last_active(user.id, now=third.astimezone(tokyo)) is True
     assert UserQueries.find_by_id(user.id)["last_active_at"] == third.isoformat()  # type: ignore[index]
     # The real clock (years before T0) never moves the stamp back.
     assert UserQueries.touch_last_active(user.id) is False

@@ -36,35 +36,35 @@ def _verifications() -> int:
 
 def test_session_create_and_find_valid_never_dumps_the_token() -> None:
     user = make_user()
-    session = SessionQueries.create(user.id, "tok-1", T0 + HOUR, "10.0.0.1", "pytest")
+    session = SessionQueries.create(user.id, token="tok-1", expires_at=T0 + HOUR, ip_address="10.0.0.1", user_agent="pytest")
     assert set(session) == set(SessionDTO.__annotations__) and "token" not in session
     assert session["user_id"] == user.id and session["ip_address"] == "10.0.0.1"
     assert session["expires_at"] == (T0 + HOUR).isoformat()
     assert SessionQueries.find_valid("tok-1", now=T0) == session
-    assert SessionQueries.find_valid("tok-1", T0 + HOUR - dt.timedelta(microseconds=1)) == session
+    assert SessionQueries.find_valid("tok-1", now=T0 + HOUR - dt.timedelta(microseconds=1)) == session
     assert SessionQueries.find_valid("tok-1", now=T0 + HOUR) is None  # expires_at <= now
     assert SessionQueries.find_valid("other", now=T0) is None
-    plain = SessionQueries.create(user.id, "tok-2", T0 + HOUR)
+    plain = SessionQueries.create(user.id, token="tok-2", expires_at=T0 + HOUR)
     assert plain["ip_address"] is None and plain["user_agent"] is None
 
 
 def test_find_valid_uses_the_clock_by_default() -> None:
     user = make_user()
     now = dt.datetime.now(dt.UTC)
-    SessionQueries.create(user.id, "live", now + HOUR)
-    SessionQueries.create(user.id, "dead", now - dt.timedelta(seconds=1))
+    SessionQueries.create(user.id, token="live", expires_at=now + HOUR)
+    SessionQueries.create(user.id, token="dead", expires_at=now - dt.timedelta(seconds=1))
     assert SessionQueries.find_valid("live") is not None
     assert SessionQueries.find_valid("dead") is None
 
 
 def test_session_create_refusals_write_nothing() -> None:
     user = make_user()
-    SessionQueries.create(user.id, "taken", T0)
+    SessionQueries.create(user.id, token="taken", expires_at=T0)
     before = _sessions()
     with pytest.raises(ConflictError):
-        SessionQueries.create(user.id, "taken", T0 + HOUR)
+        SessionQueries.create(user.id, token="taken", expires_at=T0 + HOUR)
     with pytest.raises(NotFoundError):
-        SessionQueries.create("no-such-user", "fresh", T0)
+        SessionQueries.create("no-such-user", token="fresh", expires_at=T0)
     for args, field in [
         ((user.id, "", T0), "token"),
         ((user.id, None, T0), "token"),
@@ -75,7 +75,10 @@ def test_session_create_refusals_write_nothing() -> None:
         (("", "t", T0), "user_id"),
     ]:
         with pytest.raises(ValidationError) as info:
-            SessionQueries.create(*args)  # type: ignore[arg-type]
+            user_id, *options = args
+            SessionQueries.create(  # type: ignore[arg-type]
+                user_id, **dict(zip(("token", "expires_at", "ip_address"), options, strict=False))
+            )
         assert field in info.value.messages, (args, info.value.messages)
     assert _sessions() == before
 
@@ -92,8 +95,8 @@ def test_find_valid_refuses_bad_arguments() -> None:
 def test_revoke_and_revoke_all() -> None:
     user, other = make_user(), make_user()
     for i in range(3):
-        SessionQueries.create(user.id, f"u{i}", T0 + HOUR)
-    SessionQueries.create(other.id, "o0", T0 + HOUR)
+        SessionQueries.create(user.id, token=f"u{i}", expires_at=T0 + HOUR)
+    SessionQueries.create(other.id, token="o0", expires_at=T0 + HOUR)
     assert SessionQueries.revoke("u0") is True
     assert SessionQueries.revoke("u0") is False
     assert SessionQueries.find_valid("u0", now=T0) is None
@@ -108,9 +111,9 @@ def test_revoke_and_revoke_all() -> None:
 
 def test_session_delete_expired() -> None:
     user = make_user()
-    SessionQueries.create(user.id, "old", T0 - HOUR)
-    SessionQueries.create(user.id, "edge", T0)
-    SessionQueries.create(user.id, "new", T0 + HOUR)
+    SessionQueries.create(user.id, token="old", expires_at=T0 - HOUR)
+    SessionQueries.create(user.id, token="edge", expires_at=T0)
+    SessionQueries.create(user.id, token="new", expires_at=T0 + HOUR)
     assert SessionQueries.delete_expired(now=T0) == 2
     assert SessionQueries.delete_expired(now=T0) == 0
     assert SessionQueries.find_valid("new", now=T0) is not None
@@ -120,7 +123,7 @@ def test_session_delete_expired() -> None:
 
 def test_sessions_go_with_their_user() -> None:
     user = make_user()
-    SessionQueries.create(user.id, "bye", T0 + HOUR)
+    SessionQueries.create(user.id, token="bye", expires_at=T0 + HOUR)
     user.delete_instance()
     assert SessionQueries.find_valid("bye", now=T0) is None
 
@@ -129,7 +132,7 @@ def test_sessions_go_with_their_user() -> None:
 
 
 def test_verification_create_never_dumps_the_value() -> None:
-    row = VerificationQueries.create("email:a@example.com", "123456", T0 + HOUR)
+    row = VerificationQueries.create("email:a@example.com", "123456", expires_at=T0 + HOUR)
     assert set(row) == set(VerificationDTO.__annotations__) and "value" not in row
     assert row["identifier"] == "email:a@example.com"
     assert row["expires_at"] == (T0 + HOUR).isoformat()
@@ -146,14 +149,15 @@ def test_verification_create_refusals_write_nothing() -> None:
         (("id\x00", "v", T0), "identifier"),
     ]:
         with pytest.raises(ValidationError) as info:
-            VerificationQueries.create(*args)  # type: ignore[arg-type]
+            identifier, value, expires_at = args
+            VerificationQueries.create(identifier, value, expires_at=expires_at)  # type: ignore[arg-type]
         assert field in info.value.messages, (args, info.value.messages)
     assert _verifications() == before
 
 
 def test_consume_is_single_use() -> None:
-    VerificationQueries.create("reset:u1", "abc", T0 + HOUR)
-    VerificationQueries.create("reset:u2", "abc", T0 + HOUR)
+    VerificationQueries.create("reset:u1", "abc", expires_at=T0 + HOUR)
+    VerificationQueries.create("reset:u2", "abc", expires_at=T0 + HOUR)
     assert VerificationQueries.consume("reset:u1", "wrong", now=T0) is False
     assert VerificationQueries.consume("reset:other", "abc", now=T0) is False
     assert VerificationQueries.consume("reset:u1", "abc", now=T0) is True
@@ -162,15 +166,15 @@ def test_consume_is_single_use() -> None:
 
 
 def test_consume_is_false_once_expired() -> None:
-    VerificationQueries.create("otp:x", "999", T0)
+    VerificationQueries.create("otp:x", "999", expires_at=T0)
     assert VerificationQueries.consume("otp:x", "999", now=T0) is False  # expires_at <= now
     assert VerificationQueries.consume("otp:x", "999", now=T0 - dt.timedelta(seconds=1)) is True
-    VerificationQueries.create("otp:y", "111", dt.datetime.now(dt.UTC) + HOUR)
+    VerificationQueries.create("otp:y", "111", expires_at=dt.datetime.now(dt.UTC) + HOUR)
     assert VerificationQueries.consume("otp:y", "111") is True
 
 
 def test_consume_refuses_bad_arguments() -> None:
-    VerificationQueries.create("otp:z", "1", T0 + HOUR)
+    VerificationQueries.create("otp:z", "1", expires_at=T0 + HOUR)
     for args, field in [
         (("", "1"), "identifier"),
         (("otp:z", ""), "value"),
@@ -185,9 +189,9 @@ def test_consume_refuses_bad_arguments() -> None:
 
 
 def test_verification_delete_expired() -> None:
-    VerificationQueries.create("a", "1", T0 - HOUR)
-    VerificationQueries.create("b", "2", T0)
-    VerificationQueries.create("c", "3", T0 + HOUR)
+    VerificationQueries.create("a", "1", expires_at=T0 - HOUR)
+    VerificationQueries.create("b", "2", expires_at=T0)
+    VerificationQueries.create("c", "3", expires_at=T0 + HOUR)
     assert VerificationQueries.delete_expired(now=T0) == 2
     assert VerificationQueries.delete_expired(now=T0) == 0
     assert VerificationQueries.consume("c", "3", now=T0) is True

@@ -61,22 +61,22 @@ def _world() -> dict[str, Any]:
     ada = UserQueries.create({"name": "Ada", "email": "ada@example.com"})
     bob = UserQueries.create({"name": "Bob", "email": "bob@example.com"})
     team = TenantQueries.create_with_owner(ada["id"], {"name": "Team"})
-    invite, token = TenantInviteQueries.create(team["id"], ada["id"], "bob@example.com")
+    invite, token = TenantInviteQueries.create(team["id"], ada["id"], email="bob@example.com")
     todo = TodoQueries.create(ada["id"], {"title": "t"}, tenant_id=team["id"])
     TodoQueries.create(ada["id"], {"title": "personal"})
-    note = NotificationQueries.notify(ada["id"], "direct_message", "Hi", "Body", tenant_id=team["id"])
-    admin = AdminUserQueries.create({"email": "ops@example.com", "name": "Ops"})
-    AdminRoleQueries.upsert_role("support_rw", "Support", ["users:read"])
-    AdminRoleQueries.grant(admin["id"], "support_rw", admin["id"])
-    AdminRoleQueries.upsert_role("impersonator", "Impersonation", ["users:impersonate"])
-    AdminRoleQueries.grant(admin["id"], "impersonator", admin["id"])
-    AdminSessionQueries.create(admin["id"], "admin-token", NOW + dt.timedelta(hours=8))
-    impersonation = ImpersonationQueries.start(admin["id"], bob["id"], "ticket")
-    AdminFlagQueries.set("tenant", team["id"], "vip", "partner", admin["id"])
-    AdminNoteQueries.add("user", ada["id"], admin["id"], "called")
-    AdminNoteQueries.add("tenant", team["id"], admin["id"], "renewal")
-    SessionQueries.create(ada["id"], "session-token", NOW + dt.timedelta(days=1))
-    VerificationQueries.create("email:ada", "code", NOW + dt.timedelta(minutes=5))
+    note = NotificationQueries.notify(ada["id"], type="direct_message", title="Hi", body="Body", tenant_id=team["id"])
+    admin = AdminUserQueries.create(None, {"email": "ops@example.com", "name": "Ops"})
+    AdminRoleQueries.upsert_role("support_rw", name="Support", permissions=["users:read"])
+    AdminRoleQueries.grant(admin["id"], admin["id"], role_key="support_rw")
+    AdminRoleQueries.upsert_role("impersonator", name="Impersonation", permissions=["users:impersonate"])
+    AdminRoleQueries.grant(admin["id"], admin["id"], role_key="impersonator")
+    AdminSessionQueries.create(admin["id"], token="admin-token", expires_at=NOW + dt.timedelta(hours=8))
+    impersonation = ImpersonationQueries.start(bob["id"], admin["id"], reason="ticket")
+    AdminFlagQueries.set("tenant", team["id"], admin["id"], flag_type="vip", reason="partner")
+    AdminNoteQueries.add("user", ada["id"], admin["id"], note="called")
+    AdminNoteQueries.add("tenant", team["id"], admin["id"], note="renewal")
+    SessionQueries.create(ada["id"], token="session-token", expires_at=NOW + dt.timedelta(days=1))
+    VerificationQueries.create("email:ada", "code", expires_at=NOW + dt.timedelta(minutes=5))
     SubscriptionEventQueries.ingest({
         "provider": "polar", "event_id": "evt_1", "event_type": "subscription.created",
         "occurred_at": NOW.isoformat(), "tenant_id": team["id"],
@@ -104,15 +104,15 @@ def _calls(w: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "TenantInviteQueries.find_by_token": lambda: TenantInviteQueries.find_by_token(w["token"]),
         "TenantInviteQueries.list_pending": lambda: TenantInviteQueries.list_pending(team, ada),
         "TenantActivityQueries.list_range":
-            lambda: TenantActivityQueries.list_range(team, day, day),
+            lambda: TenantActivityQueries.list_range(team, start=day, end=day),
         "NotificationQueries.inbox": lambda: NotificationQueries.inbox(ada),
-        "NotificationQueries.inbox(tenant)": lambda: NotificationQueries.inbox(ada, team),
+        "NotificationQueries.inbox(tenant)": lambda: NotificationQueries.inbox(ada, tenant_id=team),
         "NotificationQueries.unread_count": lambda: NotificationQueries.unread_count(ada),
         "NotificationQueries.unread_count(tenant)":
-            lambda: NotificationQueries.unread_count(ada, team),
+            lambda: NotificationQueries.unread_count(ada, tenant_id=team),
         "DeliveryQueries.claim": lambda: DeliveryQueries.claim("explain-worker", limit=5),
         "DeliveryQueries.release_stale": lambda: DeliveryQueries.release_stale(),
-        "PreferenceQueries.resolve": lambda: PreferenceQueries.resolve(ada, team),
+        "PreferenceQueries.resolve": lambda: PreferenceQueries.resolve(ada, tenant_id=team),
         "TargetQueries.is_active": lambda: TargetQueries.is_active(ada),
         "SubscriptionQueries.current_for_tenant":
             lambda: SubscriptionQueries.current_for_tenant(team),
@@ -121,13 +121,13 @@ def _calls(w: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "TodoQueries.find_by_id": lambda: TodoQueries.find_by_id(w["todo"]["id"]),
         "TodoQueries.find_for_user": lambda: TodoQueries.find_for_user(w["todo"]["id"], ada),
         "TodoQueries.list_for_user": lambda: TodoQueries.list_for_user(ada),
-        "TodoQueries.list_for_user(tenant)": lambda: TodoQueries.list_for_user(ada, team),
+        "TodoQueries.list_for_user(tenant)": lambda: TodoQueries.list_for_user(ada, tenant_id=team),
         "TodoQueries.list_for_user(completed)":
-            lambda: TodoQueries.list_for_user(ada, team, completed=False),
+            lambda: TodoQueries.list_for_user(ada, tenant_id=team, completed=False),
         "WaitlistQueries.find_by_email": lambda: WaitlistQueries.find_by_email("a@b.co"),
         "WaitlistQueries.exists": lambda: WaitlistQueries.exists("a@b.co"),
         "WaitlistQueries.list": lambda: WaitlistQueries.list(),
-        "UserActivityQueries.list_range": lambda: UserActivityQueries.list_range(ada, day, day),
+        "UserActivityQueries.list_range": lambda: UserActivityQueries.list_range(ada, start=day, end=day),
         "AdminUserQueries.find_by_id": lambda: AdminUserQueries.find_by_id(admin),
         "AdminUserQueries.find_by_email": lambda: AdminUserQueries.find_by_email("ops@x.io"),
         "AdminRoleQueries.permissions_for": lambda: AdminRoleQueries.permissions_for(admin),
@@ -137,7 +137,7 @@ def _calls(w: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "AuditLogQueries.list(target)":
             lambda: AuditLogQueries.list(target_type="admin_user", target_id=admin),
         "AuditLogQueries.summary":
-            lambda: AuditLogQueries.summary(NOW - dt.timedelta(days=1), NOW),
+            lambda: AuditLogQueries.summary(since=NOW - dt.timedelta(days=1), until=NOW),
         "AdminSessionQueries.find_valid": lambda: AdminSessionQueries.find_valid("admin-token"),
         "AdminSessionQueries.verify_step_up":
             lambda: AdminSessionQueries.verify_step_up("admin-token"),
@@ -145,15 +145,15 @@ def _calls(w: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "AdminSessionQueries.revoke_all": lambda: AdminSessionQueries.revoke_all(admin),
         "AdminSessionQueries.delete_expired": lambda: AdminSessionQueries.delete_expired(),
         "ImpersonationQueries.start":
-            lambda: ImpersonationQueries.start(admin, w["bob"]["id"], "again"),
+            lambda: ImpersonationQueries.start(w["bob"]["id"], admin, reason="again"),
         "ImpersonationQueries.active_for": lambda: ImpersonationQueries.active_for(admin),
         "ImpersonationQueries.end":
             lambda: ImpersonationQueries.end(w["impersonation"]["id"], admin),
         "ImpersonationQueries.expire_overdue": lambda: ImpersonationQueries.expire_overdue(),
         "AdminFlagQueries.list_for": lambda: AdminFlagQueries.list_for("tenant", team),
-        "AdminFlagQueries.list_by_type": lambda: AdminFlagQueries.list_by_type("vip"),
+        "AdminFlagQueries.list_by_type": lambda: AdminFlagQueries.list_by_type(flag_type="vip"),
         "AdminFlagQueries.clear":
-            lambda: AdminFlagQueries.clear("tenant", team, "vip", admin),
+            lambda: AdminFlagQueries.clear("tenant", team, admin, flag_type="vip"),
         "AdminNoteQueries.list_for(user)": lambda: AdminNoteQueries.list_for("user", ada),
         "AdminNoteQueries.list_for(tenant)": lambda: AdminNoteQueries.list_for("tenant", team),
     }
@@ -239,7 +239,7 @@ def test_catalog_reads_use_indexes_with_a_million_todos(fresh_db: str) -> None:
         **_calls(world),
         "TodoQueries.list_for_user(seeded)": lambda: TodoQueries.list_for_user(user_id),
         "TodoQueries.list_for_user(seeded tenant)":
-            lambda: TodoQueries.list_for_user(user_id, tenant_id),
+            lambda: TodoQueries.list_for_user(user_id, tenant_id=tenant_id),
         "NotificationQueries.inbox(seeded)": lambda: NotificationQueries.inbox(user_id),
         "NotificationQueries.unread_count(seeded)":
             lambda: NotificationQueries.unread_count(user_id),

@@ -22,7 +22,7 @@ def rows_of(user_id: str) -> int:
 
 def test_first_record_inserts_the_days_row() -> None:
     user = make_user()
-    row = UserActivityQueries.record(user.id, DAY, features=["search", "export", "search"])
+    row = UserActivityQueries.record(user.id, day=DAY, features=["search", "export", "search"])
     assert row["user_id"] == user.id and row["date"] == "2024-02-29"
     assert (row["event_count"], row["session_count"], row["active_minutes"]) == (1, 0, 0)
     assert row["features_used"] == ["export", "search"]
@@ -39,10 +39,20 @@ def test_default_day_is_today_in_utc() -> None:
 def test_records_add_up_and_features_merge_sorted_and_unique() -> None:
     user = make_user()
     first = UserActivityQueries.record(
-        user.id, DAY, events=2, sessions=1, minutes=5, features=("b", "a")
+        user.id,
+        day=DAY,
+        events=2,
+        sessions=1,
+        minutes=5,
+        features=("b", "a"),
     )
     row = UserActivityQueries.record(
-        user.id, DAY, events=3, sessions=0, minutes=7, features=["c", "a", "É", "Z"]
+        user.id,
+        day=DAY,
+        events=3,
+        sessions=0,
+        minutes=7,
+        features=["c", "a", "É", "Z"],
     )
     assert row["id"] == first["id"]
     assert (row["event_count"], row["session_count"], row["active_minutes"]) == (5, 1, 12)
@@ -50,7 +60,7 @@ def test_records_add_up_and_features_merge_sorted_and_unique() -> None:
     assert row["features_used"] == ["Z", "a", "b", "c", "É"]
     assert row["updated_at"] >= first["updated_at"]
     assert row["created_at"] == first["created_at"]
-    unchanged = UserActivityQueries.record(user.id, DAY, events=0)
+    unchanged = UserActivityQueries.record(user.id, day=DAY, events=0)
     assert unchanged["features_used"] == row["features_used"]
     assert unchanged["event_count"] == 5
     assert rows_of(user.id) == 1
@@ -58,9 +68,9 @@ def test_records_add_up_and_features_merge_sorted_and_unique() -> None:
 
 def test_days_and_users_are_separate_rows() -> None:
     user, other = make_user(), make_user()
-    UserActivityQueries.record(user.id, DAY, events=4)
-    UserActivityQueries.record(user.id, DAY + dt.timedelta(days=1), events=1)
-    theirs = UserActivityQueries.record(other.id, DAY, events=9)
+    UserActivityQueries.record(user.id, day=DAY, events=4)
+    UserActivityQueries.record(user.id, day=DAY + dt.timedelta(days=1), events=1)
+    theirs = UserActivityQueries.record(other.id, day=DAY, events=9)
     assert theirs["event_count"] == 9
     assert rows_of(user.id) == 2 and rows_of(other.id) == 1
 
@@ -100,32 +110,32 @@ def test_record_checks_the_user() -> None:
         UserActivityQueries.record("")
     assert "user_id" in info.value.messages
     with pytest.raises(NotFoundError):
-        UserActivityQueries.record(new_id(), DAY)
+        UserActivityQueries.record(new_id(), day=DAY)
     assert UserActivityDaily.select().count() == 0
 
 
 def test_a_total_beyond_int4_is_refused_on_both_backends() -> None:
     user = make_user()
-    UserActivityQueries.record(user.id, DAY, events=INT4_MAX - 1, minutes=10)
+    UserActivityQueries.record(user.id, day=DAY, events=INT4_MAX - 1, minutes=10)
     with pytest.raises(ValidationError) as info:
-        UserActivityQueries.record(user.id, DAY, events=2, minutes=1)
+        UserActivityQueries.record(user.id, day=DAY, events=2, minutes=1)
     assert set(info.value.messages) == {"events"}
-    row = UserActivityQueries.list_range(user.id, DAY, DAY)[0]
+    row = UserActivityQueries.list_range(user.id, start=DAY, end=DAY)[0]
     assert (row["event_count"], row["active_minutes"]) == (INT4_MAX - 1, 10)
-    assert UserActivityQueries.record(user.id, DAY, events=1)["event_count"] == INT4_MAX
+    assert UserActivityQueries.record(user.id, day=DAY, events=1)["event_count"] == INT4_MAX
 
 
 def test_list_range_is_inclusive_ordered_and_scoped() -> None:
     user, other = make_user(), make_user()
     days = [DAY + dt.timedelta(days=n) for n in (3, 0, 1, 5, -1)]
     for n, day in enumerate(days):
-        UserActivityQueries.record(user.id, day, events=n + 1)
-    UserActivityQueries.record(other.id, DAY, events=100)
-    rows = UserActivityQueries.list_range(user.id, DAY, DAY + dt.timedelta(days=3))
+        UserActivityQueries.record(user.id, day=day, events=n + 1)
+    UserActivityQueries.record(other.id, day=DAY, events=100)
+    rows = UserActivityQueries.list_range(user.id, start=DAY, end=DAY + dt.timedelta(days=3))
     assert [r["date"] for r in rows] == ["2024-02-29", "2024-03-01", "2024-03-03"]
     assert [r["event_count"] for r in rows] == [2, 3, 1]
     assert {r["user_id"] for r in rows} == {user.id}
-    assert UserActivityQueries.list_range(user.id, dt.date(2000, 1, 1), dt.date(2000, 1, 2)) == []
+    assert UserActivityQueries.list_range(user.id, start=dt.date(2000, 1, 1), end=dt.date(2000, 1, 2)) == []
 
 
 @pytest.mark.parametrize(
@@ -139,14 +149,14 @@ def test_list_range_is_inclusive_ordered_and_scoped() -> None:
 )
 def test_list_range_rejects_bad_bounds(start, end, field) -> None:
     with pytest.raises(ValidationError) as info:
-        UserActivityQueries.list_range(make_user().id, start, end)
+        UserActivityQueries.list_range(make_user().id, start=start, end=end)
     assert field in info.value.messages
 
 
 def test_list_range_costs_one_query(query_counter) -> None:
     user = make_user()
     for n in range(30):
-        UserActivityQueries.record(user.id, DAY + dt.timedelta(days=n))
+        UserActivityQueries.record(user.id, day=DAY + dt.timedelta(days=n))
     query_counter.statements.clear()
-    assert len(UserActivityQueries.list_range(user.id, DAY, DAY + dt.timedelta(days=40))) == 30
+    assert len(UserActivityQueries.list_range(user.id, start=DAY, end=DAY + dt.timedelta(days=40))) == 30
     assert query_counter.count == 1

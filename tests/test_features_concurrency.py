@@ -50,15 +50,15 @@ def test_concurrent_records_lose_no_increment_and_merge_features() -> None:
         for n in range(calls):
             UserActivityQueries.record(
                 user.id,
-                day,
+                day=day,
                 events=1,
                 sessions=n % 2,
                 minutes=2,
-                features=[f"t{i}-{n:02d}", "shared"],  # each feature but one appears once
+                features=[f"t{i}-{n:02d}", "shared"],
             )
 
     race(worker)
-    (row,) = UserActivityQueries.list_range(user.id, day, day)
+    (row,) = UserActivityQueries.list_range(user.id, start=day, end=day)
     assert row["event_count"] == THREADS * calls
     assert row["session_count"] == THREADS * (calls // 2)
     assert row["active_minutes"] == THREADS * calls * 2

@@ -136,7 +136,10 @@ class World:
         add_member(self.tenant, self.member, role="admin")
         self.todo = datalayer.TodoQueries.create(self.owner.id, {"title": "todo"})
         notification = datalayer.NotificationQueries.notify(
-            self.owner.id, "milestone", "title", "body"
+            self.owner.id,
+            type="milestone",
+            title="title",
+            body="body",
         )
         self.notification_id = notification["id"]
         claimed = datalayer.DeliveryQueries.claim("worker-1", limit=1)
@@ -149,13 +152,15 @@ class World:
                             expires_at=NOW + dt.timedelta(days=1))
         Jwks.create(public_key="pub", private_key="priv")
         invite, self.invite_token = datalayer.TenantInviteQueries.create(
-            self.tenant.id, self.owner.id, self.outsider.email
+            self.tenant.id,
+            self.owner.id,
+            email=self.outsider.email,
         )
         self.invite_id = invite["id"]
         self.admin = AdminUser.create(email=f"admin-{tag}@example.com")
         self.role_key = "support"
         with contextlib.suppress(DataLayerError):
-            datalayer.AdminRoleQueries.upsert_role("support", "Support", ["users:read"])
+            datalayer.AdminRoleQueries.upsert_role("support", name="Support", permissions=["users:read"])
         Waitlist.create(email=f"wait-{tag}@example.com")
         self.waitlist_email = f"wait-{tag}@example.com"
         self.schemas: dict[str, marshmallow.Schema | None] = {}

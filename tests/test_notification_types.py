@@ -27,10 +27,10 @@ def test_the_catalogue_is_the_originals() -> None:
 def test_notify_takes_every_type_of_the_catalogue_and_no_other() -> None:
     user = make_user()
     for kind in CATALOGUE:
-        assert NotificationQueries.notify(user.id, kind, "t", "b")["type"] == kind
+        assert NotificationQueries.notify(user.id, type=kind, title="t", body="b")["type"] == kind
     for kind in ("mention", "system_announcement", "test", "Direct_Message", ""):
         with pytest.raises(ValidationError) as info:
-            NotificationQueries.notify(user.id, kind, "t", "b")
+            NotificationQueries.notify(user.id, type=kind, title="t", body="b")
         assert "type" in info.value.messages
     assert Notification.select().where(Notification.recipient_user == user.id).count() == 15
 

@@ -23,7 +23,7 @@ def queue(count: int) -> list[str]:
     for i in range(count):
         ids += [
             d["id"]
-            for d in NotificationQueries.notify(user.id, "direct_message", f"n{i}", "b")["deliveries"]
+            for d in NotificationQueries.notify(user.id, type="direct_message", title=f"n{i}", body="b")["deliveries"]
         ]
     return ids
 
@@ -132,7 +132,8 @@ def test_mark_sent_and_claim_marks_the_last_batch_and_claims_the_next() -> None:
     # Nothing left to claim: the marks still count.
     rest = DeliveryQueries.claim("w3", limit=50)
     marked, none = DeliveryQueries.mark_sent_and_claim(
-        "w1", [(d["id"], None, d["attempts"]) for d in second]
+        "w1",
+        [(d["id"], None, d["attempts"]) for d in second],
     )
     assert (marked, none) == (3, []) and len(rest) == 2
     assert DeliveryQueries.mark_sent_and_claim("w1", []) == (0, [])

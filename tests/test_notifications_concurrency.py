@@ -208,7 +208,10 @@ def drain(
                 if carried:
                     stall_now_and_then()
                 marked, batch = DeliveryQueries.mark_sent_and_claim(
-                    worker_id, carried, BATCH, lease_seconds=LEASE_SECONDS
+                    worker_id,
+                    carried,
+                    limit=BATCH,
+                    lease_seconds=LEASE_SECONDS,
                 )
                 confirmed += confirmed_by(worker_id, carried, marked) if carried else []
                 carried = []
@@ -216,7 +219,7 @@ def drain(
                 between = (lambda: start.wait(60)) if not claims else None
                 batch = naive_claim(worker_id, BATCH, LEASE_SECONDS, between)
             else:
-                batch = DeliveryQueries.claim(worker_id, BATCH, lease_seconds=LEASE_SECONDS)
+                batch = DeliveryQueries.claim(worker_id, limit=BATCH, lease_seconds=LEASE_SECONDS)
             if not batch:
                 if open_count() == 0:
                     break
@@ -229,7 +232,11 @@ def drain(
                 roll = rng.random()
                 if roll < FAIL_RATE:
                     DeliveryQueries.mark_failed(
-                        delivery_id, worker_id, "transient", 0.01, attempts=attempts
+                        delivery_id,
+                        worker_id,
+                        error="transient",
+                        retry_base_seconds=0.01,
+                        attempts=attempts,
                     )
                     continue
                 message = f"{worker_id}/{delivery_id}/{attempts}"
@@ -238,7 +245,7 @@ def drain(
                     continue  # crashed after sending: forgets the delivery, lease runs out
                 if many:
                     sent.append((delivery_id, message, attempts))
-                elif DeliveryQueries.mark_sent(delivery_id, worker_id, message, attempts=attempts):
+                elif DeliveryQueries.mark_sent(delivery_id, worker_id, provider_message_id=message, attempts=attempts):
                     confirmed.append((delivery_id, attempts, message))
             if sent and many == "and_claim":
                 carried = sent

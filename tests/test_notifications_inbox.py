@@ -20,7 +20,9 @@ pytestmark = pytest.mark.usefixtures("txn")
 
 
 def notify(user: User, title: str = "Hello", **kwargs):
-    return NotificationQueries.notify(user.id, "direct_message", title, "body", **kwargs)
+    return NotificationQueries.notify(
+        user.id, type="direct_message", title=title, body="body", **kwargs
+    )
 
 
 def count_for(user: User) -> tuple[int, int]:
@@ -46,9 +48,9 @@ def test_notify_writes_the_notification_and_default_channel_deliveries() -> None
     add_member(tenant, actor)  # in a tenant, the actor is a member too
     note = NotificationQueries.notify(
         user.id,
-        "todo_assigned",
-        "Do it",
-        "Please",
+        type="todo_assigned",
+        title="Do it",
+        body="Please",
         tenant_id=tenant.id,
         actor_user_id=actor.id,
         deep_link="app://todos/1",
@@ -79,7 +81,9 @@ def test_notify_follows_the_resolved_preferences() -> None:
     elsewhere = notify(user, tenant_id=other_tenant.id)
     assert [d["channel"] for d in elsewhere["deliveries"]] == ["in_app", "push"]  # global row
     PreferenceQueries.upsert(
-        user.id, {"in_app_enabled": False, "email_enabled": False}, tenant_id=other_tenant.id
+        user.id,
+        {"in_app_enabled": False, "email_enabled": False},
+        tenant_id=other_tenant.id,
     )  # a new tenant row starts from the column defaults: push off
     silent = notify(user, tenant_id=other_tenant.id)
     assert silent["deliveries"] == [] and deliveries_of(silent["id"]) == {}
@@ -100,15 +104,16 @@ def test_notify_rejects_bad_input_and_writes_nothing() -> None:
     ]
     for args, kwargs, field in cases:
         with pytest.raises(ValidationError) as info:
-            NotificationQueries.notify(user.id, *args, **kwargs)
+            type_, title, body = args
+            NotificationQueries.notify(user.id, type=type_, title=title, body=body, **kwargs)
         assert field in info.value.messages
     with pytest.raises(ValidationError) as info:
-        NotificationQueries.notify("", "direct_message", "t", "b")
+        NotificationQueries.notify("", type="direct_message", title="t", body="b")
     assert "recipient_user_id" in info.value.messages
     with pytest.raises(NotFoundError):
-        NotificationQueries.notify("no-such-user", "direct_message", "t", "b")
+        NotificationQueries.notify("no-such-user", type="direct_message", title="t", body="b")
     with pytest.raises(NotFoundError):
-        NotificationQueries.notify(user.id, "direct_message", "t", "b", tenant_id="no-such-tenant")
+        NotificationQueries.notify(user.id, type="direct_message", title="t", body="b", tenant_id="no-such-tenant")
     assert count_for(user) == (0, 0)
 
 
@@ -142,17 +147,17 @@ def test_inbox_pages_newest_first_and_is_scoped_to_the_recipient() -> None:
 def test_archive_hides_from_inbox_unless_asked() -> None:
     user, other = make_user(), make_user()
     kept, archived = notify(user, "kept"), notify(user, "archived")
-    assert NotificationQueries.archive(other.id, archived["id"]) is False
+    assert NotificationQueries.archive(archived["id"], other.id) is False
     assert Notification.get_by_id(archived["id"]).archived_at is None
-    assert NotificationQueries.archive(user.id, archived["id"]) is True
-    assert NotificationQueries.archive(user.id, archived["id"]) is False  # already archived
-    assert NotificationQueries.archive(user.id, "no-such-id") is False
+    assert NotificationQueries.archive(archived["id"], user.id) is True
+    assert NotificationQueries.archive(archived["id"], user.id) is False  # already archived
+    assert NotificationQueries.archive("no-such-id", user.id) is False
     assert [n["id"] for n in NotificationQueries.inbox(user.id)["items"]] == [kept["id"]]
     every = NotificationQueries.inbox(user.id, include_archived=True)["items"]
     assert [n["id"] for n in every] == [archived["id"], kept["id"]]
     assert every[0]["archived_at"] is not None
     with pytest.raises(ValidationError):
-        NotificationQueries.archive(user.id, "")
+        NotificationQueries.archive("", user.id)
 
 
 def test_unread_count_and_mark_read_only_by_the_recipient() -> None:
@@ -162,20 +167,20 @@ def test_unread_count_and_mark_read_only_by_the_recipient() -> None:
     notify(other)
     assert NotificationQueries.unread_count(user.id) == 2
     assert NotificationQueries.unread_count(user.id, tenant_id=tenant.id) == 1
-    assert NotificationQueries.mark_read(other.id, first["id"]) is False
+    assert NotificationQueries.mark_read(first["id"], other.id) is False
     assert Notification.get_by_id(first["id"]).read_at is None
-    assert NotificationQueries.mark_read(user.id, first["id"]) is True
+    assert NotificationQueries.mark_read(first["id"], user.id) is True
     read_at = Notification.get_by_id(first["id"]).read_at
     assert read_at is not None and read_at.tzinfo is not None
-    assert NotificationQueries.mark_read(user.id, first["id"]) is False  # already read
+    assert NotificationQueries.mark_read(first["id"], user.id) is False  # already read
     assert Notification.get_by_id(first["id"]).read_at == read_at  # first read time kept
     assert NotificationQueries.unread_count(user.id) == 1
-    NotificationQueries.archive(user.id, second["id"])
+    NotificationQueries.archive(second["id"], user.id)
     assert NotificationQueries.unread_count(user.id) == 0  # archived is not unread
     assert NotificationQueries.unread_count(other.id) == 1
     for call in (
-        lambda: NotificationQueries.mark_read("", first["id"]),
-        lambda: NotificationQueries.mark_read(user.id, None),
+        lambda: NotificationQueries.mark_read(first["id"], ""),
+        lambda: NotificationQueries.mark_read(None, user.id),
         lambda: NotificationQueries.unread_count(user.id, tenant_id=""),
     ):
         with pytest.raises(ValidationError):
@@ -189,7 +194,7 @@ def test_mark_all_read_counts_and_respects_scope() -> None:
     notify(user)
     notify(user, tenant_id=tenant.id)
     archived = notify(user, tenant_id=tenant.id)
-    NotificationQueries.archive(user.id, archived["id"])
+    NotificationQueries.archive(archived["id"], user.id)
     notify(other)
     assert NotificationQueries.mark_all_read(other.id, tenant_id=tenant.id) == 0
     assert NotificationQueries.mark_all_read(user.id, tenant_id=tenant.id) == 1

@@ -45,13 +45,13 @@ class TestPreferences:
         }
         PreferenceQueries.upsert(user.id, {"push_enabled": True})
         assert PreferenceQueries.resolve(user.id)["source"] == "global"
-        assert PreferenceQueries.resolve(user.id, tenant.id)["push_enabled"] is True
+        assert PreferenceQueries.resolve(user.id, tenant_id=tenant.id)["push_enabled"] is True
         PreferenceQueries.upsert(user.id, {"email_enabled": False}, tenant_id=tenant.id)
-        in_tenant = PreferenceQueries.resolve(user.id, tenant.id)
+        in_tenant = PreferenceQueries.resolve(user.id, tenant_id=tenant.id)
         assert in_tenant["source"] == "tenant"
         assert flags(in_tenant) == {**DEFAULTS, "email_enabled": False}  # no merge with global
-        assert PreferenceQueries.resolve(user.id, other.id)["source"] == "global"
-        assert PreferenceQueries.resolve(make_user().id, tenant.id)["source"] == "default"
+        assert PreferenceQueries.resolve(user.id, tenant_id=other.id)["source"] == "global"
+        assert PreferenceQueries.resolve(make_user().id, tenant_id=tenant.id)["source"] == "default"
 
     def test_upsert_creates_then_changes_only_the_given_flags(self) -> None:
         user = make_user()
@@ -137,7 +137,7 @@ class TestTargets:
         assert touched["last_active_at"] == T0.isoformat()
         assert TargetQueries.is_active(user.id, now=T0 + dt.timedelta(seconds=120)) is True
         assert TargetQueries.is_active(user.id, now=T0 + dt.timedelta(seconds=121)) is False
-        assert TargetQueries.is_active(user.id, 600, now=T0 + dt.timedelta(seconds=121)) is True
+        assert TargetQueries.is_active(user.id, within_seconds=600, now=T0 + dt.timedelta(seconds=121)) is True
         older = TargetQueries.touch(user.id, now=T0 - dt.timedelta(hours=1))
         assert older["last_active_at"] == T0.isoformat()  # never moves back
         later = T0 + dt.timedelta(minutes=5)
@@ -179,7 +179,9 @@ def test_racing_first_upserts_make_one_row_per_scope() -> None:
     for user in users:
         flags_by_thread = race(
             lambda i, u=user: PreferenceQueries.upsert(
-                u.id, {"push_enabled": i % 2 == 0}, tenant_id=tenant.id if i % 2 else None
+                u.id,
+                {"push_enabled": i % 2 == 0},
+                tenant_id=tenant.id if i % 2 else None,
             )
         )
         ids = {(dto["tenant_id"], dto["id"]) for dto in flags_by_thread}

@@ -23,7 +23,7 @@ def queue(count: int = 1, **fields: Any) -> list[str]:
     user = make_user()
     ids = []
     for i in range(count):
-        note = NotificationQueries.notify(user.id, "direct_message", f"n{i}", "body")
+        note = NotificationQueries.notify(user.id, type="direct_message", title=f"n{i}", body="body")
         ids += [d["id"] for d in note["deliveries"]]
     if fields:
         D.update(fields).where(D.id.in_(ids)).execute()
@@ -128,15 +128,15 @@ def test_mark_sent_only_while_the_lease_is_held() -> None:
     queue(1)
     [delivery] = DeliveryQueries.claim("w1", limit=1)
     before = snapshot()
-    assert DeliveryQueries.mark_sent(delivery["id"], "w2", "m") is False  # not the holder
-    assert DeliveryQueries.mark_sent(delivery["id"], "w1", "m", attempts=2) is False  # old claim
-    assert DeliveryQueries.mark_sent("no-such-id", "w1", "m") is False
+    assert DeliveryQueries.mark_sent(delivery["id"], "w2", provider_message_id="m") is False  # not the holder
+    assert DeliveryQueries.mark_sent(delivery["id"], "w1", provider_message_id="m", attempts=2) is False  # old claim
+    assert DeliveryQueries.mark_sent("no-such-id", "w1", provider_message_id="m") is False
     assert snapshot() == before
-    assert DeliveryQueries.mark_sent(delivery["id"], "w1", "msg-1", attempts=1) is True
+    assert DeliveryQueries.mark_sent(delivery["id"], "w1", provider_message_id="msg-1", attempts=1) is True
     sent = row(delivery["id"])
     assert sent["status"] == "sent" and sent["provider_message_id"] == "msg-1"
     assert sent["sent_at"] is not None and sent["locked_by"] == "w1"  # who sent it
-    assert DeliveryQueries.mark_sent(delivery["id"], "w1", "msg-2") is False  # already done
+    assert DeliveryQueries.mark_sent(delivery["id"], "w1", provider_message_id="msg-2") is False  # already done
     assert row(delivery["id"])["provider_message_id"] == "msg-1"
     for bad, field in [(("", "w1"), "delivery_id"), ((delivery["id"], ""), "worker_id")]:
         with pytest.raises(ValidationError) as info:
@@ -156,15 +156,15 @@ def test_mark_skipped_records_the_reason() -> None:
     queue(1)
     first, second = DeliveryQueries.claim("w")
     with pytest.raises(ValidationError) as info:
-        DeliveryQueries.mark_skipped(first["id"], "w", "")
+        DeliveryQueries.mark_skipped(first["id"], "w", reason="")
     assert "reason" in info.value.messages
     assert row(first["id"])["status"] == "processing"
-    assert DeliveryQueries.mark_skipped(first["id"], "other", "no token") is False
-    assert DeliveryQueries.mark_skipped(first["id"], "w", "no token", attempts=1) is True
+    assert DeliveryQueries.mark_skipped(first["id"], "other", reason="no token") is False
+    assert DeliveryQueries.mark_skipped(first["id"], "w", reason="no token", attempts=1) is True
     skipped = row(first["id"])
     assert skipped["status"] == "skipped" and skipped["error"] == "no token"
-    assert DeliveryQueries.mark_skipped(first["id"], "w", "again") is False
-    assert DeliveryQueries.mark_skipped(second["id"], "w", "x" * 5000 + "\x00") is True
+    assert DeliveryQueries.mark_skipped(first["id"], "w", reason="again") is False
+    assert DeliveryQueries.mark_skipped(second["id"], "w", reason="x" * 5000 + "\x00") is True
     assert row(second["id"])["error"] == "x" * 2000  # truncated, NUL never stored
 
 
@@ -178,7 +178,12 @@ def test_mark_failed_backs_off_exponentially_then_fails() -> None:
         assert claimed["id"] == target and claimed["attempts"] == attempt
         assert (
             DeliveryQueries.mark_failed(
-                target, "w", f"boom {attempt}", 10, attempts=attempt, now=now
+                target,
+                "w",
+                error=f"boom {attempt}",
+                retry_base_seconds=10,
+                attempts=attempt,
+                now=now,
             )
             is True
         )
@@ -200,12 +205,12 @@ def test_mark_failed_is_fenced_with_or_without_attempts() -> None:
     queue(1)
     first, second = DeliveryQueries.claim("w")
     before = snapshot()
-    assert DeliveryQueries.mark_failed(first["id"], "other", "boom") is False
-    assert DeliveryQueries.mark_failed(first["id"], "w", "boom", attempts=5) is False
+    assert DeliveryQueries.mark_failed(first["id"], "other", error="boom") is False
+    assert DeliveryQueries.mark_failed(first["id"], "w", error="boom", attempts=5) is False
     assert snapshot() == before
-    assert DeliveryQueries.mark_failed(first["id"], "w", "boom", 0) is True  # fence read in SQL
+    assert DeliveryQueries.mark_failed(first["id"], "w", error="boom", retry_base_seconds=0) is True  # fence read in SQL
     assert row(first["id"])["status"] == "pending"
-    assert DeliveryQueries.mark_failed(first["id"], "w", "boom") is False  # no longer held
+    assert DeliveryQueries.mark_failed(first["id"], "w", error="boom") is False  # no longer held
     for kwargs, field in [
         ({"error": ""}, "error"),
         ({"error": None}, "error"),
@@ -237,16 +242,18 @@ def test_release_stale_returns_expired_leases_and_fences_the_old_holder() -> Non
     assert row(spent)["status"] == "failed"  # no attempt left to retry with
     # The expired lease is claimed again — by another worker, then by the old one itself.
     again = DeliveryQueries.claim(
-        "new", channels=[claimed[short]["channel"]], now=now + dt.timedelta(seconds=5)
+        "new",
+        channels=[claimed[short]["channel"]],
+        now=now + dt.timedelta(seconds=5),
     )
     assert [d["attempts"] for d in again if d["id"] == short] == [2]
-    assert DeliveryQueries.mark_sent(short, "old", "late", attempts=1) is False
-    assert DeliveryQueries.mark_failed(short, "old", "late", attempts=1) is False
+    assert DeliveryQueries.mark_sent(short, "old", provider_message_id="late", attempts=1) is False
+    assert DeliveryQueries.mark_failed(short, "old", error="late", attempts=1) is False
     assert DeliveryQueries.release_stale(now=now + dt.timedelta(seconds=400)) >= 1
     DeliveryQueries.claim("old", now=now + dt.timedelta(seconds=400))
     assert row(short)["locked_by"] == "old" and row(short)["attempts"] == 3
-    assert DeliveryQueries.mark_sent(short, "old", "late", attempts=1) is False  # stale claim
-    assert DeliveryQueries.mark_sent(short, "old", "fresh", attempts=3) is True
+    assert DeliveryQueries.mark_sent(short, "old", provider_message_id="late", attempts=1) is False  # stale claim
+    assert DeliveryQueries.mark_sent(short, "old", provider_message_id="fresh", attempts=3) is True
     with pytest.raises(ValidationError):
         DeliveryQueries.release_stale(now=dt.datetime(2024, 1, 1))
 

@@ -53,8 +53,8 @@ def test_run_worker_sends_skips_and_retries_through_the_sender() -> None:
     for user in (with_token, without_token):
         PreferenceQueries.upsert(user.id, {"push_enabled": True})
     TargetQueries.upsert(with_token.id, {"expo_push_token": "ExponentPushToken[a]"})
-    a = NotificationQueries.notify(with_token.id, "direct_message", "A", "body")["id"]
-    b = NotificationQueries.notify(without_token.id, "direct_message", "B", "body")["id"]
+    a = NotificationQueries.notify(with_token.id, type="direct_message", title="A", body="body")["id"]
+    b = NotificationQueries.notify(without_token.id, type="direct_message", title="B", body="body")["id"]
     seen: list[tuple[str, int]] = []
 
     def sender(delivery: Any) -> str | None:
@@ -82,7 +82,7 @@ def test_run_worker_sends_skips_and_retries_through_the_sender() -> None:
 @pytest.mark.usefixtures("txn")
 def test_run_worker_stops_when_told_and_counts_lost_leases() -> None:
     user = make_user()
-    note = NotificationQueries.notify(user.id, "direct_message", "A", "body")["id"]
+    note = NotificationQueries.notify(user.id, type="direct_message", title="A", body="body")["id"]
 
     sent: list[str] = []
 
@@ -100,7 +100,7 @@ def test_run_worker_stops_when_told_and_counts_lost_leases() -> None:
 def test_the_command_line_drains_the_queue(fresh_db: str, tmp_path: Path) -> None:
     user = make_user()
     notes = [
-        NotificationQueries.notify(user.id, "direct_message", f"n{i}", "body")["id"] for i in range(3)
+        NotificationQueries.notify(user.id, type="direct_message", title=f"n{i}", body="body")["id"] for i in range(3)
     ]
     db.close()
     (tmp_path / "flaky_sender.py").write_text(

@@ -327,7 +327,7 @@ def test_the_originals_writes_succeed_and_the_library_reads_them(migrated: str,
     assert [n["type"] for n in inbox] == ["test"]
     bob_inbox = NotificationQueries.inbox(BOB, tenant_id=FAMILY)["items"]
     assert bob_inbox[0]["read_at"] is not None and bob_inbox[0]["data"] == {"x": 1}
-    assert PreferenceQueries.resolve(BOB, FAMILY)["source"] == "tenant"
+    assert PreferenceQueries.resolve(BOB, tenant_id=FAMILY)["source"] == "tenant"
     assert SubscriptionQueries.current_for_tenant(FAMILY)["plan_id"] == "prod_family"
     assert [t["title"] for t in TodoQueries.list_for_user(ALICE, tenant_id=FAMILY)["items"]] == [
         "Buy milk"]

@@ -52,13 +52,13 @@ def test_a_tenants_notification_needs_members_on_both_ends() -> None:
             NotificationQueries.notify(type="kudos_sent", title="t", body="b",
                                        tenant_id=tenant.id, **kwargs)
     with pytest.raises(NotFoundError):
-        NotificationQueries.notify(recipient.id, "kudos_sent", "t", "b", tenant_id="no-such")
+        NotificationQueries.notify(recipient.id, type="kudos_sent", title="t", body="b", tenant_id="no-such")
     assert counts() == before
-    sent = NotificationQueries.notify(recipient.id, "kudos_sent", "t", "b",
+    sent = NotificationQueries.notify(recipient.id, type="kudos_sent", title="t", body="b",
                                       tenant_id=tenant.id, actor_user_id=actor.id)
     assert sent["tenant_id"] == tenant.id and len(sent["deliveries"]) == 2
     # Without a tenant, no membership is involved (a personal notification).
-    assert NotificationQueries.notify(outsider.id, "milestone", "t", "b",
+    assert NotificationQueries.notify(outsider.id, type="milestone", title="t", body="b",
                                       actor_user_id=actor.id)["tenant_id"] is None
 
 
@@ -67,7 +67,7 @@ def test_pending_invites_are_listed_to_owners_and_admins_only() -> None:
     tenant = make_tenant(owner)
     add_member(tenant, admin, role="admin")
     add_member(tenant, member)
-    invite, _ = TenantInviteQueries.create(tenant.id, owner.id, "new@example.com")
+    invite, _ = TenantInviteQueries.create(tenant.id, owner.id, email="new@example.com")
     for actor in (owner, admin):
         assert [i["id"] for i in TenantInviteQueries.list_pending(tenant.id, actor.id)] == [
             invite["id"]]

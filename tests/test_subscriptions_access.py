@@ -64,7 +64,8 @@ def test_has_access_rules(fields: dict[str, Any], expected: bool) -> None:
     # The same instant in another zone decides the same way.
     assert (
         SubscriptionQueries.has_access(
-            tenant.id, now=NOW.astimezone(dt.timezone(dt.timedelta(hours=-7)))
+            tenant.id,
+            now=NOW.astimezone(dt.timezone(dt.timedelta(hours=-7))),
         )
         is expected
     )

@@ -43,16 +43,16 @@ def _split(results: list[Any]) -> tuple[list[Any], list[BaseException]]:
 OWNER_RACES: dict[str, Callable[[str, str, str], tuple[Callable[[], Any], ...]]] = {
     "both leave": lambda t, a, b: (lambda: Members.leave(t, a), lambda: Members.leave(t, b)),
     "remove each other": lambda t, a, b: (
-        lambda: Members.remove(t, a, b),
         lambda: Members.remove(t, b, a),
+        lambda: Members.remove(t, a, b),
     ),
     "demote each other": lambda t, a, b: (
-        lambda: Members.change_role(t, a, b, "admin"),
-        lambda: Members.change_role(t, b, a, "member"),
+        lambda: Members.change_role(t, b, a, role="admin"),
+        lambda: Members.change_role(t, a, b, role="member"),
     ),
     "leave while demoting the other": lambda t, a, b: (
         lambda: Members.leave(t, a),
-        lambda: Members.change_role(t, a, b, "admin"),
+        lambda: Members.change_role(t, b, a, role="admin"),
     ),
 }
 
@@ -76,7 +76,7 @@ def test_concurrent_accepts_of_one_invite_let_exactly_one_in() -> None:
     for _ in range(20):
         owner, invitee = make_user(), make_user(email_verified=True)
         tenant = make_tenant(owner)
-        invite, token = TenantInviteQueries.create(tenant.id, owner.id, invitee.email)
+        invite, token = TenantInviteQueries.create(tenant.id, owner.id, email=invitee.email)
         accept = partial(TenantInviteQueries.accept, token, invitee.id)
         results = race(lambda _, call=accept: call(), capture=True)
         successes, errors = _split(results)
@@ -97,7 +97,7 @@ def test_accept_racing_revoke_never_both_succeed() -> None:
         owner = make_user()
         tenant = make_tenant(owner)
         invitees = [make_user(email_verified=True) for _ in range(3)]
-        invites = [TenantInviteQueries.create(tenant.id, owner.id, u.email) for u in invitees]
+        invites = [TenantInviteQueries.create(tenant.id, owner.id, email=u.email) for u in invitees]
         calls: list[Callable[[], Any]] = []
         for user, (invite, token) in zip(invitees, invites, strict=True):
             calls.append(partial(TenantInviteQueries.accept, token, user.id))

@@ -37,7 +37,7 @@ def _invite_count(tenant) -> int:
 
 def test_create_returns_token_once_and_stores_only_its_hash() -> None:
     tenant, owner, _, _ = _team()
-    invite, token = Invites.create(tenant.id, owner.id, "  New.Person@Example.COM ", "admin")
+    invite, token = Invites.create(tenant.id, owner.id, email="  New.Person@Example.COM ", role="admin")
     assert len(token) >= 43  # 32 random bytes, URL-safe base64
     assert set(invite) == {
         "id",
@@ -65,7 +65,7 @@ def test_create_returns_token_once_and_stores_only_its_hash() -> None:
     assert (
         dt.timedelta(days=7) - dt.timedelta(minutes=1) < expires - utcnow() <= dt.timedelta(days=7)
     )
-    _, other_token = Invites.create(tenant.id, owner.id, "someone@example.com", ttl_seconds=60)
+    _, other_token = Invites.create(tenant.id, owner.id, email="someone@example.com", ttl_seconds=60)
     assert other_token != token
 
 
@@ -84,37 +84,38 @@ def test_create_refusals_write_nothing() -> None:
     ]
     for args, kwargs, error in cases:
         with pytest.raises(error):
-            Invites.create(*args, **kwargs)
+            tenant_id, actor_user_id, email = args
+            Invites.create(tenant_id, actor_user_id, email=email, **kwargs)
     assert _invite_count(tenant) == 0
 
 
 def test_second_pending_invite_for_same_email_is_a_conflict() -> None:
     tenant, owner, admin, _ = _team()
-    first, _ = Invites.create(tenant.id, owner.id, "dup@example.com")
+    first, _ = Invites.create(tenant.id, owner.id, email="dup@example.com")
     with pytest.raises(ConflictError, match="pending invite"):
-        Invites.create(tenant.id, admin.id, "DUP@example.com")
+        Invites.create(tenant.id, admin.id, email="DUP@example.com")
     assert _invite_count(tenant) == 1
     # Another tenant may invite the same email; once revoked, this one may again.
-    Invites.create(make_tenant(owner).id, owner.id, "dup@example.com")
+    Invites.create(make_tenant(owner).id, owner.id, email="dup@example.com")
     Invites.revoke(first["id"], owner.id)
-    again, _ = Invites.create(tenant.id, owner.id, "dup@example.com")
+    again, _ = Invites.create(tenant.id, owner.id, email="dup@example.com")
     assert again["status"] == "pending"
 
 
 def test_overdue_pending_invite_does_not_block_a_new_one() -> None:
     tenant, owner, _, _ = _team()
-    old, _ = Invites.create(tenant.id, owner.id, "late@example.com")
+    old, _ = Invites.create(tenant.id, owner.id, email="late@example.com")
     TenantInvite.update(expires_at=utcnow() - dt.timedelta(seconds=1)).where(
         TenantInvite.id == old["id"]
     ).execute()
-    new, _ = Invites.create(tenant.id, owner.id, "late@example.com")
+    new, _ = Invites.create(tenant.id, owner.id, email="late@example.com")
     assert TenantInvite.get_by_id(old["id"]).status == "expired"
     assert new["status"] == "pending"
 
 
 def test_find_by_token() -> None:
     tenant, owner, _, _ = _team()
-    invite, token = Invites.create(tenant.id, owner.id, "f@example.com")
+    invite, token = Invites.create(tenant.id, owner.id, email="f@example.com")
     assert Invites.find_by_token(token) == invite
     assert Invites.find_by_token(token + "x") is None
     assert Invites.find_by_token(hashlib.sha256(token.encode()).hexdigest()) is None
@@ -124,15 +125,15 @@ def test_find_by_token() -> None:
 
 def test_list_pending() -> None:
     tenant, owner, _, _ = _team()
-    a, _ = Invites.create(tenant.id, owner.id, "a@example.com")
-    b, _ = Invites.create(tenant.id, owner.id, "b@example.com")
-    c, _ = Invites.create(tenant.id, owner.id, "c@example.com")
-    d, _ = Invites.create(tenant.id, owner.id, "d@example.com")
+    a, _ = Invites.create(tenant.id, owner.id, email="a@example.com")
+    b, _ = Invites.create(tenant.id, owner.id, email="b@example.com")
+    c, _ = Invites.create(tenant.id, owner.id, email="c@example.com")
+    d, _ = Invites.create(tenant.id, owner.id, email="d@example.com")
     Invites.revoke(c["id"], owner.id)
     TenantInvite.update(expires_at=utcnow() - dt.timedelta(seconds=1)).where(
         TenantInvite.id == d["id"]
     ).execute()
-    Invites.create(make_tenant(owner).id, owner.id, "elsewhere@example.com")
+    Invites.create(make_tenant(owner).id, owner.id, email="elsewhere@example.com")
     assert [i["id"] for i in Invites.list_pending(tenant.id, owner.id)] == [b["id"], a["id"]]
     assert Invites.list_pending(make_tenant(owner).id, owner.id) == []
 
@@ -140,7 +141,7 @@ def test_list_pending() -> None:
 def test_accept_creates_membership_with_invite_role() -> None:
     tenant, owner, _, _ = _team()
     invitee = make_user(email_verified=True)
-    invite, token = Invites.create(tenant.id, owner.id, invitee.email, "admin")
+    invite, token = Invites.create(tenant.id, owner.id, email=invitee.email, role="admin")
     member = Invites.accept(token, invitee.id)
     assert (member["tenant_id"], member["user_id"], member["role"]) == (
         tenant.id,
@@ -158,7 +159,7 @@ def test_accept_creates_membership_with_invite_role() -> None:
 def test_accept_refusals_change_nothing() -> None:
     tenant, owner, _, _ = _team()
     invitee, stranger = make_user(email_verified=True), make_user(email_verified=True)
-    invite, token = Invites.create(tenant.id, owner.id, invitee.email)
+    invite, token = Invites.create(tenant.id, owner.id, email=invitee.email)
     with pytest.raises(PermissionDeniedError):
         Invites.accept(token, stranger.id)  # another user's invite
     with pytest.raises(NotFoundError):
@@ -179,7 +180,7 @@ def test_accept_refusals_change_nothing() -> None:
 def test_accept_revoked_invite_is_a_conflict() -> None:
     tenant, owner, _, _ = _team()
     invitee = make_user(email_verified=True)
-    invite, token = Invites.create(tenant.id, owner.id, invitee.email)
+    invite, token = Invites.create(tenant.id, owner.id, email=invitee.email)
     Invites.revoke(invite["id"], owner.id)
     with pytest.raises(ConflictError, match="revoked"):
         Invites.accept(token, invitee.id)
@@ -189,7 +190,7 @@ def test_accept_revoked_invite_is_a_conflict() -> None:
 def test_accept_by_someone_already_a_member_rolls_back() -> None:
     tenant, owner, _, _ = _team()
     invitee = make_user(email_verified=True)
-    invite, token = Invites.create(tenant.id, owner.id, invitee.email)
+    invite, token = Invites.create(tenant.id, owner.id, email=invitee.email)
     add_member(tenant, invitee)  # joined meanwhile
     with pytest.raises(ConflictError, match="already a member"):
         Invites.accept(token, invitee.id)
@@ -198,7 +199,7 @@ def test_accept_by_someone_already_a_member_rolls_back() -> None:
 
 def test_revoke() -> None:
     tenant, owner, admin, member = _team()
-    invite, _ = Invites.create(tenant.id, owner.id, "r@example.com")
+    invite, _ = Invites.create(tenant.id, owner.id, email="r@example.com")
     for actor, error in [
         (member.id, PermissionDeniedError),
         (make_user().id, PermissionDeniedError),
@@ -216,14 +217,14 @@ def test_revoke() -> None:
 
 def test_expire_overdue() -> None:
     tenant, owner, _, _ = _team()
-    soon, _ = Invites.create(tenant.id, owner.id, "soon@example.com", ttl_seconds=60)
-    later, _ = Invites.create(tenant.id, owner.id, "later@example.com", ttl_seconds=3600)
-    gone, _ = Invites.create(tenant.id, owner.id, "gone@example.com", ttl_seconds=60)
+    soon, _ = Invites.create(tenant.id, owner.id, email="soon@example.com", ttl_seconds=60)
+    later, _ = Invites.create(tenant.id, owner.id, email="later@example.com", ttl_seconds=3600)
+    gone, _ = Invites.create(tenant.id, owner.id, email="gone@example.com", ttl_seconds=60)
     Invites.revoke(gone["id"], owner.id)
     assert Invites.expire_overdue() == 0
     in_two_minutes = utcnow() + dt.timedelta(minutes=2)
-    assert Invites.expire_overdue(in_two_minutes) == 1
-    assert Invites.expire_overdue(in_two_minutes) == 0
+    assert Invites.expire_overdue(now=in_two_minutes) == 1
+    assert Invites.expire_overdue(now=in_two_minutes) == 0
     statuses = {i.id: i.status for i in TenantInvite.select()}
     assert (statuses[soon["id"]], statuses[later["id"]], statuses[gone["id"]]) == (
         "expired",
@@ -231,5 +232,5 @@ def test_expire_overdue() -> None:
         "revoked",
     )
     with pytest.raises(ValidationError) as info:
-        Invites.expire_overdue(dt.datetime(2030, 1, 1))
+        Invites.expire_overdue(now=dt.datetime(2030, 1, 1))
     assert "now" in info.value.messages

@@ -108,14 +108,14 @@ def test_count_owners() -> None:
 
 def test_change_role_by_manager() -> None:
     tenant, owner, admin, member = _team()
-    changed = Members.change_role(tenant.id, admin.id, member.id, "member", "editor")
+    changed = Members.change_role(tenant.id, member.id, admin.id, role="member", member_role="editor")
     assert (changed["role"], changed["member_role"]) == ("member", "editor")
-    changed = Members.change_role(tenant.id, owner.id, member.id, "admin")
+    changed = Members.change_role(tenant.id, member.id, owner.id, role="admin")
     assert (changed["role"], changed["member_role"]) == ("admin", "editor")
-    assert Members.change_role(tenant.id, owner.id, member.id, "owner")["role"] == "owner"
+    assert Members.change_role(tenant.id, member.id, owner.id, role="owner")["role"] == "owner"
     assert Members.count_owners(tenant.id) == 2
     # Now an owner: another owner may demote them; the tenant keeps an owner.
-    assert Members.change_role(tenant.id, owner.id, member.id, "member")["role"] == "member"
+    assert Members.change_role(tenant.id, member.id, owner.id, role="member")["role"] == "member"
 
 
 def test_change_role_refusals() -> None:
@@ -131,12 +131,12 @@ def test_change_role_refusals() -> None:
     ]
     for (actor, target, role), error in cases:
         with pytest.raises(error):
-            Members.change_role(tenant.id, actor, target, role)
+            Members.change_role(tenant.id, target, actor, role=role)
     with pytest.raises(NotFoundError):
-        Members.change_role("no-such-tenant", owner.id, member.id, "admin")
+        Members.change_role("no-such-tenant", member.id, owner.id, role="admin")
     for role, member_role, field in [("boss", None, "role"), ("member", "king", "member_role")]:
         with pytest.raises(ValidationError) as info:
-            Members.change_role(tenant.id, owner.id, member.id, role, member_role)
+            Members.change_role(tenant.id, member.id, owner.id, role=role, member_role=member_role)
         assert field in info.value.messages
     assert [_role(tenant, u) for u in (owner, admin, member)] == ["owner", "admin", "member"]
 
@@ -145,25 +145,25 @@ def test_last_owner_cannot_be_demoted() -> None:
     tenant, owner, _, _ = _team()
     second = make_user()
     add_member(tenant, second, role="owner")
-    Members.change_role(tenant.id, second.id, owner.id, "admin")
+    Members.change_role(tenant.id, owner.id, second.id, role="admin")
     # second is now the last owner: nobody can demote them (owner.id is only an admin now).
     with pytest.raises(PermissionDeniedError):
-        Members.change_role(tenant.id, owner.id, second.id, "member")
+        Members.change_role(tenant.id, second.id, owner.id, role="member")
     assert Members.count_owners(tenant.id) == 1
 
 
 def test_remove() -> None:
     tenant, owner, admin, member = _team()
     User.update(active_tenant=tenant.id).where(User.id == member.id).execute()
-    removed = Members.remove(tenant.id, admin.id, member.id)
+    removed = Members.remove(tenant.id, member.id, admin.id)
     assert removed["user_id"] == member.id and removed["tenant_id"] == tenant.id
     assert Members.find(tenant.id, member.id) is None
     assert User.get_by_id(member.id).active_tenant_id is None
     with pytest.raises(NotFoundError):
-        Members.remove(tenant.id, admin.id, member.id)
+        Members.remove(tenant.id, member.id, admin.id)
     with pytest.raises(PermissionDeniedError):
-        Members.remove(tenant.id, admin.id, owner.id)  # only an owner removes an owner
-    assert Members.remove(tenant.id, owner.id, admin.id)["role"] == "admin"
+        Members.remove(tenant.id, owner.id, admin.id)  # only an owner removes an owner
+    assert Members.remove(tenant.id, admin.id, owner.id)["role"] == "admin"
     with pytest.raises(ConflictError):
         Members.remove(tenant.id, owner.id, owner.id)  # the last owner
     assert Members.find(tenant.id, owner.id) is not None
@@ -174,13 +174,13 @@ def test_remove_refusals_change_nothing() -> None:
     second = make_user()
     add_member(tenant, second, role="owner")
     with pytest.raises(PermissionDeniedError):
-        Members.remove(tenant.id, member.id, admin.id)  # members do not manage
+        Members.remove(tenant.id, admin.id, member.id)  # members do not manage
     with pytest.raises(PermissionDeniedError):
-        Members.remove(tenant.id, make_user().id, member.id)
+        Members.remove(tenant.id, member.id, make_user().id)
     with pytest.raises(NotFoundError):
-        Members.remove("no-such-tenant", owner.id, member.id)
+        Members.remove("no-such-tenant", member.id, owner.id)
     assert TenantMember.select().where(TenantMember.tenant == tenant.id).count() == 4
-    assert Members.remove(tenant.id, owner.id, second.id)["role"] == "owner"  # not the last
+    assert Members.remove(tenant.id, second.id, owner.id)["role"] == "owner"  # not the last
 
 
 def test_leave() -> None:
@@ -203,19 +203,19 @@ def test_leave() -> None:
 
 def test_transfer_ownership() -> None:
     tenant, owner, admin, member = _team()
-    new_owner = Members.transfer_ownership(tenant.id, owner.id, member.id)
+    new_owner = Members.transfer_ownership(tenant.id, member.id, owner.id)
     assert new_owner["user_id"] == member.id and new_owner["role"] == "owner"
     assert _role(tenant, owner) == "admin"
     assert Members.count_owners(tenant.id) == 1
     # The old owner (now admin) cannot transfer any more.
     with pytest.raises(PermissionDeniedError):
-        Members.transfer_ownership(tenant.id, owner.id, admin.id)
-    with pytest.raises(PermissionDeniedError):
         Members.transfer_ownership(tenant.id, admin.id, owner.id)
+    with pytest.raises(PermissionDeniedError):
+        Members.transfer_ownership(tenant.id, owner.id, admin.id)
     with pytest.raises(NotFoundError):
-        Members.transfer_ownership(tenant.id, member.id, make_user().id)
+        Members.transfer_ownership(tenant.id, make_user().id, member.id)
     with pytest.raises(NotFoundError):
-        Members.transfer_ownership("no-such-tenant", member.id, owner.id)
+        Members.transfer_ownership("no-such-tenant", owner.id, member.id)
     with pytest.raises(ValidationError) as info:
         Members.transfer_ownership(tenant.id, member.id, member.id)
     assert "to_user_id" in info.value.messages

@@ -49,8 +49,8 @@ def two_tenants() -> dict[str, Any]:
         tenant = make_tenant(owner)
         add_member(tenant, admin, role="admin")
         add_member(tenant, member)
-        invite, token = TenantInviteQueries.create(tenant.id, owner.id, f"guest-{key}@example.com")
-        TenantActivityQueries.record(tenant.id, DAY, events=3)
+        invite, token = TenantInviteQueries.create(tenant.id, owner.id, email=f"guest-{key}@example.com")
+        TenantActivityQueries.record(tenant.id, day=DAY, events=3)
         ids[key] = {
             "tenant": tenant.id,
             "owner": owner.id,
@@ -68,31 +68,33 @@ def test_writes_aimed_at_another_tenant_change_nothing(two_tenants: dict[str, An
     before = _snapshot(b["tenant"])
     Members, Invites, Tenants = TenantMemberQueries, TenantInviteQueries, TenantQueries  # noqa: N806
     denied, missing = PermissionDeniedError, NotFoundError
-    attempts: list[tuple[type[DataLayerError], Callable[..., Any], tuple[Any, ...]]] = [
+    attempts: list[
+        tuple[type[DataLayerError], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+    ] = [
         # a's owner acting on b, where they are only a member
-        (denied, Tenants.update, (b["tenant"], a["owner"], {"name": "x"})),
-        (denied, Tenants.delete, (b["tenant"], a["owner"])),
-        (denied, Members.change_role, (b["tenant"], a["owner"], b["member"], "admin")),
-        (denied, Members.remove, (b["tenant"], a["owner"], b["member"])),
-        (denied, Members.transfer_ownership, (b["tenant"], a["owner"], b["member"])),
-        (denied, Invites.create, (b["tenant"], a["owner"], "new@example.com")),
-        (denied, Invites.revoke, (b["invite"], a["owner"])),
+        (denied, Tenants.update, (b["tenant"], a["owner"], {"name": "x"}), {}),
+        (denied, Tenants.delete, (b["tenant"], a["owner"]), {}),
+        (denied, Members.change_role, (b["tenant"], b["member"], a["owner"]), {"role": "admin"}),
+        (denied, Members.remove, (b["tenant"], b["member"], a["owner"]), {}),
+        (denied, Members.transfer_ownership, (b["tenant"], b["member"], a["owner"]), {}),
+        (denied, Invites.create, (b["tenant"], a["owner"]), {"email": "new@example.com"}),
+        (denied, Invites.revoke, (b["invite"], a["owner"]), {}),
         # a's tenant id with b's users: not members of a
-        (missing, Members.change_role, (a["tenant"], a["owner"], b["member"], "admin")),
-        (missing, Members.change_role, (a["tenant"], a["owner"], b["owner"], "member")),
-        (missing, Members.remove, (a["tenant"], a["owner"], b["admin"])),
-        (missing, Members.leave, (a["tenant"], b["member"])),
-        (missing, Members.transfer_ownership, (a["tenant"], a["owner"], b["member"])),
+        (missing, Members.change_role, (a["tenant"], b["member"], a["owner"]), {"role": "admin"}),
+        (missing, Members.change_role, (a["tenant"], b["owner"], a["owner"]), {"role": "member"}),
+        (missing, Members.remove, (a["tenant"], b["admin"], a["owner"]), {}),
+        (missing, Members.leave, (a["tenant"], b["member"]), {}),
+        (missing, Members.transfer_ownership, (a["tenant"], b["member"], a["owner"]), {}),
         # b's staff acting through a's tenant id
-        (denied, Tenants.update, (a["tenant"], b["owner"], {"name": "x"})),
-        (denied, Tenants.delete, (a["tenant"], b["owner"])),
-        (denied, Members.remove, (a["tenant"], b["owner"], b["member"])),
-        (denied, Invites.revoke, (a["invite"], b["admin"])),
+        (denied, Tenants.update, (a["tenant"], b["owner"], {"name": "x"}), {}),
+        (denied, Tenants.delete, (a["tenant"], b["owner"]), {}),
+        (denied, Members.remove, (a["tenant"], b["member"], b["owner"]), {}),
+        (denied, Invites.revoke, (a["invite"], b["admin"]), {}),
     ]
-    for error, function, args in attempts:
+    for error, function, args, kwargs in attempts:
         with pytest.raises(error):
-            function(*args)
-    TenantActivityQueries.record(a["tenant"], DAY, events=5)
+            function(*args, **kwargs)
+    TenantActivityQueries.record(a["tenant"], day=DAY, events=5)
     assert _snapshot(b["tenant"]) == before
 
 
@@ -107,7 +109,7 @@ def test_reads_never_return_another_tenants_rows(two_tenants: dict[str, Any]) ->
         a["invite"]]
     with pytest.raises(PermissionDeniedError):  # a's owner is a plain member of b
         TenantInviteQueries.list_pending(b["tenant"], a["owner"])
-    rows = TenantActivityQueries.list_range(a["tenant"], DAY, DAY)
+    rows = TenantActivityQueries.list_range(a["tenant"], start=DAY, end=DAY)
     assert [(r["tenant_id"], r["event_count"]) for r in rows] == [(a["tenant"], 3)]
     roles = {t["id"]: t["role"] for t in TenantQueries.list_for_user(a["owner"])}
     assert roles == {a["tenant"]: "owner", b["tenant"]: "member"}

@@ -110,7 +110,7 @@ def test_export_holds_every_row_about_the_user_and_no_secret() -> None:
 def test_erase_leaves_no_trace_outside_the_erasure_audit_row() -> None:
     world = seed_everywhere()
     user, admin = world["user"], world["admin"]
-    counts = UserQueries.erase(user.id, admin.id, "GDPR request #42")["counts"]
+    counts = UserQueries.erase(user.id, admin.id, reason="GDPR request #42")["counts"]
     assert counts["user"] == 1 and counts["todos"] == 1 and counts["session"] == 1
     assert counts["notifications"] == 1 and counts["notification_deliveries"] == 1
     assert counts["tenant_invites"] == 2 and counts["verification"] == 1
@@ -134,11 +134,11 @@ def test_erase_refuses_a_last_owner_and_changes_nothing() -> None:
     make_tenant(owner)
     m.Todo.create(id=new_id(), user=owner.id, title="mine")
     with pytest.raises(ConflictError, match="last owner"):
-        UserQueries.erase(owner.id, admin.id, "request")
+        UserQueries.erase(owner.id, admin.id, reason="request")
     assert m.User.get_by_id(owner.id) and m.Todo.select().count() == 1
     assert m.AdminAuditLog.select().where(m.AdminAuditLog.action == "USER_ERASE").count() == 0
     with pytest.raises(NotFoundError):
-        UserQueries.erase(owner.id, new_id(), "no such admin")
+        UserQueries.erase(owner.id, new_id(), reason="no such admin")
 
 
 def test_audit_trail_allows_only_the_erasure_redaction(fresh_db: str) -> None:
@@ -148,7 +148,7 @@ def test_audit_trail_allows_only_the_erasure_redaction(fresh_db: str) -> None:
     redact = "UPDATE admin_audit_log SET target_id = NULL WHERE id = " + db.obj.param
     with pytest.raises(Exception, match="append-only"), db.atomic():  # no erasure yet
         db.execute_sql(redact, [row.id])
-    UserQueries.erase(user.id, admin.id, "request")
+    UserQueries.erase(user.id, admin.id, reason="request")
     assert m.AdminAuditLog.get_by_id(row.id).target_id is None  # redacted by the erasure
     erase_row = m.AdminAuditLog.get(m.AdminAuditLog.action == "USER_ERASE")
     for statement in (

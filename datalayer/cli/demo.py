@@ -60,11 +60,13 @@ def _user(email: str, name: str, echo: Echo) -> Any:
         echo(f"  {name} signed up ({email}, id {user['id'][:8]}…)")
     now = dt.datetime.now(dt.UTC)
     code = uuid.uuid4().hex[:6]
-    VerificationQueries.create(f"email:{email}", code, now + dt.timedelta(minutes=10))
+    VerificationQueries.create(f"email:{email}", code,
+                               expires_at=now + dt.timedelta(minutes=10))
     first = VerificationQueries.consume(f"email:{email}", code)
     again = VerificationQueries.consume(f"email:{email}", code)
     echo(f"  verification code used: {first}; used again: {again}")
-    SessionQueries.create(user["id"], uuid.uuid4().hex, now + dt.timedelta(days=7),
+    SessionQueries.create(user["id"], token=uuid.uuid4().hex,
+                          expires_at=now + dt.timedelta(days=7),
                           user_agent="datalayer-demo")
     UserQueries.touch_last_active(user["id"])
     UserActivityQueries.record(user["id"], sessions=1, features=("demo",))
@@ -75,7 +77,7 @@ def _team(ada: dict[str, Any], grace: dict[str, Any], run: str, echo: Echo) -> A
     team = TenantQueries.create_with_owner(ada["id"], {"name": f"Demo team {run}",
                                                        "type": "team"})
     echo(f"  {ada['name']} created tenant {team['name']!r} and owns it")
-    invite, token = TenantInviteQueries.create(team["id"], ada["id"], grace["email"])
+    invite, token = TenantInviteQueries.create(team["id"], ada["id"], email=grace["email"])
     echo(f"  {ada['name']} invited {invite['email']} (token shown once, stored as SHA-256)")
     member = TenantInviteQueries.accept(token, grace["id"])
     echo(f"  {grace['name']} accepted and joined as {member['role']}")
@@ -105,11 +107,11 @@ def _todos(ada: dict[str, Any], grace: dict[str, Any], team: dict[str, Any],
 def _notifications(ada: dict[str, Any], grace: dict[str, Any], team: dict[str, Any],
                    echo: Echo) -> None:
     sent = [
-        NotificationQueries.notify(ada["id"], "member_joined", "Grace joined",
-                                   f"{grace['name']} joined {team['name']}.",
+        NotificationQueries.notify(ada["id"], type="member_joined", title="Grace joined",
+                                   body=f"{grace['name']} joined {team['name']}.",
                                    tenant_id=team["id"], actor_user_id=grace["id"]),
-        NotificationQueries.notify(grace["id"], "todo_completed", "Todo completed",
-                                   "Draft the launch plan is done.",
+        NotificationQueries.notify(grace["id"], type="todo_completed", title="Todo completed",
+                                   body="Draft the launch plan is done.",
                                    tenant_id=team["id"], actor_user_id=ada["id"]),
     ]
     channels = sum(len(n["deliveries"]) for n in sent)
@@ -130,7 +132,7 @@ def _drain(echo: Echo) -> None:
         for delivery in claimed:
             if delivery["channel"] == "email" and not failed_once:
                 failed_once.add(delivery["id"])
-                DeliveryQueries.mark_failed(delivery["id"], worker, "SMTP 451: try again",
+                DeliveryQueries.mark_failed(delivery["id"], worker, error="SMTP 451: try again",
                                             retry_base_seconds=0.05,
                                             attempts=delivery["attempts"])
                 echo(f"  worker: {delivery['channel']} send failed, retry scheduled "
@@ -170,13 +172,14 @@ def _billing(team: dict[str, Any], run: str, echo: Echo) -> None:
 
 def _admin(ada: dict[str, Any], echo: Echo) -> None:
     admin = AdminUserQueries.find_by_email("ops@example.com") or AdminUserQueries.create(
-        {"email": "ops@example.com", "name": "Ops", "status": "active"})
-    AdminRoleQueries.upsert_role("support_rw", "Support (read/write)",
-                                 ["users:read", "users:write", "tenants:read"])
-    AdminRoleQueries.grant(admin["id"], "support_rw", admin["id"], reason="demo")
+        None, {"email": "ops@example.com", "name": "Ops", "status": "active"})
+    AdminRoleQueries.upsert_role("support_rw", name="Support (read/write)",
+                                 permissions=["users:read", "users:write", "tenants:read"])
+    AdminRoleQueries.grant(admin["id"], admin["id"], role_key="support_rw", reason="demo")
     echo(f"  admin {admin['email']} holds: "
          f"{', '.join(AdminRoleQueries.permissions_for(admin['id']))}")
-    AuditLogQueries.append(admin["id"], "USER_UPDATE", "user", target_id=ada["id"],
+    AuditLogQueries.append(admin["id"], action="USER_UPDATE", target_type="user",
+                           target_id=ada["id"],
                            reason="demo: looked at a user")
     for entry in AuditLogQueries.list(admin_user_id=admin["id"], limit=3)["items"]:
         echo(f"  audit: {entry['created_at'][:19]} {entry['action']} "
@@ -187,10 +190,12 @@ def _console(ada: dict[str, Any], team: dict[str, Any], echo: Echo) -> None:
     """The admin console: a session with step-up, an impersonation, a flag and a note."""
     admin = AdminUserQueries.find_by_email("ops@example.com")
     assert admin is not None  # made by the previous step
-    AdminRoleQueries.upsert_role("impersonator", "Impersonation", ["users:impersonate"])
-    AdminRoleQueries.grant(admin["id"], "impersonator", admin["id"], reason="demo")
+    AdminRoleQueries.upsert_role("impersonator", name="Impersonation",
+                                 permissions=["users:impersonate"])
+    AdminRoleQueries.grant(admin["id"], admin["id"], role_key="impersonator", reason="demo")
     token = uuid.uuid4().hex
-    AdminSessionQueries.create(admin["id"], token, dt.datetime.now(dt.UTC) + dt.timedelta(hours=8),
+    AdminSessionQueries.create(admin["id"], token=token,
+                               expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=8),
                                user_agent="datalayer-demo")
     try:
         AdminSessionQueries.require_step_up(token)
@@ -199,7 +204,7 @@ def _console(ada: dict[str, Any], team: dict[str, Any], echo: Echo) -> None:
     AdminSessionQueries.verify_step_up(token, ttl_seconds=900)
     AdminSessionQueries.require_step_up(token)
     echo("  step-up verified: sensitive actions allowed for 15 minutes")
-    session = ImpersonationQueries.start(admin["id"], ada["id"], "demo: support ticket #42",
+    session = ImpersonationQueries.start(ada["id"], admin["id"], reason="demo: support ticket #42",
                                          target_tenant_id=team["id"])
     echo(f"  impersonating {ada['name']} in {team['name']!r} ({session['scope']}, "
          f"until {session['expires_at'][11:19]} UTC)")
@@ -207,8 +212,9 @@ def _console(ada: dict[str, Any], team: dict[str, Any], echo: Echo) -> None:
         ImpersonationQueries.check_write(session["id"])
     except PermissionDeniedError:
         echo("  a write during a read_only impersonation is refused")
-    flag = AdminFlagQueries.set("tenant", team["id"], "vip", "demo: design partner", admin["id"])
-    AdminNoteQueries.add("user", ada["id"], admin["id"], "Asked how to export her todos.")
+    flag = AdminFlagQueries.set("tenant", team["id"], admin["id"], flag_type="vip",
+                                reason="demo: design partner")
+    AdminNoteQueries.add("user", ada["id"], admin["id"], note="Asked how to export her todos.")
     ImpersonationQueries.end(session["id"], admin["id"])
     AdminSessionQueries.revoke(token)
     echo(f"  flagged {team['name']!r} {flag['flag_type']}, noted a call with {ada['name']}, "

@@ -123,7 +123,7 @@ def user_erase_command(
             click.confirm(
                 f"Erase {email} and everything of theirs? This cannot be undone", abort=True
             )
-        result = UserQueries.erase(user_id, str(admin["id"]), reason)
+        result = UserQueries.erase(user_id, str(admin["id"]), reason=reason)
     finally:
         db.close()
     for table, count in result["counts"].items():

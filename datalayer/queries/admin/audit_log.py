@@ -82,7 +82,8 @@ class AuditLogQueries:
 
     @staticmethod
     def append(
-        admin_user_id: str,
+        actor_admin_id: str,
+        *,
         action: str,
         target_type: str,
         target_id: str | None = None,
@@ -101,7 +102,7 @@ class AuditLogQueries:
         reserved_action(action)
         with write():
             return audit(
-                admin_user_id,
+                actor_admin_id,
                 action,
                 target_type,
                 target_id,
@@ -114,7 +115,7 @@ class AuditLogQueries:
 
     @staticmethod
     @replica_read
-    def summary(since: dt.datetime, until: dt.datetime) -> AuditSummaryDTO:
+    def summary(*, since: dt.datetime, until: dt.datetime) -> AuditSummaryDTO:
         """Count the entries in [since, until) by action and by admin."""
         since, until = check_aware("since", since), check_aware("until", until)
         if until < since:
@@ -135,6 +136,7 @@ class AuditLogQueries:
     @staticmethod
     @replica_read
     def list(  # noqa: A003 - the spec's name
+        *,
         admin_user_id: str | None = None,
         action: str | None = None,
         target_type: str | None = None,

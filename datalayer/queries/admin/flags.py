@@ -58,9 +58,10 @@ class AdminFlagQueries:
     def set(  # noqa: A003 - the spec's name
         target_type: str,
         target_id: str,
+        actor_admin_id: str,
+        *,
         flag_type: str,
         reason: str,
-        created_by: str,
         custom_label: str | None = None,
         expires_at: dt.datetime | None = None,
     ) -> AdminFlagDTO:
@@ -77,7 +78,7 @@ class AdminFlagQueries:
                 "expires_at": expires_at,
             },
         )
-        check_id("created_by", created_by)
+        check_id("actor_admin_id", actor_admin_id)
         now = check_now(None)
         if values.get("expires_at") is not None and values["expires_at"] <= now:
             raise ValidationError({"expires_at": ["Must be in the future."]})
@@ -87,13 +88,13 @@ class AdminFlagQueries:
             F.expires_at: peewee.EXCLUDED.expires_at,
         }
         query = F.insert(
-            created_by=created_by, created_at=now, **{"expires_at": None, **values}
+            created_by=actor_admin_id, created_at=now, **{"expires_at": None, **values}
         ).on_conflict(conflict_target=[F.target_type, F.target_id, F.flag_type], update=renewed)
         with write():
             _require_target(values["target_type"], values["target_id"])
             row = admin_flag_dumper.written_one(query)
             audit(
-                created_by,
+                actor_admin_id,
                 f"{row['target_type'].upper()}_FLAG_SET",
                 row["target_type"],
                 row["target_id"],
@@ -108,7 +109,9 @@ class AdminFlagQueries:
         return row
 
     @staticmethod
-    def clear(target_type: str, target_id: str, flag_type: str, actor_admin_id: str) -> bool:
+    def clear(
+        target_type: str, target_id: str, actor_admin_id: str, *, flag_type: str
+    ) -> bool:
         """Remove the flag (audited USER_FLAG_REMOVE / TENANT_FLAG_REMOVE); False when the
         target had none of that type."""
         target_type = _target_type(target_type)
@@ -138,7 +141,7 @@ class AdminFlagQueries:
 
     @staticmethod
     def list_for(
-        target_type: str, target_id: str, now: dt.datetime | None = None
+        target_type: str, target_id: str, *, now: dt.datetime | None = None
     ) -> list[AdminFlagDTO]:
         """Return the target's flags that have not expired at ``now``, newest first."""
         target_type = _target_type(target_type)
@@ -154,6 +157,7 @@ class AdminFlagQueries:
 
     @staticmethod
     def list_by_type(
+        *,
         flag_type: str,
         limit: int = 50,
         cursor: str | None = None,

@@ -98,8 +98,9 @@ class ImpersonationQueries:
 
     @staticmethod
     def start(
-        admin_user_id: str,
         target_user_id: str,
+        actor_admin_id: str,
+        *,
         reason: str,
         scope: str = "read_only",
         ttl_seconds: int = 1800,
@@ -109,7 +110,7 @@ class ImpersonationQueries:
         """Start impersonating ``target_user_id`` (in ``target_tenant_id``, which the user
         must belong to). Needs ``users:impersonate``; ``read_write`` needs ``users:write``
         too. Ends the admin's open session first (``revoked``)."""
-        check_id("admin_user_id", admin_user_id)
+        check_id("actor_admin_id", actor_admin_id)
         values = load(
             start_impersonation_schema,
             {
@@ -122,7 +123,7 @@ class ImpersonationQueries:
         )
         ttl = _check_ttl(ttl_seconds)
         with write():
-            granted = set(AdminRoleQueries.permissions_for(admin_user_id))
+            granted = set(AdminRoleQueries.permissions_for(actor_admin_id))
             if IMPERSONATE not in granted:
                 raise PermissionDeniedError(f"impersonation needs the permission {IMPERSONATE}")
             if values.get("scope") == "read_write" and WRITE not in granted:
@@ -130,9 +131,9 @@ class ImpersonationQueries:
             _require_target(target_user_id, target_tenant_id)
             now = check_now(None)
             expired_or_revoked = peewee.Case(None, [(I.expires_at <= now, "expired")], "revoked")
-            _end(I.admin_user == admin_user_id, expired_or_revoked, now)
+            _end(I.admin_user == actor_admin_id, expired_or_revoked, now)
             insert = I.insert(
-                admin_user=admin_user_id,
+                admin_user=actor_admin_id,
                 target_user=values.pop("target_user_id"),
                 target_tenant=values.pop("target_tenant_id", None),
                 started_at=now,
@@ -145,12 +146,12 @@ class ImpersonationQueries:
                 error = translate(exc)
                 if isinstance(error, ConflictError):  # the one-active index: a race lost
                     error = ConflictError(
-                        f"admin {admin_user_id} started another impersonation at the same "
+                        f"admin {actor_admin_id} started another impersonation at the same "
                         "time; nothing was changed"
                     )
                 raise error from exc
             audit(
-                admin_user_id,
+                actor_admin_id,
                 "IMPERSONATION_START",
                 "user",
                 target_user_id,
@@ -165,21 +166,21 @@ class ImpersonationQueries:
         return row
 
     @staticmethod
-    def end(session_id: str, admin_user_id: str, reason: str = "manual") -> bool:
+    def end(session_id: str, actor_admin_id: str, *, reason: str = "manual") -> bool:
         """End the admin's own open session (audited); False when it is not theirs or
         already ended."""
         check_id("session_id", session_id)
-        check_id("admin_user_id", admin_user_id)
+        check_id("actor_admin_id", actor_admin_id)
         end_reason = load(end_impersonation_schema, {"end_reason": reason})["end_reason"]
         with write():
             ended = _end(
-                (I.id == session_id) & (I.admin_user == admin_user_id), end_reason, check_now(None)
+                (I.id == session_id) & (I.admin_user == actor_admin_id), end_reason, check_now(None)
             )
         return bool(ended)
 
     @staticmethod
     def active_for(
-        admin_user_id: str, now: dt.datetime | None = None
+        admin_user_id: str, *, now: dt.datetime | None = None
     ) -> AdminImpersonationSessionDTO | None:
         """Return the admin's session that has neither ended nor expired at ``now``, or None."""
         check_id("admin_user_id", admin_user_id)
@@ -192,7 +193,7 @@ class ImpersonationQueries:
 
     @staticmethod
     def check_write(
-        session_id: str, now: dt.datetime | None = None
+        session_id: str, *, now: dt.datetime | None = None
     ) -> AdminImpersonationSessionDTO:
         """Return the session if it is active at ``now`` and ``read_write``; else
         PermissionDeniedError (also for an unknown session)."""
@@ -209,7 +210,7 @@ class ImpersonationQueries:
         return row
 
     @staticmethod
-    def expire_overdue(now: dt.datetime | None = None) -> int:
+    def expire_overdue(*, now: dt.datetime | None = None) -> int:
         """End every open session whose time is up (``expired``, audited); return how many."""
         now = check_now(now)
         with write():

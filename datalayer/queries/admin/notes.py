@@ -76,19 +76,19 @@ class AdminNoteQueries:
     """Notes admins keep about a user or a tenant (``target_type`` 'user' or 'tenant')."""
 
     @staticmethod
-    def add(target_type: str, target_id: str, admin_user_id: str, note: str) -> NoteDTO:
+    def add(target_type: str, target_id: str, actor_admin_id: str, *, note: str) -> NoteDTO:
         """Add a note (audited *_NOTE_ADD); NotFoundError when the target or admin is unknown."""
         kind = _kind(target_type)
         check_id("target_id", target_id)
-        check_id("admin_user_id", admin_user_id)
+        check_id("actor_admin_id", actor_admin_id)
         values = load(kind.create, {"note": note})
         query = kind.model.insert(
-            {kind.target: target_id, kind.model.admin_user: admin_user_id, **values}
+            {kind.target: target_id, kind.model.admin_user: actor_admin_id, **values}
         )
         with write():
             row = kind.dumper.written_one(query)
             audit(
-                admin_user_id,
+                actor_admin_id,
                 f"{kind.action}_ADD",
                 target_type,
                 target_id,
@@ -97,16 +97,16 @@ class AdminNoteQueries:
         return cast(NoteDTO, row)
 
     @staticmethod
-    def edit(note_id: str, target_type: str, admin_user_id: str, note: str) -> NoteDTO:
+    def edit(target_type: str, note_id: str, actor_admin_id: str, *, note: str) -> NoteDTO:
         """Replace the note's text (audited *_NOTE_EDIT). PermissionDeniedError unless
-        ``admin_user_id`` wrote it; NotFoundError when there is no such note."""
+        ``actor_admin_id`` wrote it; NotFoundError when there is no such note."""
         kind = _kind(target_type)
         check_id("note_id", note_id)
-        check_id("admin_user_id", admin_user_id)
+        check_id("actor_admin_id", actor_admin_id)
         values = load(kind.update, {"note": note})
         model = kind.model
         query = model.update(note=values["note"], updated_at=utcnow()).where(
-            (model.id == note_id) & (model.admin_user == admin_user_id)
+            (model.id == note_id) & (model.admin_user == actor_admin_id)
         )
         with write():
             row = kind.dumper.written(query)
@@ -115,7 +115,7 @@ class AdminNoteQueries:
                     raise PermissionDeniedError("only its author edits a note")
                 raise NotFoundError(f"{target_type} note {note_id} not found")
             audit(
-                admin_user_id,
+                actor_admin_id,
                 f"{kind.action}_EDIT",
                 target_type,
                 row[kind.target.column_name],
@@ -124,12 +124,12 @@ class AdminNoteQueries:
         return cast(NoteDTO, row)
 
     @staticmethod
-    def delete(note_id: str, target_type: str, admin_user_id: str) -> bool:
+    def delete(target_type: str, note_id: str, actor_admin_id: str) -> bool:
         """Delete the note (audited *_NOTE_DELETE); False when there is none. Its author,
         or an admin with ``admin_roles:write``; anyone else gets PermissionDeniedError."""
         kind = _kind(target_type)
         check_id("note_id", note_id)
-        check_id("admin_user_id", admin_user_id)
+        check_id("actor_admin_id", actor_admin_id)
         model = kind.model
         with write():
             found: Any = (
@@ -139,8 +139,8 @@ class AdminNoteQueries:
             if row is None:
                 return False
             author, target_id = row
-            if author != admin_user_id and MODERATE not in AdminRoleQueries.permissions_for(
-                admin_user_id
+            if author != actor_admin_id and MODERATE not in AdminRoleQueries.permissions_for(
+                actor_admin_id
             ):
                 raise PermissionDeniedError(
                     f"only its author, or an admin with {MODERATE}, deletes a note"
@@ -148,7 +148,7 @@ class AdminNoteQueries:
             if not model.delete().where(model.id == note_id).execute():
                 return False  # deleted meanwhile by someone else
             audit(
-                admin_user_id,
+                actor_admin_id,
                 f"{kind.action}_DELETE",
                 target_type,
                 target_id,
@@ -158,7 +158,7 @@ class AdminNoteQueries:
 
     @staticmethod
     def list_for(
-        target_type: str, target_id: str, limit: int = 50, cursor: str | None = None
+        target_type: str, target_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[NoteDTO]:
         """Return a newest-first page of the notes about the target."""
         if cursor is not None:  # a forged cursor is named whatever else is wrong

@@ -31,7 +31,7 @@ class AdminRoleQueries:
 
     @staticmethod
     def upsert_role(
-        key: str, name: str, permissions: list[str], description: str | None = None
+        key: str, *, name: str, permissions: list[str], description: str | None = None
     ) -> AdminRoleDTO:
         """Create the role, or replace its name, permissions and description."""
         values = load(
@@ -52,14 +52,16 @@ class AdminRoleQueries:
 
     @staticmethod
     def grant(
-        admin_user_id: str, role_key: str, granted_by: str, reason: str | None = None
+        admin_user_id: str, actor_admin_id: str, *, role_key: str, reason: str | None = None
     ) -> bool:
         """Grant the role (audited); False, and no audit row, when it was already granted."""
         check_id("admin_user_id", admin_user_id)
         check_id("role_key", role_key)
-        check_id("granted_by", granted_by)
+        check_id("actor_admin_id", actor_admin_id)
         query = (
-            AdminUserRole.insert(admin_user=admin_user_id, role_key=role_key, granted_by=granted_by)
+            AdminUserRole.insert(
+                admin_user=admin_user_id, role_key=role_key, granted_by=actor_admin_id
+            )
             .on_conflict(
                 action="NOTHING", conflict_target=[AdminUserRole.admin_user, AdminUserRole.role_key]
             )
@@ -69,7 +71,7 @@ class AdminRoleQueries:
             if not list(query.tuples().execute()):
                 return False
             audit(
-                granted_by,
+                actor_admin_id,
                 "ADMIN_ROLE_GRANT",
                 "admin_user",
                 admin_user_id,
@@ -80,12 +82,12 @@ class AdminRoleQueries:
 
     @staticmethod
     def revoke(
-        admin_user_id: str, role_key: str, revoked_by: str, reason: str | None = None
+        admin_user_id: str, actor_admin_id: str, *, role_key: str, reason: str | None = None
     ) -> bool:
         """Revoke the role (audited); False, and no audit row, when it was not granted."""
         check_id("admin_user_id", admin_user_id)
         check_id("role_key", role_key)
-        check_id("revoked_by", revoked_by)
+        check_id("actor_admin_id", actor_admin_id)
         query = AdminUserRole.delete().where(
             (AdminUserRole.admin_user == admin_user_id) & (AdminUserRole.role_key == role_key)
         )
@@ -93,7 +95,7 @@ class AdminRoleQueries:
             if query.execute() == 0:
                 return False
             audit(
-                revoked_by,
+                actor_admin_id,
                 "ADMIN_ROLE_REVOKE",
                 "admin_user",
                 admin_user_id,
@@ -116,7 +118,7 @@ class AdminRoleQueries:
             return sorted({p for (permissions,) in query.tuples() for p in permissions or ()})
 
     @staticmethod
-    def has_permission(admin_user_id: str, permission: str) -> bool:
+    def has_permission(admin_user_id: str, *, permission: str) -> bool:
         """Tell whether one of the admin's roles grants ``permission`` (exact match)."""
         return _permission(permission) in AdminRoleQueries.permissions_for(admin_user_id)
 

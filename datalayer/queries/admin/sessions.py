@@ -54,6 +54,7 @@ class AdminSessionQueries:
     @staticmethod
     def create(
         admin_user_id: str,
+        *,
         token: str,
         expires_at: dt.datetime,
         ip_address: str | None = None,
@@ -91,7 +92,7 @@ class AdminSessionQueries:
         return row
 
     @staticmethod
-    def find_valid(token: str, now: dt.datetime | None = None) -> AdminSessionDTO | None:
+    def find_valid(token: str, *, now: dt.datetime | None = None) -> AdminSessionDTO | None:
         """Return the session with this token unless it expired or its admin is suspended."""
         token = _check_token(token)
         now = check_now(now)
@@ -137,7 +138,7 @@ class AdminSessionQueries:
         return count
 
     @staticmethod
-    def delete_expired(now: dt.datetime | None = None) -> int:
+    def delete_expired(*, now: dt.datetime | None = None) -> int:
         """Delete the sessions expired at ``now``; return how many. One audit row
         (ADMIN_SESSIONS_EXPIRED) per admin whose sessions went, in the same transaction."""
         now = check_now(now)
@@ -163,7 +164,7 @@ class AdminSessionQueries:
 
     @staticmethod
     def verify_step_up(
-        token: str, ttl_seconds: int = 900, now: dt.datetime | None = None
+        token: str, *, ttl_seconds: int = 900, now: dt.datetime | None = None
     ) -> AdminSessionDTO:
         """Record a step-up (the admin just re-authenticated) valid ``ttl_seconds`` (at
         most an hour); audited ADMIN_STEP_UP. NotFoundError unless the session is valid."""
@@ -195,7 +196,7 @@ class AdminSessionQueries:
         return row
 
     @staticmethod
-    def require_step_up(token: str, now: dt.datetime | None = None) -> AdminSessionDTO:
+    def require_step_up(token: str, *, now: dt.datetime | None = None) -> AdminSessionDTO:
         """Return the session if its step-up is still valid at ``now``; else
         PermissionDeniedError (also for an expired, revoked or unknown session)."""
         token = _check_token(token)

@@ -32,11 +32,12 @@ class AdminUserQueries:
     """Back-office users. ``password_hash`` is stored (already hashed) but never returned."""
 
     @staticmethod
-    def find_by_id(id: str) -> AdminUserDTO | None:  # noqa: A002 - the spec's name
+    def find_by_id(admin_user_id: str) -> AdminUserDTO | None:
         """Return the admin user with this id, or None."""
-        check_id("id", id)
+        check_id("admin_user_id", admin_user_id)
+        query = admin_user_dumper.select().where(AdminUser.id == admin_user_id)
         with read():
-            return admin_user_dumper.one(admin_user_dumper.select().where(AdminUser.id == id))
+            return admin_user_dumper.one(query)
 
     @staticmethod
     def find_by_email(email: str) -> AdminUserDTO | None:
@@ -49,12 +50,15 @@ class AdminUserQueries:
             return admin_user_dumper.one(query)
 
     @staticmethod
-    def create(data: CreateAdminUserInput, invited_by: str | None = None) -> AdminUserDTO:
-        """Create an admin user; ConflictError when the email is taken."""
+    def create(actor_admin_id: str | None, data: CreateAdminUserInput) -> AdminUserDTO:
+        """Create an admin user invited by ``actor_admin_id`` (None for the first admin).
+
+        ConflictError when the email is taken.
+        """
         values = load(create_admin_user_schema, data)
-        if invited_by is not None:
-            check_id("invited_by", invited_by)
-        query = AdminUser.insert(invited_by=invited_by, **values).returning(
+        if actor_admin_id is not None:
+            check_id("actor_admin_id", actor_admin_id)
+        query = AdminUser.insert(invited_by=actor_admin_id, **values).returning(
             *admin_user_dumper.fields
         )
         with write():
@@ -62,7 +66,7 @@ class AdminUserQueries:
 
     @staticmethod
     def set_status(
-        admin_user_id: str, status: str, actor_admin_id: str, reason: str | None = None
+        admin_user_id: str, actor_admin_id: str, *, status: str, reason: str | None = None
     ) -> AdminUserDTO:
         """Change an admin's status, audited; a status already set changes and audits nothing."""
         check_id("admin_user_id", admin_user_id)
@@ -98,7 +102,7 @@ class AdminUserQueries:
 
     @staticmethod
     def record_login(
-        admin_user_id: str, ip: str | None = None, user_agent: str | None = None
+        admin_user_id: str, *, ip: str | None = None, user_agent: str | None = None
     ) -> AdminUserDTO:
         """Stamp the admin's last login, audited; PermissionDeniedError when suspended."""
         check_id("admin_user_id", admin_user_id)

@@ -38,7 +38,9 @@ class JwksQueries:
     """JWT signing keys; the private key is stored, never dumped."""
 
     @staticmethod
-    def create(public_key: str, private_key: str, expires_at: dt.datetime | None = None) -> JwksDTO:
+    def create(
+        *, public_key: str, private_key: str, expires_at: dt.datetime | None = None
+    ) -> JwksDTO:
         """Store a key pair (``expires_at`` None: no expiry)."""
         values = load(
             create_jwks_schema,
@@ -52,7 +54,7 @@ class JwksQueries:
             return jwks_dumper.written_one(Jwks.insert(**values))
 
     @staticmethod
-    def list_valid(now: dt.datetime | None = None) -> list[JwksDTO]:
+    def list_valid(*, now: dt.datetime | None = None) -> list[JwksDTO]:
         """Return the keys that have not expired, newest first."""
         now = check_now(now)
         query = (
@@ -65,10 +67,10 @@ class JwksQueries:
 
     @staticmethod
     def rotate(
+        *,
         public_key: str,
         private_key: str,
         grace_seconds: float,
-        *,
         now: dt.datetime | None = None,
     ) -> JwksDTO:
         """Add a new key; the older ones expire ``grace_seconds`` from now (or earlier)."""

@@ -21,6 +21,7 @@ class SessionQueries:
     @staticmethod
     def create(
         user_id: str,
+        *,
         token: str,
         expires_at: dt.datetime,
         ip_address: str | None = None,
@@ -41,7 +42,7 @@ class SessionQueries:
             return session_dumper.written_one(Session.insert(user=user_id, **values))
 
     @staticmethod
-    def find_valid(token: str, now: dt.datetime | None = None) -> SessionDTO | None:
+    def find_valid(token: str, *, now: dt.datetime | None = None) -> SessionDTO | None:
         """Return the session with this token unless it has expired, else None."""
         required_text("token", token)
         now = check_now(now)
@@ -64,7 +65,7 @@ class SessionQueries:
             return int(Session.delete().where(Session.user == user_id).execute())
 
     @staticmethod
-    def delete_expired(now: dt.datetime | None = None) -> int:
+    def delete_expired(*, now: dt.datetime | None = None) -> int:
         """Delete sessions that have expired; return how many."""
         now = check_now(now)
         with write():

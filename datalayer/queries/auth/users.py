@@ -44,11 +44,11 @@ class UserQueries:
     """Users: profiles, the active tenant, and activity stamps."""
 
     @staticmethod
-    def find_by_id(id: str) -> UserDTO | None:  # noqa: A002 - the spec's name
+    def find_by_id(user_id: str) -> UserDTO | None:
         """Return the user with this id, or None."""
-        check_id("id", id)
+        check_id("user_id", user_id)
         with read():
-            return user_dumper.one(user_dumper.select().where(User.id == id))
+            return user_dumper.one(user_dumper.select().where(User.id == user_id))
 
     @staticmethod
     def find_by_email(email: str) -> UserDTO | None:
@@ -68,9 +68,9 @@ class UserQueries:
             return user_dumper.written_one(User.insert(**values))
 
     @staticmethod
-    def update(id: str, data: UpdateUserInput) -> UserDTO:  # noqa: A002
+    def update(user_id: str, data: UpdateUserInput) -> UserDTO:
         """Change a user's profile; ConflictError when the new email is taken."""
-        check_id("id", id)
+        check_id("user_id", user_id)
         values = load(update_user_schema, data)
         if "email" in values and "email_verified" not in values:
             # A new address is not verified yet (the old one was): else anyone could take
@@ -79,21 +79,21 @@ class UserQueries:
                 None, [(User.email == values["email"], User.email_verified)], False
             )
         with write():
-            return _changed(User.update(values).where(User.id == id), id)
+            return _changed(User.update(values).where(User.id == user_id), user_id)
 
     @staticmethod
-    def delete(id: str) -> bool:  # noqa: A002
+    def delete(user_id: str) -> bool:
         """Delete a user (their sessions and accounts go too); False when there was none.
 
         Refused (ConflictError) while they are a tenant's last owner, as ``erase`` is.
         """
-        check_id("id", id)
+        check_id("user_id", user_id)
         with write():
-            refuse_last_owner(id)
-            return bool(User.delete().where(User.id == id).execute() > 0)
+            refuse_last_owner(user_id)
+            return bool(User.delete().where(User.id == user_id).execute() > 0)
 
     @staticmethod
-    def set_active_tenant(user_id: str, tenant_id: str | None) -> UserDTO:
+    def set_active_tenant(user_id: str, *, tenant_id: str | None) -> UserDTO:
         """Make a tenant the user's active one (None clears it); the user must be a member."""
         check_id("user_id", user_id)
         query = User.update(active_tenant=tenant_id).where(User.id == user_id)
@@ -113,7 +113,7 @@ class UserQueries:
         return row
 
     @staticmethod
-    def set_admin_role(user_id: str, role: str | None) -> UserDTO:
+    def set_admin_role(user_id: str, *, role: str | None) -> UserDTO:
         """Set (or clear, with None) the user's admin role; kept out of ``update`` on purpose."""
         check_id("user_id", user_id)
         require(
@@ -126,7 +126,7 @@ class UserQueries:
             return _changed(User.update(admin_role=role).where(User.id == user_id), user_id)
 
     @staticmethod
-    def touch_last_active(user_id: str, now: dt.datetime | None = None) -> bool:
+    def touch_last_active(user_id: str, *, now: dt.datetime | None = None) -> bool:
         """Stamp the user's activity at most once a minute; tell whether it wrote."""
         check_id("user_id", user_id)
         now = check_now(now)
@@ -154,7 +154,7 @@ class UserQueries:
             return export_user(user_id)
 
     @staticmethod
-    def erase(user_id: str, actor_admin_id: str, reason: str) -> ErasureResult:
+    def erase(user_id: str, actor_admin_id: str, *, reason: str) -> ErasureResult:
         """Erase the user in one transaction; return the rows deleted or anonymized per
         table (``counts``) and the free text others wrote about them (``review``).
 

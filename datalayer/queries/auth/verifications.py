@@ -19,7 +19,7 @@ class VerificationQueries:
     """One-time verification values (email links, OTPs): each can be consumed once."""
 
     @staticmethod
-    def create(identifier: str, value: str, expires_at: dt.datetime) -> VerificationDTO:
+    def create(identifier: str, value: str, *, expires_at: dt.datetime) -> VerificationDTO:
         """Store a verification value for an identifier until ``expires_at``."""
         values = load(
             create_verification_schema,
@@ -33,7 +33,7 @@ class VerificationQueries:
             return verification_dumper.written_one(Verification.insert(**values))
 
     @staticmethod
-    def consume(identifier: str, value: str, now: dt.datetime | None = None) -> bool:
+    def consume(identifier: str, value: str, *, now: dt.datetime | None = None) -> bool:
         """Use up a matching, unexpired verification; True once, False ever after."""
         required_text("identifier", identifier)
         required_text("value", value)
@@ -49,7 +49,7 @@ class VerificationQueries:
             return bool(query.execute() > 0)
 
     @staticmethod
-    def delete_expired(now: dt.datetime | None = None) -> int:
+    def delete_expired(*, now: dt.datetime | None = None) -> int:
         """Delete verifications that have expired; return how many."""
         now = check_now(now)
         with write():

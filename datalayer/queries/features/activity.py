@@ -108,6 +108,7 @@ class UserActivityQueries:
     @staticmethod
     def record(
         user_id: str,
+        *,
         day: dt.date | None = None,
         events: int = 1,
         sessions: int = 0,
@@ -125,7 +126,9 @@ class UserActivityQueries:
 
     @staticmethod
     @replica_read
-    def list_range(user_id: str, start: dt.date, end: dt.date) -> list[UserActivityDailyDTO]:
+    def list_range(
+        user_id: str, *, start: dt.date, end: dt.date
+    ) -> list[UserActivityDailyDTO]:
         """Return the user's daily rows from start to end (inclusive), oldest first."""
         check_id("user_id", user_id)
         first, last = check_date("start", start), check_date("end", end)

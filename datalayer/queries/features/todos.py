@@ -138,20 +138,21 @@ class TodoQueries:
     """Todos: a user sees and changes only their own."""
 
     @staticmethod
-    def find_by_id(id: str) -> TodoDTO | None:  # noqa: A002 - the spec's name
+    def find_by_id(todo_id: str) -> TodoDTO | None:
         """Return the todo with this id, or None."""
-        return _one(_BY_ID.execute({"id": check_id("id", id)}))
+        return _one(_BY_ID.execute({"id": check_id("todo_id", todo_id)}))
 
     @staticmethod
-    def find_for_user(id: str, user_id: str) -> TodoDTO | None:  # noqa: A002
+    def find_for_user(todo_id: str, user_id: str) -> TodoDTO | None:
         """Return the user's todo with this id, or None (also when it is someone else's)."""
-        values = {"id": check_id("id", id), "user_id": check_id("user_id", user_id)}
+        values = {"id": check_id("todo_id", todo_id), "user_id": check_id("user_id", user_id)}
         return _one(_FOR_USER.execute(values))
 
     @staticmethod
     @replica_read
     def list_for_user(
         user_id: str,
+        *,
         tenant_id: str | None = None,
         completed: bool | None = None,
         limit: int = 50,
@@ -180,7 +181,7 @@ class TodoQueries:
         )
 
     @staticmethod
-    def create(user_id: str, data: CreateTodoInput, tenant_id: str | None = None) -> TodoDTO:
+    def create(user_id: str, data: CreateTodoInput, *, tenant_id: str | None = None) -> TodoDTO:
         """Create a todo for the user; a tenant todo needs the user's membership."""
         check_id("user_id", user_id)
         values = load(create_todo_schema, data)
@@ -196,29 +197,29 @@ class TodoQueries:
             return cast(TodoDTO, _one(_INSERT(tuple(sorted(values))).execute(values)))
 
     @staticmethod
-    def update(id: str, user_id: str, data: UpdateTodoInput) -> TodoDTO:  # noqa: A002
+    def update(todo_id: str, user_id: str, data: UpdateTodoInput) -> TodoDTO:
         """Change the user's todo; NotFoundError when it is not theirs."""
         values = load(update_todo_schema, data)
         shape = tuple(sorted(values))
         values.update(
-            id=check_id("id", id), user_id=check_id("user_id", user_id), updated_at=utcnow()
+            id=check_id("todo_id", todo_id), user_id=check_id("user_id", user_id), updated_at=utcnow()
         )
-        return _changed(_UPDATE(shape).execute(values), id)
+        return _changed(_UPDATE(shape).execute(values), todo_id)
 
     @staticmethod
-    def toggle_complete(id: str, user_id: str) -> TodoDTO:  # noqa: A002
+    def toggle_complete(todo_id: str, user_id: str) -> TodoDTO:
         """Flip the todo's ``completed`` flag atomically."""
         values = {
-            "id": check_id("id", id),
+            "id": check_id("todo_id", todo_id),
             "user_id": check_id("user_id", user_id),
             "now": utcnow(),
         }
-        return _changed(_TOGGLE.execute(values), id)
+        return _changed(_TOGGLE.execute(values), todo_id)
 
     @staticmethod
-    def delete(id: str, user_id: str) -> bool:  # noqa: A002
+    def delete(todo_id: str, user_id: str) -> bool:
         """Delete the user's todo; False when there was none."""
-        values = {"id": check_id("id", id), "user_id": check_id("user_id", user_id)}
+        values = {"id": check_id("todo_id", todo_id), "user_id": check_id("user_id", user_id)}
         return bool(_DELETE.execute(values).rowcount > 0)
 
 

@@ -75,7 +75,7 @@ class WaitlistQueries:
 
     @staticmethod
     @replica_read
-    def list(limit: int = 50, cursor: str | None = None) -> Page[WaitlistDTO]:  # noqa: A003
+    def list(*, limit: int = 50, cursor: str | None = None) -> Page[WaitlistDTO]:  # noqa: A003
         """Return a newest-first page of the waitlist."""
         return keyset_page(
             waitlist_dumper.select(),

@@ -131,10 +131,10 @@ class DeliveryQueries:
     @staticmethod
     def claim(
         worker_id: str,
+        *,
         limit: int = 50,
         channels: Sequence[str] | None = None,
         lease_seconds: float = 300,
-        *,
         now: dt.datetime | None = None,
     ) -> list[ClaimedDeliveryDTO]:
         """Lease up to ``limit`` due pending deliveries to the worker; return them to send."""
@@ -177,8 +177,8 @@ class DeliveryQueries:
     def mark_sent(
         delivery_id: str,
         worker_id: str,
-        provider_message_id: str | None = None,
         *,
+        provider_message_id: str | None = None,
         attempts: int | None = None,
     ) -> bool:
         """Record the delivery as sent; False (nothing changed) when the lease is no longer held."""
@@ -206,16 +206,16 @@ class DeliveryQueries:
     def mark_sent_and_claim(
         worker_id: str,
         sent: Sequence[Any],
+        *,
         limit: int = 50,
         channels: Sequence[str] | None = None,
         lease_seconds: float = 300,
-        *,
         now: dt.datetime | None = None,
     ) -> tuple[int, list[ClaimedDeliveryDTO]]:
         """Mark the previous batch sent and claim the next: ``(marked, claimed)``.
 
-        ``mark_sent_many(worker_id, sent)`` then ``claim(worker_id, limit, channels,
-        lease_seconds)``, with the same checks and fences; on PostgreSQL in one statement
+        ``mark_sent_many(worker_id, sent)`` then ``claim(worker_id, limit=, channels=,
+        lease_seconds=)``, with the same checks and fences; on PostgreSQL in one statement
         (one commit per batch instead of two).
         """
         check_id("worker_id", worker_id)
@@ -226,7 +226,9 @@ class DeliveryQueries:
         now = check_now(now)
         if not is_postgres() or not items:
             marked = DeliveryQueries.mark_sent_many(worker_id, items) if items else 0
-            return marked, DeliveryQueries.claim(worker_id, limit, wanted, lease, now=now)
+            return marked, DeliveryQueries.claim(
+                worker_id, limit=limit, channels=wanted, lease_seconds=lease, now=now
+            )
         values = mark_sent_values(worker_id, items)
         values.update(
             now=now,
@@ -241,7 +243,7 @@ class DeliveryQueries:
 
     @staticmethod
     def mark_skipped(
-        delivery_id: str, worker_id: str, reason: str, *, attempts: int | None = None
+        delivery_id: str, worker_id: str, *, reason: str, attempts: int | None = None
     ) -> bool:
         """Record that the delivery will not be sent, and why; False when the lease is gone."""
         values = fence_values(delivery_id, worker_id, attempts)
@@ -252,9 +254,9 @@ class DeliveryQueries:
     def mark_failed(
         delivery_id: str,
         worker_id: str,
+        *,
         error: str,
         retry_base_seconds: float = 30,
-        *,
         attempts: int | None = None,
         now: dt.datetime | None = None,
     ) -> bool:
@@ -276,7 +278,7 @@ class DeliveryQueries:
             return _fail_attempt(fence & (D.attempts == row[0]), row[0], base, text, now)
 
     @staticmethod
-    def release_stale(now: dt.datetime | None = None) -> int:
+    def release_stale(*, now: dt.datetime | None = None) -> int:
         """Return deliveries whose lease ran out to ``pending`` (``failed`` if out of attempts)."""
         now = check_now(now)
         # locked_at <= now is always true of a lease; it lets the lease index find the rows.
@@ -341,7 +343,7 @@ class DeliveryQueries:
         clear_interrupt()
 
     @staticmethod
-    def stats(now: dt.datetime | None = None) -> dict[str, Any]:
+    def stats(*, now: dt.datetime | None = None) -> dict[str, Any]:
         """Return the queue's health: counts by status and channel, the age of the oldest
         due delivery, leases past their end, sent and failed in the last hour.
 

@@ -59,6 +59,7 @@ class NotificationQueries:
     @staticmethod
     def notify(
         recipient_user_id: str,
+        *,
         type: str,  # noqa: A002 - the spec's name
         title: str,
         body: str,
@@ -111,6 +112,7 @@ class NotificationQueries:
     @replica_read
     def inbox(
         user_id: str,
+        *,
         tenant_id: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
@@ -138,14 +140,14 @@ class NotificationQueries:
 
     @staticmethod
     @replica_read
-    def unread_count(user_id: str, tenant_id: str | None = None) -> int:
+    def unread_count(user_id: str, *, tenant_id: str | None = None) -> int:
         """Count the user's notifications neither read nor archived."""
         cond = _scope(user_id, tenant_id) & N.read_at.is_null() & N.archived_at.is_null()
         with read():
             return N.select().where(cond).count()
 
     @staticmethod
-    def mark_read(user_id: str, notification_id: str) -> bool:
+    def mark_read(notification_id: str, user_id: str) -> bool:
         """Mark the user's notification read; False when it is not theirs or already read."""
         cond = _scope(user_id, None) & (N.id == check_id("notification_id", notification_id))
         with write():
@@ -153,14 +155,14 @@ class NotificationQueries:
             return int(query.execute()) > 0
 
     @staticmethod
-    def mark_all_read(user_id: str, tenant_id: str | None = None) -> int:
+    def mark_all_read(user_id: str, *, tenant_id: str | None = None) -> int:
         """Mark every unread, unarchived notification of the user read; return how many."""
         cond = _scope(user_id, tenant_id) & N.read_at.is_null() & N.archived_at.is_null()
         with write():
             return int(N.update({N.read_at: utcnow()}).where(cond).execute())
 
     @staticmethod
-    def archive(user_id: str, notification_id: str) -> bool:
+    def archive(notification_id: str, user_id: str) -> bool:
         """Archive the user's notification; False when it is not theirs or already archived."""
         cond = _scope(user_id, None) & (N.id == check_id("notification_id", notification_id))
         with write():

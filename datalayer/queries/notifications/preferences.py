@@ -27,7 +27,7 @@ class PreferenceQueries:
     """Which channels a user receives notifications on, globally and per tenant."""
 
     @staticmethod
-    def resolve(user_id: str, tenant_id: str | None = None) -> ResolvedNotificationPreferenceDTO:
+    def resolve(user_id: str, *, tenant_id: str | None = None) -> ResolvedNotificationPreferenceDTO:
         """Return the user's flags in force: the tenant row, else the global row, else defaults."""
         check_id("user_id", user_id)
         if tenant_id is not None:
@@ -36,7 +36,7 @@ class PreferenceQueries:
 
     @staticmethod
     def upsert(
-        user_id: str, data: UpdateNotificationPreferenceInput, tenant_id: str | None = None
+        user_id: str, data: UpdateNotificationPreferenceInput, *, tenant_id: str | None = None
     ) -> NotificationPreferenceDTO:
         """Set the given flags on the user's global row (or tenant row), creating it atomically.
 

@@ -57,7 +57,7 @@ class TargetQueries:
             return notification_target_dumper.written_one(query)
 
     @staticmethod
-    def touch(user_id: str, now: dt.datetime | None = None) -> NotificationTargetDTO:
+    def touch(user_id: str, *, now: dt.datetime | None = None) -> NotificationTargetDTO:
         """Record that the user was active at ``now``; never moves ``last_active_at`` back."""
         check_id("user_id", user_id)
         now = check_now(now)
@@ -86,7 +86,7 @@ class TargetQueries:
 
     @staticmethod
     def is_active(
-        user_id: str, within_seconds: float = 120, now: dt.datetime | None = None
+        user_id: str, *, within_seconds: float = 120, now: dt.datetime | None = None
     ) -> bool:
         """Tell whether the user was active in the ``within_seconds`` before ``now``."""
         check_id("user_id", user_id)

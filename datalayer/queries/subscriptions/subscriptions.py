@@ -29,12 +29,12 @@ class SubscriptionQueries:
     """A tenant's subscriptions and whether they grant access."""
 
     @staticmethod
-    def find_by_id(id: str) -> SubscriptionDTO | None:  # noqa: A002 - the spec's naming
+    def find_by_id(subscription_id: str) -> SubscriptionDTO | None:
         """Return the subscription with this id, or None."""
-        check_id("id", id)
+        check_id("subscription_id", subscription_id)
         with read():
             return subscription_dumper.one(
-                subscription_dumper.select().where(Subscription.id == id)
+                subscription_dumper.select().where(Subscription.id == subscription_id)
             )
 
     @staticmethod
@@ -50,7 +50,7 @@ class SubscriptionQueries:
             return subscription_dumper.one(query)
 
     @staticmethod
-    def has_access(tenant_id: str, now: dt.datetime | None = None) -> bool:
+    def has_access(tenant_id: str, *, now: dt.datetime | None = None) -> bool:
         """Tell whether any of the tenant's subscriptions grants access at ``now``."""
         check_id("tenant_id", tenant_id)
         now = check_now(now)

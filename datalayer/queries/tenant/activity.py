@@ -35,6 +35,7 @@ class TenantActivityQueries:
     @staticmethod
     def record(
         tenant_id: str,
+        *,
         day: dt.date | None = None,
         events: int = 1,
         active_users: int = 0,
@@ -81,7 +82,9 @@ class TenantActivityQueries:
 
     @staticmethod
     @replica_read
-    def list_range(tenant_id: str, start: dt.date, end: dt.date) -> list[TenantActivityDailyDTO]:
+    def list_range(
+        tenant_id: str, *, start: dt.date, end: dt.date
+    ) -> list[TenantActivityDailyDTO]:
         """Return the tenant's rows from ``start`` to ``end`` (both included), oldest first."""
         check_id("tenant_id", tenant_id)
         first, last = check_date("start", start), check_date("end", end)

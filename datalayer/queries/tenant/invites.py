@@ -150,26 +150,27 @@ class TenantInviteQueries:
     @staticmethod
     def create(
         tenant_id: str,
-        invited_by: str,
+        actor_user_id: str,
+        *,
         email: str,
         role: str = "member",
         ttl_seconds: int = 7 * 24 * 3600,
     ) -> tuple[TenantInviteDTO, str]:
         """Invite an email to the tenant; return the invite and its token (shown only now)."""
         check_id("tenant_id", tenant_id)
-        check_id("invited_by", invited_by)
+        check_id("actor_user_id", actor_user_id)
         values = load(create_tenant_invite_schema, {"email": email, "role": role})
         now = utcnow()
         expires_at = now + dt.timedelta(seconds=_check_ttl(ttl_seconds))
         token = secrets.token_urlsafe(TOKEN_BYTES)
         with write():
-            _check_invitable(tenant_id, invited_by, values["email"])
+            _check_invitable(tenant_id, actor_user_id, values["email"])
             _expire_stale(tenant_id, values["email"], now)
             invite = _insert(
                 {
                     **values,
                     "tenant": tenant_id,
-                    "invited_by": invited_by,
+                    "invited_by": actor_user_id,
                     "token_hash": hash_token(token),
                     "expires_at": expires_at,
                 }
@@ -239,7 +240,7 @@ class TenantInviteQueries:
             return tenant_invite_dumper.row(rows[0])
 
     @staticmethod
-    def expire_overdue(now: dt.datetime | None = None) -> int:
+    def expire_overdue(*, now: dt.datetime | None = None) -> int:
         """Mark every pending invite whose time is up as expired; return how many."""
         now = check_now(now)
         with write():

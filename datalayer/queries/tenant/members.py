@@ -64,7 +64,7 @@ class TenantMemberQueries:
     @staticmethod
     @replica_read
     def list_for_tenant(
-        tenant_id: str, limit: int = 50, cursor: str | None = None
+        tenant_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[TenantMemberWithUserDTO]:
         """Return a newest-first page of the tenant's members, each with the user's name, email, image."""
         check_id("tenant_id", tenant_id)
@@ -97,8 +97,9 @@ class TenantMemberQueries:
     @staticmethod
     def change_role(
         tenant_id: str,
-        actor_user_id: str,
         user_id: str,
+        actor_user_id: str,
+        *,
         role: str,
         member_role: str | None = None,
     ) -> TenantMemberDTO:
@@ -121,7 +122,7 @@ class TenantMemberQueries:
             return _set_role(tenant_id, user_id, values)
 
     @staticmethod
-    def remove(tenant_id: str, actor_user_id: str, user_id: str) -> TenantMemberDTO:
+    def remove(tenant_id: str, user_id: str, actor_user_id: str) -> TenantMemberDTO:
         """Remove a member from the tenant; return the removed membership."""
         check_id("tenant_id", tenant_id)
         check_id("actor_user_id", actor_user_id)
@@ -146,19 +147,21 @@ class TenantMemberQueries:
             return _delete(tenant_id, user_id)
 
     @staticmethod
-    def transfer_ownership(tenant_id: str, from_user_id: str, to_user_id: str) -> TenantMemberDTO:
-        """Make another member the owner and the old owner an admin; return the new owner."""
+    def transfer_ownership(
+        tenant_id: str, to_user_id: str, actor_user_id: str
+    ) -> TenantMemberDTO:
+        """Make another member the owner and the acting owner an admin; return the new owner."""
         check_id("tenant_id", tenant_id)
-        check_id("from_user_id", from_user_id)
         check_id("to_user_id", to_user_id)
-        if from_user_id == to_user_id:
-            raise ValidationError({"to_user_id": ["Must differ from from_user_id."]})
+        check_id("actor_user_id", actor_user_id)
+        if actor_user_id == to_user_id:
+            raise ValidationError({"to_user_id": ["Must differ from actor_user_id."]})
         with write():
-            locked = lock_members(tenant_id, from_user_id, to_user_id)
-            locked.require(from_user_id, OWNER)
+            locked = lock_members(tenant_id, actor_user_id, to_user_id)
+            locked.require(actor_user_id, OWNER)
             locked.member(to_user_id)
             new_owner = _set_role(tenant_id, to_user_id, {"role": "owner"})
-            _set_role(tenant_id, from_user_id, {"role": "admin"})
+            _set_role(tenant_id, actor_user_id, {"role": "admin"})
             return new_owner
 
 

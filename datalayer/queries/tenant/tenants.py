@@ -25,11 +25,11 @@ class TenantQueries:
     """Tenants: created with an owner, changed by owners and admins, deleted by owners."""
 
     @staticmethod
-    def find_by_id(id: str) -> TenantDTO | None:  # noqa: A002 - the spec's name
+    def find_by_id(tenant_id: str) -> TenantDTO | None:
         """Return the tenant with this id, or None."""
-        check_id("id", id)
+        check_id("tenant_id", tenant_id)
         with read():
-            return tenant_dumper.one(tenant_dumper.select().where(Tenant.id == id))
+            return tenant_dumper.one(tenant_dumper.select().where(Tenant.id == tenant_id))
 
     @staticmethod
     def create_with_owner(owner_user_id: str, data: CreateTenantInput) -> TenantDTO:
