@@ -71,20 +71,20 @@ def test_a_5_mb_batch_key_is_a_validation_error_naming_it() -> None:
     user = make_user()
     before = Notification.select().count()
     with pytest.raises(ValidationError) as caught:
-        NotificationQueries.notify(user.id, "direct_message", "t", "b", batch_key="k" * 5_000_000)
+        NotificationQueries.notify(user.id, type="direct_message", title="t", body="b", batch_key="k" * 5_000_000)
     assert "batch_key" in caught.value.messages
     with pytest.raises(ValidationError) as caught:
-        NotificationQueries.notify(user.id, "direct_message", "t", "b", batch_key="k" * (KEY_MAX + 1))
+        NotificationQueries.notify(user.id, type="direct_message", title="t", body="b", batch_key="k" * (KEY_MAX + 1))
     assert "batch_key" in caught.value.messages
     assert Notification.select().count() == before
-    NotificationQueries.notify(user.id, "direct_message", "t", "b", batch_key="k" * KEY_MAX)
+    NotificationQueries.notify(user.id, type="direct_message", title="t", body="b", batch_key="k" * KEY_MAX)
 
 
 @pytest.mark.usefixtures("txn")
 def test_an_overlong_body_is_a_validation_error_naming_it() -> None:
     user = make_user()
     with pytest.raises(ValidationError) as caught:
-        NotificationQueries.notify(user.id, "direct_message", "t", "b" * (TEXT_MAX + 1))
+        NotificationQueries.notify(user.id, type="direct_message", title="t", body="b" * (TEXT_MAX + 1))
     assert "body" in caught.value.messages
 
 

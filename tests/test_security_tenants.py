@@ -40,7 +40,7 @@ def test_delete_refuses_a_tenants_last_owner_as_erase_does() -> None:
 def test_an_outsider_cannot_take_an_invitees_address_and_their_invite() -> None:
     owner = make_user()
     tenant = make_tenant(owner)
-    _, token = TenantInviteQueries.create(tenant.id, owner.id, "invitee@example.com", "admin")
+    _, token = TenantInviteQueries.create(tenant.id, owner.id, email="invitee@example.com", role="admin")
     outsider = make_user(email="outsider@example.com", email_verified=True)
     changed = UserQueries.update(outsider.id, {"email": "invitee@example.com"})
     assert changed["email_verified"] is False  # a new address is not verified yet
@@ -53,7 +53,7 @@ def test_an_unverified_invitee_cannot_accept_until_verified() -> None:
     owner = make_user()
     tenant = make_tenant(owner)
     invitee = make_user(email="late@example.com")
-    _, token = TenantInviteQueries.create(tenant.id, owner.id, invitee.email, "member")
+    _, token = TenantInviteQueries.create(tenant.id, owner.id, email=invitee.email, role="member")
     with pytest.raises(PermissionDeniedError):
         TenantInviteQueries.accept(token, invitee.id)
     UserQueries.update(invitee.id, {"email_verified": True})
@@ -73,7 +73,7 @@ def test_a_removed_member_no_longer_reads_or_changes_their_todos_in_the_tenant()
     todo = TodoQueries.create(member.id, {"title": "in the tenant"}, tenant_id=tenant.id)
     personal = TodoQueries.create(member.id, {"title": "mine"})
     assert TodoQueries.list_for_user(member.id, tenant_id=tenant.id)["items"] == [todo]
-    TenantMemberQueries.remove(tenant.id, owner.id, member.id)
+    TenantMemberQueries.remove(tenant.id, member.id, owner.id)
 
     assert TodoQueries.list_for_user(member.id, tenant_id=tenant.id)["items"] == []
     assert TodoQueries.find_for_user(todo["id"], member.id) is None

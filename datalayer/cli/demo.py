@@ -65,6 +65,8 @@ def _user(email: str, name: str, echo: Echo) -> Any:
     first = VerificationQueries.consume(f"email:{email}", code)
     again = VerificationQueries.consume(f"email:{email}", code)
     echo(f"  verification code used: {first}; used again: {again}")
+    if first:  # the code proves the address: invites to it can be accepted
+        user = UserQueries.update(user["id"], {"email_verified": True})
     SessionQueries.create(user["id"], token=uuid.uuid4().hex,
                           expires_at=now + dt.timedelta(days=7),
                           user_agent="datalayer-demo")
