@@ -168,7 +168,7 @@ def run_worker(
 
     The sent deliveries of a batch are marked together with the next claim
     (``mark_sent_and_claim``: one statement per batch on PostgreSQL). When nothing is due
-    the worker waits in ``wait_for_work(idle_seconds)``. On ``stop()`` it stops between
+    the worker waits in ``wait_for_work(timeout=idle_seconds)``. On ``stop()`` it stops between
     two deliveries, marks the sent ones (``mark_sent_many``) and releases the rest of
     its batch (``release``).
     """
@@ -188,7 +188,11 @@ def run_worker(
                 last_release = time.monotonic()
             mark_and_claim = functools.partial(
                 DeliveryQueries.mark_sent_and_claim,
-                worker_id, sent, batch_size, channels, lease_seconds,
+                worker_id,
+                sent,
+                limit=batch_size,
+                channels=channels,
+                lease_seconds=lease_seconds,
             )
             marked, batch = ride_through(mark_and_claim, stopped)
             count_marked(sent, marked, stats)
@@ -213,7 +217,7 @@ def _idle(
 ) -> None:
     """Wait until a delivery may be due (one statement per ``idle`` seconds meanwhile)."""
     wait = functools.partial(
-        DeliveryQueries.wait_for_work, idle, channels=channels, poll_seconds=poll
+        DeliveryQueries.wait_for_work, timeout=idle, channels=channels, poll_seconds=poll
     )
     while not stopped():
         if ride_through(wait, stopped):

@@ -52,7 +52,7 @@ class Waiter(threading.Thread):
     def run(self) -> None:
         started = time.monotonic()
         try:
-            self.result = DeliveryQueries.wait_for_work(self.timeout, **self.options)
+            self.result = DeliveryQueries.wait_for_work(timeout=self.timeout, **self.options)
         except BaseException as exc:  # reported in the test's thread
             self.error = exc
         finally:
@@ -108,7 +108,7 @@ def in_app_user() -> str:
 def test_a_committed_notification_wakes_an_idle_waiter(direct: str) -> None:
     user_id = user_with_email()
     waiter = start_waiting(direct, HANG)
-    NotificationQueries.notify(user_id, "direct_message", "hello", "body")
+    NotificationQueries.notify(user_id, type="direct_message", title="hello", body="body")
     assert waiter.finish() is True
     assert waiter.seconds < HANG  # woken, not timed out
     assert len(DeliveryQueries.claim("w1")) == 2  # in_app and email, both due
@@ -119,7 +119,7 @@ def test_a_rolled_back_notification_wakes_nobody(direct: str) -> None:
     user_id = user_with_email()
     waiter = start_waiting(direct, 1.5)
     with pytest.raises(RuntimeError), db.atomic():
-        NotificationQueries.notify(user_id, "direct_message", "never", "body")
+        NotificationQueries.notify(user_id, type="direct_message", title="never", body="body")
         raise RuntimeError("rolled back")
     assert waiter.finish() is False
     assert waiter.seconds >= 1.5
@@ -136,7 +136,7 @@ def test_one_transaction_of_many_notifications_sends_one_notify(direct: str) -> 
             cur.execute('LISTEN "datalayer_deliveries"')
         with db.atomic():
             for i in range(20):
-                NotificationQueries.notify(user_id, "direct_message", f"n{i}", "body")
+                NotificationQueries.notify(user_id, type="direct_message", title=f"n{i}", body="body")
         received = []
         # Collect until a second passes with nothing more (a second NOTIFY would be in it).
         while select.select([conn], [], [], 1.0)[0]:
@@ -151,9 +151,9 @@ def test_one_transaction_of_many_notifications_sends_one_notify(direct: str) -> 
 @postgres_only
 def test_a_retry_due_later_ends_the_wait_when_it_is_due(direct: str) -> None:
     user_id = in_app_user()
-    NotificationQueries.notify(user_id, "direct_message", "retry", "body")
+    NotificationQueries.notify(user_id, type="direct_message", title="retry", body="body")
     (delivery,) = DeliveryQueries.claim("w1")
-    DeliveryQueries.mark_failed(delivery["id"], "w1", "provider down", 1.0, attempts=1)
+    DeliveryQueries.mark_failed(delivery["id"], "w1", error="provider down", retry_base_seconds=1.0, attempts=1)
     due = D.get_by_id(delivery["id"]).next_attempt_at
     assert DeliveryQueries.claim("w1") == []  # not due yet
     waiter = start_waiting(direct, HANG)
@@ -169,28 +169,28 @@ def test_stop_waiting_ends_a_wait_at_once_and_every_later_one(direct: str) -> No
     assert waiter.finish() is False
     assert waiter.seconds < HANG
     started = time.monotonic()
-    assert DeliveryQueries.wait_for_work(HANG) is False
+    assert DeliveryQueries.wait_for_work(timeout=HANG) is False
     assert time.monotonic() - started < HANG
     DeliveryQueries.resume_waiting()
-    assert DeliveryQueries.wait_for_work(0.2) is False
+    assert DeliveryQueries.wait_for_work(timeout=0.2) is False
 
 
 def test_without_listen_it_polls_and_says_why_once(fresh_db: str, caplog) -> None:
     """Behind a transaction-mode pooler (and on SQLite) there is no session to LISTEN on."""
     init_db(direct_url(fresh_db), **({"pooler": "transaction"} if IS_PG else {}))
     caplog.set_level(logging.INFO, logger="datalayer.queries.notifications")
-    assert DeliveryQueries.wait_for_work(0.3, poll_seconds=0.1) is False
-    assert DeliveryQueries.wait_for_work(0.3, poll_seconds=0.1) is False
+    assert DeliveryQueries.wait_for_work(timeout=0.3, poll_seconds=0.1) is False
+    assert DeliveryQueries.wait_for_work(timeout=0.3, poll_seconds=0.1) is False
     said = [r.getMessage() for r in caplog.records if "polls instead" in r.getMessage()]
     assert len(said) <= 1  # once per process (an earlier test may have said it)
-    NotificationQueries.notify(in_app_user(), "direct_message", "polled", "body")
-    assert DeliveryQueries.wait_for_work(HANG, poll_seconds=0.1) is True
+    NotificationQueries.notify(in_app_user(), type="direct_message", title="polled", body="body")
+    assert DeliveryQueries.wait_for_work(timeout=HANG, poll_seconds=0.1) is True
 
 
 @pytest.mark.parametrize("bad", [-1, float("nan"), "5", None])
 def test_a_bad_timeout_is_refused_by_name(txn: None, bad: Any) -> None:
     with pytest.raises(ValidationError, match="timeout"):
-        DeliveryQueries.wait_for_work(bad)
+        DeliveryQueries.wait_for_work(timeout=bad)
 
 
 # --- release --------------------------------------------------------------------------------
@@ -199,8 +199,8 @@ def test_a_bad_timeout_is_refused_by_name(txn: None, bad: Any) -> None:
 def _claimed(worker_id: str, count: int) -> list[Any]:
     user_id = in_app_user()
     for i in range(count):
-        NotificationQueries.notify(user_id, "direct_message", f"r{i}", "body")
-    return DeliveryQueries.claim(worker_id, count)
+        NotificationQueries.notify(user_id, type="direct_message", title=f"r{i}", body="body")
+    return DeliveryQueries.claim(worker_id, limit=count)
 
 
 @pytest.mark.usefixtures("txn")

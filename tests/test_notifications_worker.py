@@ -177,7 +177,7 @@ def test_sigterm_mid_batch_hands_the_rest_to_another_worker_at_once(
     user = make_user()
     PreferenceQueries.upsert(user.id, {"email_enabled": False, "push_enabled": False})
     for i in range(40):
-        NotificationQueries.notify(user.id, "direct_message", f"n{i}", "body")
+        NotificationQueries.notify(user.id, type="direct_message", title=f"n{i}", body="body")
     every = {d.id for d in D.select(D.id)}
     db.close()
     process = _start_worker(fresh_db, tmp_path, "term-1", "--batch-size", "40")

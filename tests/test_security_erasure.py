@@ -72,7 +72,7 @@ def snapshot() -> dict[str, tuple[Any, ...]]:
 def test_erase_scrubs_every_json_value_and_lists_free_text_for_review() -> None:
     world = seed_mentions()
     ids, user = world["ids"], world["user"]
-    result = UserQueries.erase(user.id, world["admin"].id, f"request from {EMAIL}")
+    result = UserQueries.erase(user.id, world["admin"].id, reason=f"request from {EMAIL}")
     assert result["counts"]["subscription_events_scrubbed"] == 1
     assert result["counts"]["notifications_data_scrubbed"] == 1
     review = {(i["table"], i["row_id"], i["column"]) for i in result["review"]}
@@ -106,7 +106,7 @@ def test_export_holds_every_row_erase_touches() -> None:
     exported = UserQueries.export(user.id)
     exported_ids = {str(r["id"]) for rows in exported.values() for r in rows}
     before = snapshot()
-    UserQueries.erase(user.id, world["admin"].id, "request")
+    UserQueries.erase(user.id, world["admin"].id, reason="request")
     after = snapshot()
     touched = {key for key, values in before.items() if after.get(key) != values}
     assert touched, "erase changed nothing"
@@ -120,7 +120,7 @@ def test_only_erase_writes_user_erase_rows() -> None:
     user, admin = make_user(), m.AdminUser.create(id=new_id(), email="x@example.net")
     for action in ("USER_ERASE", "IMPERSONATION_START", "ADMIN_ROLE_GRANT"):
         with pytest.raises(PermissionDeniedError):
-            AuditLogQueries.append(admin.id, action, "user", user.id)
+            AuditLogQueries.append(admin.id, action=action, target_type="user", target_id=user.id)
     assert m.AdminAuditLog.select().count() == 0
 
 
@@ -142,7 +142,7 @@ def test_a_user_erase_row_for_a_live_user_lets_nothing_through(fresh_db: str) ->
 
 def test_after_an_erasure_only_the_rows_it_lists_can_change(fresh_db: str) -> None:
     world = seed_mentions()
-    UserQueries.erase(world["user"].id, world["admin"].id, "request")
+    UserQueries.erase(world["user"].id, world["admin"].id, reason="request")
     p = db.obj.param
     listed, unlisted = world["ids"]["audit_tenant"], world["ids"]["audit_other"]
     with pytest.raises(Exception, match="append-only"), db.atomic():

@@ -313,8 +313,8 @@ class DeliveryQueries:
 
     @staticmethod
     def wait_for_work(
-        timeout: float,
         *,
+        timeout: float,
         channels: Sequence[str] | None = None,
         poll_seconds: float = 1.0,
     ) -> bool:
