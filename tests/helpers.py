@@ -32,6 +32,9 @@ PG_ADMIN_URL = os.environ.get(
 )
 IS_PG = BACKEND == "postgres"
 PGBOUNCER = IS_PG and os.environ.get("DATALAYER_TEST_PGBOUNCER", "") == "1"
+# The app role env (tox py311-approle): the library connects as this least-privilege role
+# (``datalayer grant-app-role``); migrations and database admin stay with the owner.
+APP_ROLE = os.environ.get("DATALAYER_TEST_APP_ROLE", "") if IS_PG else ""
 
 postgres_only = pytest.mark.skipif(not IS_PG, reason="needs PostgreSQL (DATALAYER_TEST_BACKEND)")
 
@@ -48,7 +51,17 @@ def pg_url(name: str) -> str:
     """Return the URL the library uses for database ``name`` (through PgBouncer if asked)."""
     if PGBOUNCER:
         return get_pgbouncer().url(name, pooler="transaction")
+    if APP_ROLE:
+        return as_role(pg_direct_url(name), APP_ROLE)
     return pg_direct_url(name)
+
+
+def as_role(url: str, role: str) -> str:
+    """Return ``url`` connecting as ``role`` (no password: the test server trusts local roles)."""
+    parsed = urlparse(url)
+    host = parsed.hostname or "127.0.0.1"
+    netloc = f"{role}@{host}" + (f":{parsed.port}" if parsed.port else "")
+    return parsed._replace(netloc=netloc).geturl()
 
 
 def db_name(url: str) -> str:
@@ -125,6 +138,12 @@ def build_schema(url: str) -> None:
     """Build the schema the way users do: by running the migrations."""
     from datalayer.evolve.migrate import migrate
 
+    if APP_ROLE:  # the owner migrates, then grants the app role what it may do
+        from datalayer.evolve.roles import grant_app_role
+
+        migrate(pg_direct_url(db_name(url)))
+        grant_app_role(pg_direct_url(db_name(url)), APP_ROLE)
+        return
     migrate(url)
 
 

@@ -19,9 +19,11 @@ __all__ = ["LAZY_COMMANDS", "main", "register"]
 
 # Subcommands defined elsewhere: name -> "module:attribute" of a click.Command.
 LAZY_COMMANDS: dict[str, str] = {
+    "admin": "datalayer.cli.security:admin_group",
     "adopt": "datalayer.cli.adopt:adopt_command",
     "demo": "datalayer.cli.demo:demo_command",
     "diagram": "datalayer.cli.dev:diagram_command",
+    "grant-app-role": "datalayer.cli.security:grant_app_role_command",
     "maintain": "datalayer.cli.maintain:maintain_command",
     "makemigrations": "datalayer.evolve.makemigrations:makemigrations_command",
     "queue": "datalayer.cli.ops:queue_command",
@@ -32,11 +34,14 @@ LAZY_COMMANDS: dict[str, str] = {
 # Their one-line help, so `datalayer --help` lists them without importing their modules
 # (tests/test_cli.py keeps each line equal to the command's own).
 LAZY_HELP: dict[str, str] = {
+    "admin": "The admin console's users: make the first admin.",
     "adopt": "Convert a database made by the original TypeScript package into this "
              "library's schema, keeping every row.",
     "demo": "Walk one real lifecycle through the public API (migrating first) and print it.",
     "diagram": "Print a Mermaid erDiagram of every table, column and relation (from the "
                "models).",
+    "grant-app-role": "Create or update the app role NAME: DML on the tables, INSERT and "
+                      "SELECT only on the audit log, no DDL.",
     "maintain": "Expire invites and impersonations, purge expired sessions and "
                 "verifications, release stale delivery leases, delete old archived "
                 "notifications.",

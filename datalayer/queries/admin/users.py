@@ -14,6 +14,7 @@ from datalayer.models import AdminUser
 from datalayer.models.admin import ADMIN_STATUSES
 from datalayer.models.base import utcnow
 from datalayer.queries.admin._audit import audit
+from datalayer.queries.admin._bootstrap import bootstrap_admin
 from datalayer.queries.base import for_update, read, write
 from datalayer.schemas.admin import (
     AdminUserDTO,
@@ -126,6 +127,14 @@ class AdminUserQueries:
                 user_agent=user_agent,
             )
         return admin_user_dumper.row(rows[0])
+
+    @staticmethod
+    def bootstrap(email: str, *, name: str | None = None) -> AdminUserDTO:
+        """Make the first admin: ``email`` becomes an active admin with the role
+        super_admin (``admin_roles:write``), audited ADMIN_BOOTSTRAP. PermissionDeniedError
+        once an active admin holds ``admin_roles:write`` (``datalayer admin bootstrap``)."""
+        with write():
+            return bootstrap_admin(email, name)
 
 
 __all__ = ["AdminUserQueries"]
