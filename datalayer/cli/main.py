@@ -164,10 +164,16 @@ def migrate(allow_data_loss: bool, lock_timeout: float, to: str | None,
 @main.command()
 @click.option("--count", "-n", default=1, show_default=True, type=click.IntRange(min=1),
               help="How many of the most recent migrations to roll back.")
+@click.option("--allow-data-loss", is_flag=True,
+              help="Roll back migrations whose rollback drops tables or columns holding data.")
 @database_option
-def rollback(count: int, url: str | None) -> None:
-    """Roll back the most recent migration(s), newest first, in one transaction."""
-    for name in migrations.rollback(url, count=count):
+def rollback(count: int, allow_data_loss: bool, url: str | None) -> None:
+    """Roll back the most recent migration(s), newest first, in one transaction.
+
+    A rollback that drops a table or column holding data (the undoing of a migration
+    that created it) is refused, with its row counts, unless --allow-data-loss.
+    """
+    for name in migrations.rollback(url, count=count, allow_data_loss=allow_data_loss):
         click.echo(f"Rolled back {name}")
 
 

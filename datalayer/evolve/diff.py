@@ -3,28 +3,24 @@
 ``diff(have, want)`` compares two ``evolve.state`` readings and returns the lines of a
 migration's body; ``makemigrations`` calls it twice (models vs migrations for
 ``migrate``, and back for ``rollback``). Steps come in an order that works on both
-backends: renames, new tables (parents first), new columns, changed columns, dropped
-indexes, new indexes, CHECKs, dropped columns, dropped tables (children first).
+backends: renames (tables, then columns), new tables (parents first), new columns,
+changed columns, dropped indexes, new indexes, CHECKs, dropped columns, dropped tables
+(children first). Each step is one call of ``datalayer.migration_ops`` (or of
+peewee_migrate's migrator), so how it runs on each backend is decided there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from datalayer.evolve.code import INDENT, default_code, field_code, helpers_of
+from datalayer.evolve.renames import renamed_tables
 from datalayer.evolve.state import FieldState, IndexState, TableState
 
-__all__ = ["Plan", "RenameQuestion", "diff", "rename_candidates"]
-
-INDENT = "    "
-
-
-class RenameQuestion(Exception):
-    """A table lost one field and gained another of the same shape: rename or not?"""
-
-    def __init__(self, table: str, old: str, new: str) -> None:
-        super().__init__(f"{table}.{old} -> {new}")
-        self.table, self.old, self.new = table, old, new
+__all__ = ["Plan", "diff"]
 
 
 @dataclass
@@ -43,39 +39,25 @@ class Plan:
         return [line for step in self.steps for line in step.splitlines()]
 
 
-def rename_candidates(have: Mapping[str, TableState],
-                      want: Mapping[str, TableState]) -> list[RenameQuestion]:
-    """Return the (table, old, new) pairs that look like renames."""
-    questions = []
-    for table, target in want.items():
-        source = have.get(table)
-        if source is None:
-            continue
-        gone = [f for n, f in source.fields.items() if n not in target.fields]
-        new = [f for n, f in target.fields.items() if n not in source.fields]
-        for old in gone:
-            for candidate in new:
-                if _compatible(old, candidate):
-                    questions.append(RenameQuestion(table, old.name, candidate.name))
-    return questions
-
-
-def _compatible(a: FieldState, b: FieldState) -> bool:
-    return a.type_pg == b.type_pg and a.fk is None and b.fk is None
-
-
 def diff(have: Mapping[str, TableState], want: Mapping[str, TableState],
-         renames: Mapping[tuple[str, str], str]) -> Plan:
-    """Return the migration steps from ``have`` to ``want``; ``renames`` maps (table, old) -> new."""
+         renames: Mapping[tuple[str, str], str], *, tables: Mapping[str, str] | None = None,
+         fills: Mapping[tuple[str, str], Any] | None = None) -> Plan:
+    """Return the migration steps from ``have`` to ``want``.
+
+    ``renames`` maps (table, old field) -> new field, ``tables`` old table -> new table,
+    ``fills`` (table, field) -> the constant existing rows get in a new NOT NULL column.
+    """
     plan = Plan()
+    for old, new in sorted((tables or {}).items()):
+        plan.add(f"rename_table(migrator, {old!r}, {new!r})", "rename_table")
+    have = renamed_tables(have, tables or {})
     for (table, old), new in sorted(renames.items()):
         plan.add(f"migrator.rename_field({table!r}, {old!r}, {new!r})")
-    created = [t for t in want if t not in have]
-    for table in created:
+    for table in [t for t in want if t not in have]:
         _create_table(plan, want[table])
     for table, target in want.items():
         if table in have:
-            _alter_table(plan, have[table], target, renames)
+            _alter_table(plan, have[table], target, renames, fills or {})
     for table in reversed(list(have)):
         if table not in want:
             plan.drops.append(f"table {table} (all its rows)")
@@ -84,17 +66,38 @@ def diff(have: Mapping[str, TableState], want: Mapping[str, TableState],
 
 
 def _alter_table(plan: Plan, source: TableState, target: TableState,
-                 renames: Mapping[tuple[str, str], str]) -> None:
+                 renames: Mapping[tuple[str, str], str],
+                 fills: Mapping[tuple[str, str], Any]) -> None:
     table = target.name
     forward = {old: new for (t, old), new in renames.items() if t == table}
     before = {forward.get(n, n): f for n, f in source.fields.items()}
     added = [f for n, f in target.fields.items() if n not in before]
     dropped = [f for n, f in before.items() if n not in target.fields]
+    # The same column under another attribute (e.g. a TextField made a foreign key):
+    # a change of that column, never a drop + add.
+    by_column = {f.column: f for f in dropped}
     for new in added:
-        _add_field(plan, table, new)
+        if new.column not in by_column:
+            _add_field(plan, table, new, fills.get((table, new.name)))
     for name, wanted in target.fields.items():
-        if name in before:
-            _change_field(plan, table, before[name], wanted)
+        old = before.get(name) or by_column.get(wanted.column)
+        if old is not None:
+            _change_field(plan, table, old, wanted)
+    kept = {f.column for f in added}
+    added = [f for f in added if f.column not in by_column]
+    dropped = [f for f in dropped if f.column not in kept]
+    _diff_indexes(plan, source, target, forward, added, dropped)
+    _diff_checks(plan, table, source.checks, target.checks)
+    _diff_triggers(plan, table, source.triggers, target.triggers)
+    for gone in dropped:
+        plan.drops.append(f"column {table}.{gone.column} (its values)")
+        plan.add(f"drop_column(migrator, {table!r}, {gone.name!r})", "drop_column")
+
+
+def _diff_indexes(plan: Plan, source: TableState, target: TableState,
+                  forward: Mapping[str, str], added: list[FieldState],
+                  dropped: list[FieldState]) -> None:
+    table = target.name
     created_with_field = {i for i in target.indexes.values() if i.implicit
                           and any(f.name in i.fields for f in added)}
     dropped_with_field = {i.name for i in source.indexes.values() if i.implicit
@@ -110,19 +113,20 @@ def _alter_table(plan: Plan, source: TableState, target: TableState,
             continue
         if name not in old_indexes or old_indexes[name] != index:
             _add_index(plan, table, index)
-    for name in sorted(set(source.checks) - set(target.checks)):
+
+
+def _diff_checks(plan: Plan, table: str, have: Mapping[str, tuple[str, str]],
+                 want: Mapping[str, tuple[str, str]]) -> None:
+    for name in sorted(set(have) - set(want)):
         plan.add(f"drop_check(migrator, {table!r}, {name!r})", "drop_check")
-    for name, expressions in sorted(target.checks.items()):
-        if source.checks.get(name) != expressions:
-            if name in source.checks:
+    for name, expressions in sorted(want.items()):
+        if have.get(name) != expressions:
+            if name in have:
                 plan.add(f"drop_check(migrator, {table!r}, {name!r})", "drop_check")
+                plan.add("# Review: existing rows must pass the new CHECK, or the migration "
+                         "fails\n# naming it (nothing changed).")
             plan.add(f"add_check(migrator, {table!r}, {name!r}, {_check_args(expressions)})",
                      "add_check")
-    _diff_triggers(plan, table, source.triggers, target.triggers)
-    if dropped:
-        names = ", ".join(repr(f.name) for f in dropped)
-        plan.drops.extend(f"column {table}.{f.column} (its values)" for f in dropped)
-        plan.add(f"migrator.remove_fields({table!r}, {names})")
 
 
 def _diff_triggers(plan: Plan, table: str, have: Mapping[str, object],
@@ -147,34 +151,56 @@ def _add_index(plan: Plan, table: str, index: IndexState) -> None:
              "add_index")
 
 
-def _add_field(plan: Plan, table: str, new: FieldState) -> None:
-    if not new.null and new.default is None:
-        plan.errors.append(
-            f"{table}.{new.name} is NOT NULL without a server default: existing rows need "
-            "a value. Give the field a server default (constraints=[ServerDefault(...)]), "
-            "or add it with null=True, backfill it, and make it NOT NULL in a later "
-            "migration (the README's 'Changing the schema' shows how).")
+def _add_field(plan: Plan, table: str, new: FieldState, fill: Any) -> None:
     code = field_code(new, declare_index=True)
-    plan.add(f"migrator.add_fields(\n{INDENT}{table!r},\n{INDENT}allow_not_null=True,\n"
-             f"{INDENT}{new.name}={code},\n)", *_helpers_of(new))
+    extra = ""
+    if not new.null and new.default is None:
+        fill = fill if fill is not None else new.field.default
+        if fill is None or callable(fill) or not isinstance(fill, bool | int | float | str):
+            plan.errors.append(_unfilled(table, new, fill))
+            return
+        extra = f", fill={fill!r}"
+    plan.add(f"add_column(migrator, {table!r}, {new.name!r}, {code}{extra})",
+             "add_column", *helpers_of(new))
+
+
+def _unfilled(table: str, new: FieldState, fill: Any) -> str:
+    what = "a default computed when a row is saved (" + getattr(fill, "__name__", "callable") \
+        + ")" if callable(fill) else "no default"
+    return (f"{table}.{new.name} is NOT NULL with {what}: existing rows need one value. "
+            "Give the field a server default (constraints=[ServerDefault(...)]), or a "
+            f"one-off value for the existing rows (--fill {table}.{new.name}=VALUE), or add "
+            "it with null=True, backfill it, and make it NOT NULL in a later migration "
+            "(docs/changing-the-schema.md shows how)")
 
 
 def _change_field(plan: Plan, table: str, old: FieldState, new: FieldState) -> None:
-    if (old.type_pg, old.type_sqlite, old.fk, old.max_length) != (
-            new.type_pg, new.type_sqlite, new.fk, new.max_length):
+    if (old.type_pg, old.type_sqlite, old.fk, old.max_length, old.name) != (
+            new.type_pg, new.type_sqlite, new.fk, new.max_length, new.name):
+        # NULL and the default change in their own steps below (a NOT NULL fills first).
+        kept = dataclasses.replace(new, null=old.null, default=old.default)
         plan.add("# Review: the column's type or foreign key changes; PostgreSQL casts the "
-                 "values\n# implicitly, and fails if it cannot.")
-        plan.add(f"migrator.change_fields({table!r}, {new.name}={field_code(new)})",
-                 *_helpers_of(new))
+                 "values\n# (USING column::type) and fails, changing nothing, if one does "
+                 "not convert.")
+        plan.add(f"alter_column(migrator, {table!r}, {new.name!r}, "
+                 f"{field_code(kept, declare_index=True)})", "alter_column", *helpers_of(kept))
     if old.default != new.default:
-        value = _default_code(new.default) if new.default else "None"
+        value = default_code(new.default) if new.default else "None"
         plan.add(f"set_default(migrator, {table!r}, {new.name!r}, {value})",
                  "set_default", "ServerDefault")
     if old.null != new.null:
-        operation = "drop_not_null" if new.null else "add_not_null"
-        if not new.null:
+        if new.null:
+            plan.add(f"drop_not_null(migrator, {table!r}, {new.name!r})", "drop_not_null")
+            return
+        fill, helpers = "", ["add_not_null"]
+        constant = new.field.default
+        if new.default:
+            fill, helpers = f", fill={default_code(new.default)}", [*helpers, "ServerDefault"]
+        elif isinstance(constant, bool | int | float | str):
+            fill = f", fill={constant!r}"
+        else:
             plan.add("# Review: fails if a row still holds NULL; backfill first.")
-        plan.add(f"migrator.{operation}({table!r}, {new.name!r})")
+        plan.add(f"add_not_null(migrator, {table!r}, {new.name!r}{fill})", *helpers)
 
 
 def _create_table(plan: Plan, table: TableState) -> None:
@@ -182,7 +208,7 @@ def _create_table(plan: Plan, table: TableState) -> None:
     lines = ["@migrator.create_model", f"class {table.model.__name__}(pw.Model):"]
     for state in table.fields.values():
         lines.append(f"{INDENT}{state.name} = {field_code(state, declare_index=True)}")
-        helpers.update(_helpers_of(state))
+        helpers.update(helpers_of(state))
     lines += [f"{INDENT}", f"{INDENT}class Meta:", f"{INDENT * 2}table_name = {table.name!r}",
               f"{INDENT * 2}legacy_table_names = False  # index names start with the table's"]
     if table.composite_key:
@@ -204,44 +230,3 @@ def _create_table(plan: Plan, table: TableState) -> None:
 def _check_args(expressions: tuple[str, str]) -> str:
     postgres, sqlite = expressions
     return repr(postgres) if postgres == sqlite else f"{postgres!r}, sqlite={sqlite!r}"
-
-
-def _default_code(default: tuple[str, str]) -> str:
-    postgres, sqlite = default
-    return f"ServerDefault({postgres!r})" if postgres == sqlite else \
-        f"ServerDefault({postgres!r}, {sqlite!r})"
-
-
-def _helpers_of(state: FieldState) -> set[str]:
-    helpers = {"ServerDefault"} if state.default else set()
-    return helpers | ({"TimestampTZField"} if state.kind == "TimestampTZField" else set())
-
-
-def field_code(state: FieldState, *, declare_index: bool = False) -> str:
-    """Return the constructor call that declares a field in a migration."""
-    args: list[str] = []
-    if state.fk:
-        table, column, on_delete, on_update = state.fk
-        rel = "'self'" if table == state.field.model._meta.table_name \
-            else f"migrator.orm[{table!r}]"
-        args += [rel, f"column_name={state.column!r}", f"field={column!r}"]
-        args += [f"on_delete={on_delete!r}"] if on_delete else []
-        args += [f"on_update={on_update!r}"] if on_update else []
-        args.append("backref='+'")
-    elif state.column != state.name:
-        args.append(f"column_name={state.column!r}")
-    if state.max_length is not None and state.kind == "pw.CharField":
-        args.append(f"max_length={state.max_length}")
-    if state.primary_key:
-        args.append("primary_key=True")
-    if state.null:
-        args.append("null=True")
-    if declare_index and state.unique:
-        args.append("unique=True")
-    elif declare_index and state.fk and not state.index:
-        args.append("index=False")
-    elif declare_index and state.index and not state.fk and not state.primary_key:
-        args.append("index=True")
-    if state.default:
-        args.append(f"constraints=[{_default_code(state.default)}]")
-    return f"{state.kind}({', '.join(args)})"

@@ -9,9 +9,10 @@ cannot write (named and partial indexes, CHECKs, server DEFAULTs), never the mod
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,14 @@ import peewee as pw
 from peewee_migrate import Migrator, Router
 
 from datalayer.errors import DataLayerError
-from datalayer.evolve.diff import Plan, diff, rename_candidates
+from datalayer.evolve.diff import Plan, diff
 from datalayer.evolve.paths import migrations_dir
+from datalayer.evolve.renames import (
+    RenameQuestion,
+    rename_candidates,
+    renamed_tables,
+    table_candidates,
+)
 from datalayer.evolve.state import TableState, states_of
 
 __all__ = ["MakeMigrationsError", "make_migration", "makemigrations_command",
@@ -78,11 +85,17 @@ def pending_changes(migrate_dir: Path, database: pw.Database | None = None) -> l
 
 
 def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
-                   renames: Iterable[tuple[str, str, str]] = (),
-                   not_renames: Iterable[tuple[str, str, str]] = (),
-                   ask: Callable[[str, str, str], bool] | None = None,
+                   renames: Iterable[tuple[str | None, str, str]] = (),
+                   not_renames: Iterable[tuple[str | None, str, str]] = (),
+                   ask: Callable[[RenameQuestion], bool] | None = None,
+                   fills: Mapping[tuple[str, str], Any] | None = None,
                    database: pw.Database | None = None) -> Path | None:
-    """Write ``migrate_dir/NNN_name.py``; return its path, or None when nothing changed."""
+    """Write ``migrate_dir/NNN_name.py``; return its path, or None when nothing changed.
+
+    ``renames`` / ``not_renames`` answer the rename questions: (table, old, new) for a
+    field, (None, old_table, new_table) for a table; ``ask`` answers the others (on a
+    terminal). ``fills`` gives a new NOT NULL column's value for the existing rows.
+    """
     if not re.fullmatch(r"[a-z0-9_]+", name):
         raise MakeMigrationsError(f"migration name {name!r}: use lower-case letters, digits "
                                   "and underscores")
@@ -90,9 +103,17 @@ def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
     if empty:
         forward = backward = Plan()
     else:
-        chosen = _answer_renames(have, want, renames, not_renames, ask)
-        forward = diff(have, want, chosen)
-        backward = diff(want, have, {(t, new): old for (t, old), new in chosen.items()})
+        answers = _Answers(renames, not_renames, ask)
+        tables = {q.old: q.new for q in answers.chosen(table_candidates(have, want))}
+        have_renamed = renamed_tables(have, tables)
+        fields = {(q.table or "", q.old): q.new
+                  for q in answers.chosen(rename_candidates(have_renamed, want))}
+        answers.finish()
+        forward = diff(have, want, fields, tables=tables, fills=fills)
+        back = {new: old for old, new in tables.items()}
+        backward = diff(renamed_tables(want, back), have,
+                        {(back.get(t, t), new): old for (t, old), new in fields.items()},
+                        tables=back)
         if forward.errors:
             raise MakeMigrationsError("; ".join(forward.errors) + " (nothing was written)")
         if not forward.steps:
@@ -102,38 +123,51 @@ def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
     return path
 
 
-def _answer_renames(have: dict[str, TableState], want: dict[str, TableState],
-                    renames: Iterable[tuple[str, str, str]],
-                    not_renames: Iterable[tuple[str, str, str]],
-                    ask: Callable[[str, str, str], bool] | None) -> dict[tuple[str, str], str]:
-    given = {(t, old): new for t, old, new in renames}
-    refused = set(not_renames)
-    chosen: dict[tuple[str, str], str] = {}
-    unanswered = []
-    for q in rename_candidates(have, want):
-        if (q.table, q.old) in chosen or q.new in {n for (t, _), n in chosen.items()
-                                                   if t == q.table}:
-            continue
-        if given.get((q.table, q.old)) == q.new:
-            chosen[(q.table, q.old)] = q.new
-        elif (q.table, q.old, q.new) in refused or (q.table, q.old) in given:
-            continue
-        elif ask is not None:
-            if ask(q.table, q.old, q.new):
-                chosen[(q.table, q.old)] = q.new
-        else:
-            unanswered.append(q)
-    for (table, old), new in given.items():
-        if chosen.get((table, old)) != new:
-            raise MakeMigrationsError(f"--rename {table}.{old}:{new}: {table} does not lose "
-                                      f"{old} and gain {new} of the same type")
-    if unanswered:
-        listed = ", ".join(f"{q.table}.{q.old}:{q.new}" for q in unanswered)
-        raise MakeMigrationsError(
-            f"possible rename(s) {listed}: a rename keeps the values, a drop + add loses "
-            "them. Answer with --rename TABLE.OLD:NEW or --no-rename TABLE.OLD:NEW "
-            "(or run on a terminal to be asked); nothing was written")
-    return chosen
+class _Answers:
+    """The rename questions' answers: given ones first, then asked, else an error."""
+
+    def __init__(self, renames: Iterable[tuple[str | None, str, str]],
+                 not_renames: Iterable[tuple[str | None, str, str]],
+                 ask: Callable[[RenameQuestion], bool] | None) -> None:
+        self.given = {(t, old): new for t, old, new in renames}
+        self.refused = set(not_renames)
+        self.ask, self.used = ask, set[tuple[str | None, str]]()
+        self.unanswered: list[RenameQuestion] = []
+
+    def chosen(self, questions: list[RenameQuestion]) -> list[RenameQuestion]:
+        """Return the questions answered yes, each old and new name used once."""
+        taken: list[RenameQuestion] = []
+        for q in questions:
+            if any((q.table, q.old) == (t.table, t.old) or (q.table, q.new) == (t.table, t.new)
+                   for t in taken):
+                continue
+            if self.given.get((q.table, q.old)) == q.new:
+                taken.append(q)
+            elif (q.table, q.old, q.new) in self.refused or (q.table, q.old) in self.given:
+                continue
+            elif self.ask is not None:
+                if self.ask(q):
+                    taken.append(q)
+            else:
+                self.unanswered.append(q)
+        self.used.update((q.table, q.old) for q in taken)
+        return taken
+
+    def finish(self) -> None:
+        """Refuse a --rename that matched nothing, and unanswered questions."""
+        for (table, old), new in self.given.items():
+            if (table, old) not in self.used:
+                what = f"{table}.{old}:{new}: {table} does not lose {old} and gain {new} " \
+                    "of the same type" if table else f"{old}:{new}: the models do not drop " \
+                    f"table {old} and add table {new} with the same columns"
+                raise MakeMigrationsError(f"--rename {what}")
+        if self.unanswered:
+            listed = ", ".join(str(q) for q in self.unanswered)
+            raise MakeMigrationsError(
+                f"possible rename(s) {listed}: a rename keeps the values, a drop + add "
+                "loses them. Answer with --rename TABLE.OLD:NEW (a column), --rename "
+                "OLD_TABLE:NEW_TABLE (a table) or --no-rename (or run on a terminal to be "
+                "asked); nothing was written")
 
 
 def _next_number(migrate_dir: Path) -> int:
@@ -164,14 +198,33 @@ def _body(plan: Plan) -> str:
     return "\n".join(("    " + line).rstrip() for line in lines)
 
 
-def _parse_renames(values: Iterable[str]) -> list[tuple[str, str, str]]:
-    parsed = []
+def _parse_renames(values: Iterable[str]) -> list[tuple[str | None, str, str]]:
+    parsed: list[tuple[str | None, str, str]] = []
     for value in values:
-        match = re.fullmatch(r"(\w+)\.(\w+):(\w+)", value)
-        if not match:
-            raise click.BadParameter(f"{value!r}: write TABLE.OLD:NEW", param_hint="--rename")
-        parsed.append((match.group(1), match.group(2), match.group(3)))
+        column = re.fullmatch(r"(\w+)\.(\w+):(\w+)", value)
+        table = re.fullmatch(r"(\w+):(\w+)", value)
+        if column:
+            parsed.append((column.group(1), column.group(2), column.group(3)))
+        elif table:
+            parsed.append((None, table.group(1), table.group(2)))
+        else:
+            raise click.BadParameter(f"{value!r}: write TABLE.OLD:NEW or OLD_TABLE:NEW_TABLE",
+                                     param_hint="--rename")
     return parsed
+
+
+def _parse_fills(values: Iterable[str]) -> dict[tuple[str, str], Any]:
+    fills: dict[tuple[str, str], Any] = {}
+    for value in values:
+        match = re.fullmatch(r"(\w+)\.(\w+)=(.*)", value, re.DOTALL)
+        if not match:
+            raise click.BadParameter(f"{value!r}: write TABLE.FIELD=VALUE", param_hint="--fill")
+        try:  # 0, 1.5, True, 'text'; anything else is taken as text
+            constant = ast.literal_eval(match.group(3))
+        except (ValueError, SyntaxError):
+            constant = match.group(3)
+        fills[(match.group(1), match.group(2))] = constant
+    return fills
 
 
 def _writable_migrations_dir() -> Path:
@@ -188,15 +241,20 @@ def _writable_migrations_dir() -> Path:
 @click.command("makemigrations")
 @click.argument("name")
 @click.option("--empty", is_flag=True, help="Write a migration with no steps, to fill by hand.")
-@click.option("--rename", "renames", multiple=True, metavar="TABLE.OLD:NEW",
-              help="Treat OLD -> NEW in TABLE as a rename (keeps the values).")
-@click.option("--no-rename", "not_renames", multiple=True, metavar="TABLE.OLD:NEW",
-              help="OLD -> NEW in TABLE is not a rename: drop OLD (its values) and add NEW.")
+@click.option("--rename", "renames", multiple=True, metavar="TABLE.OLD:NEW | OLD:NEW",
+              help="Treat OLD -> NEW in TABLE (a column) or table OLD -> table NEW as a "
+                   "rename (keeps the values).")
+@click.option("--no-rename", "not_renames", multiple=True, metavar="TABLE.OLD:NEW | OLD:NEW",
+              help="OLD -> NEW is not a rename: drop OLD (its values) and add NEW.")
+@click.option("--fill", "fills", multiple=True, metavar="TABLE.FIELD=VALUE",
+              help="The value existing rows get in a new NOT NULL column whose default "
+                   "is computed (uuid, now) or absent.")
 @click.option("--database", "url", metavar="URL", default=None,
               help="Replay the migrations against this database's backend "
                    "(default: an in-memory SQLite).")
 def makemigrations_command(name: str, empty: bool, renames: tuple[str, ...],
-                           not_renames: tuple[str, ...], url: str | None) -> None:
+                           not_renames: tuple[str, ...], fills: tuple[str, ...],
+                           url: str | None) -> None:
     """Write migrations/NNN_NAME.py from the difference between the models and the
     migrations, with its rollback. Review it, then `datalayer migrate`.
     """
@@ -205,16 +263,21 @@ def makemigrations_command(name: str, empty: bool, renames: tuple[str, ...],
         from datalayer.connection.database import build_database
 
         database = build_database(url)
-    ask = None
-    if sys.stdin.isatty():
-        def ask(table: str, old: str, new: str) -> bool:
-            return click.confirm(f"{table}: was {old} renamed to {new}? (no: drop {old} "
-                                 f"and its values, add {new})")
     path = make_migration(name, _writable_migrations_dir(), empty=empty,
                           renames=_parse_renames(renames),
-                          not_renames=_parse_renames(not_renames), ask=ask, database=database)
+                          not_renames=_parse_renames(not_renames),
+                          ask=_ask if sys.stdin.isatty() else None,
+                          fills=_parse_fills(fills), database=database)
     if path is None:
         click.echo("No changes: the models and the migrations agree.")
         return
     click.echo(f"Wrote {path}")
     click.echo("Review it, then run `datalayer migrate` (and `datalayer rollback` to undo).")
+
+
+def _ask(question: RenameQuestion) -> bool:
+    if question.table is None:
+        return click.confirm(f"Was table {question.old} renamed to {question.new}? (no: drop "
+                             f"{question.old} and its rows, create {question.new})")
+    return click.confirm(f"{question.table}: was {question.old} renamed to {question.new}? "
+                         f"(no: drop {question.old} and its values, add {question.new})")

@@ -40,7 +40,7 @@ from datalayer.errors import (
 from datalayer.evolve import online
 from datalayer.evolve.drift import schema_differences
 from datalayer.evolve.paths import migrations_dir, unshipped_migrations
-from datalayer.evolve.steps import data_loss, install_index_fix, queue
+from datalayer.evolve.steps import column_defaults, data_loss, install_fixes, queue
 
 __all__ = [
     "LOCK_KEY",
@@ -107,9 +107,14 @@ def migrate(url: str | None = None, *, to: str | None = None, allow_data_loss: b
     return applied
 
 
-def rollback(url: str | None = None, count: int = 1, *,
+def rollback(url: str | None = None, count: int = 1, *, allow_data_loss: bool = False,
              lock_timeout: float = LOCK_TIMEOUT, retries: int = LOCK_RETRIES) -> list[str]:
-    """Roll back the last ``count`` applied migrations; return their names, newest first."""
+    """Roll back the last ``count`` applied migrations; return their names, newest first.
+
+    Refuses (``DataLossError``, nothing rolled back) when a rollback step drops a table
+    or column holding data (the rollback of a migration that created it), unless
+    ``allow_data_loss``.
+    """
     if count < 1:
         raise MigrationError(f"count must be at least 1, not {count}")
     undone: list[str] = []
@@ -118,7 +123,7 @@ def rollback(url: str | None = None, count: int = 1, *,
             left = count - len(undone)
 
             def one_batch(left: int = left) -> tuple[list[str], str | None]:
-                return _rollback_batch(url, left, lock_timeout)
+                return _rollback_batch(url, left, lock_timeout, allow_data_loss)
 
             batch, concurrent = _retrying_locks(one_batch, retries)
             undone += batch
@@ -139,21 +144,22 @@ def _migrate_batch(url: str | None, allow_data_loss: bool, lock_timeout: float,
         for name in router.diff:
             if to is not None and to in done:
                 break
+            defaults = column_defaults(migrator)
             ops = queue(router.read, migrator, database, name)
             if _concurrent(ops, name, database):
                 return done, name
-            lost = data_loss(database, ops, name)
+            lost = data_loss(database, ops, name, defaults)
             if lost and not allow_data_loss:
                 raise DataLossError(lost)
             _announce_rebuilds(database, ops, name, notify)
-            migrator()
+            _run(migrator, name)
             router.model.create(name=name)
             done.append(name)
         return done, None
 
 
-def _rollback_batch(url: str | None, count: int,
-                    lock_timeout: float) -> tuple[list[str], str | None]:
+def _rollback_batch(url: str | None, count: int, lock_timeout: float,
+                    allow_data_loss: bool = False) -> tuple[list[str], str | None]:
     with _locked(url, lock_timeout) as database:
         router = _router(database)
         names = router.done[::-1]
@@ -163,13 +169,45 @@ def _rollback_batch(url: str | None, count: int,
         undone: list[str] = []
         for name in names[:count]:
             migrator = _state_before(router, database, name)
+            defaults = column_defaults(migrator)
             ops = queue(router.read, migrator, database, name, downgrade=True)
             if _concurrent(ops, name, database):
                 return undone, name
-            migrator()
+            lost = data_loss(database, ops, f"rolling back {name}", defaults)
+            if lost and not allow_data_loss:
+                raise DataLossError(lost)
+            _run(migrator, name, rolling_back=True)
             router.model.delete().where(router.model.name == name).execute()
             undone.append(name)
         return undone, None
+
+
+def _run(migrator: Migrator, name: str, *, rolling_back: bool = False) -> None:
+    """Run a migration's queued steps; a failure names the file and the database's own
+    detail (the duplicate key, the violated CHECK). The run's transaction is rolled
+    back: nothing changed, and the migration stays pending (or applied)."""
+    try:
+        migrator()
+    except DataLayerError:
+        raise
+    except Exception as exc:
+        what = "rolling back" if rolling_back else "applying"
+        left = "still applied" if rolling_back else "still pending"
+        raise MigrationError(
+            f"{what} {name}.py failed: {database_detail(exc)} -- rolled back, nothing "
+            f"changed; {name} is {left}") from exc
+
+
+def database_detail(exc: BaseException) -> str:
+    """Return the database's message with its DETAIL (PostgreSQL) on one line."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        diag = getattr(seen, "diag", None)
+        if diag is not None and getattr(diag, "message_primary", None):
+            detail = f" ({diag.message_detail.strip()})" if diag.message_detail else ""
+            return f"{diag.message_primary}{detail}"
+        seen = seen.__cause__ or seen.__context__
+    return _one_line(str(exc)) or type(exc).__name__
 
 
 def _state_before(router: Router, database: peewee.Database, name: str) -> Migrator:
@@ -327,7 +365,7 @@ def _status(database: peewee.Database, router: Router) -> tuple[list[str], list[
 
 
 def _router(database: peewee.Database, *, strict: bool = True) -> Router:
-    install_index_fix()
+    install_fixes()
     router = Router(database, migrate_dir=migrations_dir(), migrate_table=MIGRATE_TABLE)
     if strict and database.table_exists(router.migrate_table):
         # peewee_migrate replays every applied migration from its file; name the problem.

@@ -110,16 +110,29 @@ def _field_state(field: pw.Field) -> FieldState:
 
 def _index_state(index: Any, implicit: set[str]) -> IndexState:
     # index: a peewee ModelIndex, read through its private attributes (no public ones).
+    # An expression (fn.lower(Todo.title)) is kept as PostgreSQL text, as the index
+    # writes it: 'lower("title")'; a migration's add_index takes that text back.
     names = []
     for expression in index._expressions:
-        if not isinstance(expression, pw.Field):
-            raise TypeError(f"index {index._name}: only field indexes can be migrated")
-        names.append(expression.name)
+        if isinstance(expression, pw.Field):
+            names.append(expression.name)
+        elif isinstance(expression, pw.SQL):
+            names.append(expression.sql)
+        else:
+            names.append(_index_expression(index, expression))
     where = index._where
     return IndexState(
         name=index._name, fields=tuple(names), unique=bool(index._unique),
         where=_render(_PG, where) if where is not None else None,
         implicit=index._name in implicit)
+
+
+def _index_expression(index: Any, expression: Any) -> str:
+    """Return an index expression as CREATE INDEX writes it (columns unqualified)."""
+    single = pw.Index("x", index._table, (expression,))
+    sql = _render(_PG, single)
+    opening = sql.index("(", sql.index(" ON "))
+    return sql[opening + 1:sql.rindex(")")]
 
 
 def _index_name(index: Any) -> str:

@@ -10,7 +10,7 @@ queue can be read first: ``datalayer migrate`` counts the rows a ``remove_model`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import peewee as pw
@@ -19,7 +19,8 @@ from playhouse.migrate import Operation
 
 from datalayer.migration_ops import CONCURRENTLY
 
-__all__ = ["DataLoss", "data_loss", "install_index_fix", "is_concurrent", "queue"]
+__all__ = ["DataLoss", "column_defaults", "data_loss", "install_fixes", "install_index_fix", "is_concurrent",
+           "queue"]
 
 _DROP_SQL = re.compile(r"\bDROP\s+(TABLE|COLUMN)\s+(?:IF\s+EXISTS\s+)?\"?(\w+)\"?", re.I)
 
@@ -27,11 +28,47 @@ _DROP_SQL = re.compile(r"\bDROP\s+(TABLE|COLUMN)\s+(?:IF\s+EXISTS\s+)?\"?(\w+)\"
 class DataLoss:
     """A pending step that drops a table or column holding data."""
 
-    def __init__(self, migration: str, what: str, rows: int) -> None:
-        self.migration, self.what, self.rows = migration, what, rows
+    def __init__(self, migration: str, what: str, rows: int, default: Any = None) -> None:
+        self.migration, self.what, self.rows, self.default = migration, what, rows, default
 
     def __str__(self) -> str:
-        return f"{self.migration}: drops {self.what} ({self.rows} non-null value(s))"
+        if self.what.startswith("table "):
+            counted = "row(s)"
+        elif self.default is not None:
+            counted = f"value(s) other than its default {self.default!r}"
+        else:
+            counted = "non-null value(s)"
+        return f"{self.migration}: drops {self.what} ({self.rows} {counted})"
+
+
+def column_defaults(migrator: Migrator) -> dict[tuple[str, str], Any]:
+    """Return each column's constant default in the migration state, by (table, column).
+
+    A column that holds only its default loses nothing a rollback + migrate cannot give
+    back (the column a migration added with ``default=0``): the guard counts the others.
+    """
+    found: dict[tuple[str, str], Any] = {}
+    for model in migrator.orm:
+        for field in model._meta.sorted_fields:
+            value = _constant(field)
+            if value is not None:
+                found[(model._meta.table_name, field.column_name)] = value
+    return found
+
+
+def _constant(field: pw.Field) -> Any:
+    if isinstance(field.default, bool | int | float | str):
+        return field.default
+    for node in field.constraints or ():
+        text = getattr(node, "postgres", None)
+        if type(node).__name__ == "ServerDefault" and isinstance(text, str):
+            if re.fullmatch(r"-?\d+", text):
+                return int(text)
+            if re.fullmatch(r"'[^']*'", text):
+                return text[1:-1]
+            if text.lower() in {"true", "false"}:
+                return text.lower() == "true"
+    return None
 
 
 def queue(read: Callable[[str], Any], migrator: Migrator, database: pw.Database,
@@ -52,36 +89,84 @@ def is_concurrent(ops: list[Any], name: str) -> bool:
     return bool(flags) and all(flags)
 
 
-def data_loss(database: pw.Database, ops: list[Any], name: str) -> list[DataLoss]:
-    """Return the drops among ``ops`` that would delete data present now."""
+def data_loss(database: pw.Database, ops: list[Any], name: str,
+              defaults: Mapping[tuple[str, str], Any] | None = None) -> list[DataLoss]:
+    """Return the drops among ``ops`` that would delete data present now (a column's
+    values equal to its constant default in ``defaults`` are not counted)."""
     found = []
     tables = set(database.get_tables())
     for op in ops:
-        if not isinstance(op, Operation):
-            continue
-        step = op.fn.__name__
-        if step == "drop_table" and op.args[0] in tables:
-            rows = _count(database, op.args[0], None)
+        for kind, table, column in _drops(op):
+            if table not in tables:
+                continue
+            default = (defaults or {}).get((table, column)) if column else None
+            rows = _count(database, table, column, default)
             if rows:
-                found.append(DataLoss(name, f"table {op.args[0]}", rows))
-        elif step == "drop_column" and op.args[0] in tables:
-            rows = _count(database, op.args[0], op.args[1])
-            if rows:
-                found.append(DataLoss(name, f"column {op.args[0]}.{op.args[1]}", rows))
-        elif step == "sql":
-            for kind, target in _DROP_SQL.findall(op.args[0]):
-                if kind.upper() == "TABLE" and target in tables:
-                    rows = _count(database, target, None)
-                    if rows:
-                        found.append(DataLoss(name, f"table {target}", rows))
+                what = f"column {table}.{column}" if kind == "column" else f"table {table}"
+                found.append(DataLoss(name, what, rows, default))
     return found
 
 
-def _count(database: Any, table: str, column: str | None) -> int:
-    if column is not None and column not in {c.name for c in database.get_columns(table)}:
+def _drops(op: Any) -> list[tuple[str, str, str | None]]:
+    """Return what one queued operation drops: (kind, table, column or None)."""
+    found = list(getattr(op, "drops", ()))  # migration_ops' own steps say so
+    if isinstance(op, Operation):
+        step = op.fn.__name__
+        if step == "drop_table":
+            found.append(("table", op.args[0], None))
+        elif step == "drop_column":
+            found.append(("column", op.args[0], op.args[1]))
+        elif step == "sql":
+            found += [("table", target, None) for kind, target in _DROP_SQL.findall(op.args[0])
+                      if kind.upper() == "TABLE"]
+    return found
+
+
+def _count(database: Any, table: str, column: str | None, default: Any = None) -> int:
+    if column is None:
+        return int(database.execute_sql(f'SELECT count(*) FROM "{table}"').fetchone()[0])
+    if column not in {c.name for c in database.get_columns(table)}:
         return 0
-    what = f'"{column}"' if column else "*"
-    return int(database.execute_sql(f'SELECT count({what}) FROM "{table}"').fetchone()[0])
+    params: tuple[Any, ...]
+    if default is None:
+        sql, params = f'SELECT count("{column}") FROM "{table}"', ()
+    else:
+        sql, params = f'SELECT count(*) FROM "{table}" WHERE "{column}" <> ?', (default,)
+        if not isinstance(database, pw.SqliteDatabase):
+            sql = sql.replace("?", "%s")
+    return int(database.execute_sql(sql, params).fetchone()[0])
+
+
+def install_fixes() -> None:
+    """Install the fixes to peewee_migrate 2.3 that ``datalayer migrate`` and, through
+    ``migrations/conf.py``, ``pw_migrate`` run with. Idempotent."""
+    install_index_fix()
+    _install_backref_fix()
+
+
+def _install_backref_fix() -> None:
+    """Let ``remove_fields`` drop a foreign key declared with ``backref='+'``.
+
+    peewee_migrate 2.3 ran ``delattr(User, '+')`` (``AttributeError: type object 'User'
+    has no attribute '+'``): a generated FK column could be neither dropped nor rolled
+    back. A backref that is not set on the related model is left alone.
+    """
+    if getattr(Migrator.__del_field__, "_datalayer_fixed", False):
+        return
+
+    def del_field(self: Migrator, model: Any, field: pw.Field) -> None:
+        meta = model._meta
+        meta.remove_field(field.name)
+        for attribute in (field.name, getattr(field, "object_id_name", None)):
+            if attribute and attribute in model.__dict__:
+                delattr(model, attribute)
+        backref = getattr(field, "backref", None)
+        if isinstance(field, pw.ForeignKeyField) and backref and \
+                backref in field.rel_model.__dict__:
+            delattr(field.rel_model, backref)
+
+    del_field._datalayer_fixed = True  # type: ignore[attr-defined]
+    Migrator.__del_field__ = del_field  # type: ignore[method-assign]
 
 
 def install_index_fix() -> None:
