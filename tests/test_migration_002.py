@@ -27,7 +27,8 @@ NAME = "002_admin_console"
 def down_to_001(url: str) -> list[str]:
     """Roll back 002 and every migration after it; return their names, newest first."""
     applied, _ = migrations.status(url)
-    undone = migrations.rollback(url, count=len(applied) - applied.index(NAME))
+    undone = migrations.rollback(url, count=len(applied) - applied.index(NAME),
+                                 allow_data_loss=True)  # 002's tables go with it
     assert undone[-1] == NAME
     return undone
 

@@ -75,7 +75,7 @@ def test_each_migration_goes_down_and_up_keeping_every_row(seeded_url: str) -> N
         name = ALL[index]
         before = snapshot(seeded_url)
         assert sum(count for count, _ in before.values()) > 0
-        assert migrations.rollback(seeded_url) == [name]
+        assert migrations.rollback(seeded_url, allow_data_loss=True) == [name]
         after_down = snapshot(seeded_url)
         for table, (count, checksum) in after_down.items():
             assert count == before[table][0], f"{name} down: {table}"
@@ -90,11 +90,11 @@ def test_each_migration_goes_down_and_up_keeping_every_row(seeded_url: str) -> N
         if index == len(ALL) - 1:
             assert migrations.schema_drift(seeded_url) == []
         if index:  # step down: the next round starts at N-1
-            assert migrations.rollback(seeded_url) == [name]
+            assert migrations.rollback(seeded_url, allow_data_loss=True) == [name]
 
 
 def test_migrate_to_stops_after_the_named_migration(seeded_url: str) -> None:
-    assert migrations.rollback(seeded_url, count=len(ALL)) == ALL[::-1]
+    assert migrations.rollback(seeded_url, count=len(ALL), allow_data_loss=True) == ALL[::-1]
     assert migrations.migrate(seeded_url, to=ALL[0]) == ALL[:1]
     assert migrations.status(seeded_url) == (ALL[:1], ALL[1:])
     with pytest.raises(migrations.MigrationError, match="no such migration"):
@@ -103,7 +103,7 @@ def test_migrate_to_stops_after_the_named_migration(seeded_url: str) -> None:
 
 
 def test_down_to_nothing_and_up_again(seeded_url: str) -> None:
-    assert migrations.rollback(seeded_url, count=len(ALL)) == ALL[::-1]
+    assert migrations.rollback(seeded_url, count=len(ALL), allow_data_loss=True) == ALL[::-1]
     assert snapshot(seeded_url) == {}
     assert migrations.migrate(seeded_url) == ALL
     assert migrations.schema_drift(seeded_url) == []
