@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IS_PG, create_pg_database, db_name, drop_pg_database, pg_direct_url
+from helpers import IS_PG, create_pg_database, db_name, drop_pg_database, pg_direct_url
 
 from datalayer.connection.database import build_database
 
