@@ -108,11 +108,11 @@ def test_erasure_needs_the_owner_and_changes_nothing_through_the_app_role(
     db.close()
     init_db(app_url)
     with pytest.raises(DataLayerError):
-        UserQueries.erase(user["id"], admin_id, "request")
+        UserQueries.erase(user["id"], admin_id, reason="request")
     assert UserQueries.find_by_email("erin@example.com") is not None  # rolled back
     db.close()
     init_db(owner_url)
-    assert UserQueries.erase(user["id"], admin_id, "request")["counts"]["user"] == 1
+    assert UserQueries.erase(user["id"], admin_id, reason="request")["counts"]["user"] == 1
 
 
 def test_grant_app_role_is_refused_on_sqlite(tmp_path: Path) -> None:
