@@ -80,6 +80,11 @@ CASES = {
          "CHECK (length(title) BETWEEN 1 AND 500)"),
         (Rebuild("todos", "BETWEEN 1 AND 255", "BETWEEN 1 AND 500"),),
         "todos: CHECK todos_title_length_check: expected", ("255", "500")),
+    "extra CHECK": Case(
+        ("ALTER TABLE todos ADD CHECK (length(title) < 100)",),
+        (Rebuild("todos", '"title" TEXT NOT NULL', '"title" TEXT NOT NULL CHECK (length(title) < 100)'),),
+        "todos: CHECK todos_title_check: expected none" if IS_PG else
+        "todos: CHECK length(title) < 100: expected none", ("100",)),
     "dropped FK": Case(
         ("ALTER TABLE todos DROP CONSTRAINT todos_user_id_fkey",),
         (Rebuild("todos", ', FOREIGN KEY ("user_id") REFERENCES "user" ("id") ON DELETE CASCADE',
