@@ -263,6 +263,33 @@ class ReplicaPair:
         )
         self.wait_streaming()
 
+    def make_synchronous(self) -> None:
+        """Make the primary wait for the standby on every commit (``synchronous_standby_names``)."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+                cur.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + 30
+            with conn.cursor() as cur:
+                while True:
+                    cur.execute("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")
+                    if cur.fetchone()[0]:
+                        return
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("the standby never became synchronous")
+                    time.sleep(0.05)
+        finally:
+            conn.close()
+
+    def kill_primary(self) -> None:
+        """Crash the primary: ``pg_ctl stop -m immediate`` (no shutdown checkpoint, sessions cut)."""
+        self._run("pg_ctl", "-D", str(self.primary_dir), "-m", "immediate", "-w", "stop")
+
+    def promote_standby(self) -> None:
+        """Promote the standby to primary (``pg_ctl promote``) and wait until it takes writes."""
+        self._run("pg_ctl", "-D", str(self.standby_dir), "-w", "-t", "60", "promote")
+
     def _stop_server(self, data_dir: Path, *, check: bool = False) -> None:
         if not (data_dir / "postmaster.pid").exists():
             return
