@@ -6,6 +6,7 @@ none relies on conftest fixtures (only on the scratch_database helper).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,8 +37,11 @@ def run(*args: str) -> Result:
 
 
 def assert_one_line_error(result: Result, *fragments: str) -> None:
+    """The error is one line, after the line that names the database."""
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
+    if lines and lines[0].startswith("database: "):
+        lines = lines[1:]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
     for fragment in fragments:
@@ -68,9 +72,9 @@ def test_register_adds_a_subcommand() -> None:
 
 def test_status_migrate_rollback_cycle(url: str) -> None:
     result = run("status", "--database", url)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # pending migrations: a deploy script stops here
     assert result.stdout.splitlines() == [f"[ ] {n}" for n in ALL] + [
-        f"0 applied, {len(ALL)} pending"]
+        f"0 applied, {len(ALL)} pending: run `datalayer migrate`"]
 
     result = run("migrate", "--database", url)
     assert (result.exit_code, result.stdout) == (0, "".join(f"Applied {n}\n" for n in ALL))
@@ -79,6 +83,7 @@ def test_status_migrate_rollback_cycle(url: str) -> None:
         0, "Nothing to migrate: the database is up to date.\n")
 
     result = run("status", "--database", url)
+    assert result.exit_code == 0
     assert result.stdout.splitlines() == [f"[x] {n}" for n in ALL] + [
         f"{len(ALL)} applied, 0 pending"]
 
@@ -88,8 +93,26 @@ def test_status_migrate_rollback_cycle(url: str) -> None:
     assert (result.exit_code, result.stdout) == (
         0, "".join(f"Rolled back {n}\n" for n in ALL[::-1]))
     result = run("status", "--database", url)
+    assert result.exit_code == 1
     assert result.stdout.splitlines() == [f"[ ] {n}" for n in ALL] + [
-        f"0 applied, {len(ALL)} pending"]
+        f"0 applied, {len(ALL)} pending: run `datalayer migrate`"]
+
+
+def test_status_json_and_exit_code(url: str) -> None:
+    result = run("status", "--json", "--database", url)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"database": url, "applied": [], "pending": ALL,
+                                         "up_to_date": False}
+    run("migrate", "--to", ALL[0], "--database", url)
+    result = run("status", "--json", "--database", url)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"database": url, "applied": ALL[:1],
+                                         "pending": ALL[1:], "up_to_date": False}
+    run("migrate", "--database", url)
+    result = run("status", "--json", "--database", url)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"database": url, "applied": ALL, "pending": [],
+                                         "up_to_date": True}
 
 
 def test_check_passes_after_migrate(url: str) -> None:
@@ -151,7 +174,8 @@ def test_real_process_reports_an_unreachable_database_in_one_line() -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: cannot connect"), result.stderr
+    assert lines[0] == "database: postgresql://postgres:***@127.0.0.1:1/nowhere (--database)"
+    assert len(lines) == 2 and lines[1].startswith("Error: cannot connect"), result.stderr
     assert "secret" not in result.stderr
 
 
@@ -162,7 +186,7 @@ def test_a_checkout_migration_the_install_does_not_run_is_named(
     (tmp_path / "migrations" / "999_written_later.py").write_text("")
     monkeypatch.chdir(tmp_path)
     result = run("status", "--database", url)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # nothing migrated yet
     assert "999_written_later" in result.stderr and "pip install -e ." in result.stderr
     assert "999_written_later" not in result.stdout
 

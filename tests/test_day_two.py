@@ -198,7 +198,8 @@ def test_dropping_a_column_with_data_needs_a_yes(checkout: Checkout) -> None:
     assert "drops column admin_users.avatar_url (2 non-null value(s))" in refused.stderr
     assert "--allow-data-loss" in refused.stderr
     assert checkout.values("SELECT count(avatar_url) FROM admin_users") == [(2,)]
-    assert "1 pending" in checkout.run("status").stdout
+    pending = checkout.run("status", ok=False)  # exits 1 while pending
+    assert pending.returncode == 1 and "1 pending" in pending.stdout
     checkout.run("migrate", "--allow-data-loss")
     assert checkout.counts() == before
     assert "matches the models" in checkout.run("check").stdout
@@ -328,7 +329,8 @@ def test_a_migration_that_orphans_rows_is_rolled_back(checkout: Checkout) -> Non
     assert "foreign key points nowhere" in result.stderr
     assert "rolled back, nothing changed" in result.stderr
     assert checkout.counts() == before
-    assert "1 pending" in checkout.run("status").stdout
+    pending = checkout.run("status", ok=False)  # exits 1 while pending
+    assert pending.returncode == 1 and "1 pending" in pending.stdout
 
 
 CONCURRENT_INDEX = '''"""An index built without blocking writes."""
@@ -389,7 +391,8 @@ def test_a_held_lock_times_out_and_the_run_is_retried(checkout: Checkout) -> Non
     refused = checkout.run("migrate", "--lock-timeout", "0.2", ok=False)
     assert refused.returncode == 1
     assert "gave up after 5 lock timeouts" in refused.stderr
-    assert "1 pending" in checkout.run("status").stdout
+    pending = checkout.run("status", ok=False)  # exits 1 while pending
+    assert pending.returncode == 1 and "1 pending" in pending.stdout
     # Released while the run backs off: a later attempt takes the lock and applies it.
     threading.Timer(1.0, blocker.rollback).start()
     applied = checkout.run("migrate", "--lock-timeout", "0.2")

@@ -43,16 +43,17 @@ def test_demo_walks_the_lifecycle_and_is_rerunnable(fresh_db) -> None:
     assert set(second) == {m for m in first}  # every table is counted
 
 
-def test_demo_command_runs_on_the_embedded_default(tmp_path) -> None:
+def test_demo_command_runs_on_its_own_database(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
     result = subprocess.run([sys.executable, "-m", "datalayer.cli", "demo"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "Database: SqliteDB datalayer.sqlite3" in result.stdout
+    assert "Database: SqliteDB datalayer-demo.sqlite3" in result.stdout
     rows = result.stdout.split("Rows per table", 1)[1].split()
     assert [name for name in rows if not name.isdigit()] == [
         m._meta.table_name for m in ALL_MODELS]  # every table, the last one last
-    assert (tmp_path / "datalayer.sqlite3").exists()
+    assert (tmp_path / "datalayer-demo.sqlite3").exists()
+    assert not (tmp_path / "datalayer.sqlite3").exists()  # the application's default: untouched
 
 
 def test_signup_example_runs(fresh_db) -> None:

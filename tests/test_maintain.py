@@ -220,13 +220,13 @@ def test_cli_json_and_dry_run(fresh_db: str) -> None:
     runner = CliRunner()
     dry = runner.invoke(main, ["maintain", "--database", fresh_db, "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
-    report = json.loads(dry.output)
+    report = json.loads(dry.stdout)
     assert report["dry_run"] and {s["name"]: s["due"] for s in report["steps"]
                                   if not s["skipped"]} == counts  # fmt: skip
     done = runner.invoke(main, ["maintain", "--database", fresh_db])
     assert done.exit_code == 0, done.output
     assert "expire_invites" in done.output and "3 expired" in done.output
-    assert done.output.rstrip().endswith("Done.")
+    assert done.stdout.rstrip().endswith("Done.")
     init_db(fresh_db)
     assert m.Session.select().count() == 1
 

@@ -80,11 +80,11 @@ def test_queue_command_prints_the_stats(fresh_db: str) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["queue", "--database", fresh_db, "--json"])
     assert result.exit_code == 0, result.output
-    stats = json.loads(result.output)
+    stats = json.loads(result.stdout)
     assert stats["by_status"]["pending"] == 3 and stats["expired_leases"] == 1
     result = runner.invoke(main, ["queue", "--database", fresh_db])
     assert result.exit_code == 0, result.output
     assert "expired leases:" in result.output and "oldest due delivery waiting:" in result.output
-    [email] = [line.split() for line in result.output.splitlines() if line.startswith("email")]
+    [email] = [line.split() for line in result.stdout.splitlines() if line.startswith("email")]
     assert email == ["email", "2", "1", "1", "1", "0"]
     init_db(fresh_db)

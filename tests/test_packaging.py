@@ -51,8 +51,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (sdist,) = out.glob("datalayer-*.tar.gz")
-    (wheel,) = out.glob("datalayer-*.whl")
+    (sdist,) = out.glob("tenantlayer-*.tar.gz")  # the distribution's own name
+    (wheel,) = out.glob("tenantlayer-*.whl")
     return sdist, wheel
 
 
@@ -78,7 +78,11 @@ def test_the_wheel_metadata_and_entry_point(built: tuple[Path, Path]) -> None:
     wheel = zipfile.ZipFile(built[1])
     (meta_name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
     meta = Parser().parsestr(wheel.read(meta_name).decode())
+    assert meta["Name"] == "tenantlayer"  # `datalayer` on PyPI is someone else's
     assert meta["Requires-Python"] == ">=3.11"  # no upper cap
+    urls = dict(value.split(", ", 1) for value in meta.get_all("Project-URL") or [])
+    assert {"Documentation", "Source", "Changelog", "Issues"} <= set(urls), urls
+    assert "Typing :: Typed" in meta.get_all("Classifier")
     assert "MIT" in (meta.get("License") or "") + (meta.get("License-Expression") or "")
     (entry_name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     assert "datalayer = datalayer.cli:main" in wheel.read(entry_name).decode()
@@ -97,7 +101,7 @@ def test_the_sdist_holds_the_license_and_no_tests(built: tuple[Path, Path]) -> N
 def test_version_comes_from_the_installed_metadata() -> None:
     result = CliRunner().invoke(main, ["--version"], prog_name="datalayer")
     assert result.exit_code == 0, result.output
-    assert result.output == f"datalayer {metadata.version('datalayer')}\n"
+    assert result.output == f"datalayer {metadata.version('tenantlayer')}\n"
 
 
 def test_readme_has_no_links_outside_the_package() -> None:

@@ -165,7 +165,7 @@ def test_user_commands_export_and_erase(fresh_db: str) -> None:
     runner = CliRunner()
     out = runner.invoke(main, ["user", "export", EMAIL.upper(), "--database", fresh_db])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output)["user"][0]["id"] == world["user"].id
+    assert json.loads(out.stdout)["user"][0]["id"] == world["user"].id
     args = ["user", "erase", EMAIL, "--actor", "support@example.org", "--reason", "asked",
             "--database", fresh_db]  # fmt: skip
     refused = runner.invoke(main, args)  # no terminal and no --yes: refuses

@@ -6,6 +6,10 @@ delivery worker drains them (one send fails once and is retried), billing webhoo
 events arrive twice and out of order, an admin grants a role and the audit trail shows
 it. Ends with the row count of every table. Re-runnable: users and the admin are found
 again; each run makes a tenant and events of its own.
+
+It runs on a database of its own, ``./datalayer-demo.sqlite3``, whatever
+``DATABASE_URL`` says; ``--database`` picks another, which it refuses while that
+database holds anything the demo did not write (unless ``--yes``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 import click
 
 from datalayer import db, init_db
+from datalayer.cli.demo_guard import DEMO_URL, foreign_data
+from datalayer.connection.database import describe_target
 from datalayer.errors import PermissionDeniedError
 from datalayer.evolve.migrate import migrate
 from datalayer.models import ALL_MODELS
@@ -47,7 +53,6 @@ from datalayer.queries import (
 )
 
 Echo = Callable[[str], None]
-
 
 def _user(email: str, name: str, echo: Echo) -> Any:
     _, created = WaitlistQueries.join(email)
@@ -230,8 +235,25 @@ def row_counts() -> dict[str, int]:
     return {m._meta.table_name: m.select().count() for m in ALL_MODELS}
 
 
-def run_demo(url: str | None = None, echo: Echo = click.echo) -> dict[str, int]:
-    """Migrate, walk the lifecycle, print each step; return the final row counts."""
+def run_demo(url: str | None = None, echo: Echo = click.echo, *,
+             yes: bool = False) -> dict[str, int]:
+    """Migrate, walk the lifecycle, print each step; return the final row counts.
+
+    ``url`` defaults to the demo's own database (``DEMO_URL``, not ``DATABASE_URL``).
+    Raises ``click.ClickException`` (nothing written) when the database holds data the
+    demo did not write, unless ``yes``.
+    """
+    url = url or DEMO_URL
+    if not yes:
+        found = foreign_data(url)
+        if found:
+            raise click.ClickException(
+                f"refusing to run the demo on {describe_target(url)[len('database: '):]}: "
+                f"it holds data that is not the demo's ({', '.join(found[:5])}"
+                f"{', …' if len(found) > 5 else ''}). The demo migrates it and writes "
+                f"users, tenants, billing events and an admin holding users:write into it. "
+                f"Run it on a database of its own (the default, {DEMO_URL}, or an empty "
+                "one), or pass --yes to write into this one anyway.")
     applied = migrate(url)
     database = init_db(url)
     echo(f"Database: {type(database).__name__} {database.database} "
@@ -272,11 +294,21 @@ def run_demo(url: str | None = None, echo: Echo = click.echo) -> dict[str, int]:
 
 @click.command("demo")
 @click.option("--database", "url", metavar="URL",
-              help="Database URL. Default: $DATABASE_URL, else sqlite:///datalayer.sqlite3.")
-def demo_command(url: str | None) -> None:
+              help=f"Database URL. Default: the demo's own {DEMO_URL} "
+                   "(DATABASE_URL is not used).")
+@click.option("--yes", is_flag=True,
+              help="Run even on a database that holds data the demo did not write.")
+def demo_command(url: str | None, yes: bool) -> None:
     """Walk one real lifecycle through the public API (migrating first) and print it.
 
-    Runs on the embedded SQLite default with no configuration; set DATABASE_URL (or
-    --database) for PostgreSQL. Safe to run again.
+    Runs on a SQLite file of its own, ./datalayer-demo.sqlite3, with no configuration;
+    --database URL runs it elsewhere (PostgreSQL), refusing a database that holds data
+    the demo did not write unless --yes. Safe to run again.
     """
-    run_demo(url)
+    if url is None:
+        click.echo(describe_target(DEMO_URL)[: -len(" (--database)")]
+                   + " - the demo's own database (DATABASE_URL is not used; "
+                   "--database picks another)", err=True)
+    else:
+        click.echo(describe_target(url), err=True)
+    run_demo(url, yes=yes)

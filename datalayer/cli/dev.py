@@ -6,9 +6,9 @@ import time
 
 import click
 
+from datalayer.cli.main import APP_URL_HELP as URL_HELP
+from datalayer.cli.main import announce
 from datalayer.connection.database import init_db
-
-URL_HELP = "Database URL. Default: $DATABASE_URL, else sqlite:///datalayer.sqlite3."
 
 
 @click.command("diagram")
@@ -46,6 +46,7 @@ def seed_command(url: str | None, tenants: int, users_per_tenant: int, todos_per
     from datalayer.evolve.migrate import status
     from datalayer.seed import SeedPlan, seed
 
+    announce(url)
     _, pending = status(url)
     if pending:
         raise click.ClickException(

@@ -8,14 +8,19 @@ call ``register(command)`` from code that is already imported.
 from __future__ import annotations
 
 import importlib
+import json
+import warnings
 from typing import Any
 
 import click
 
+from datalayer.connection.database import describe_target, resolve_target
+from datalayer.connection.schema_version import SchemaBehindWarning
 from datalayer.errors import DataLayerError
+from datalayer.redact import redact_url
 from datalayer.evolve import migrate as migrations
 
-__all__ = ["LAZY_COMMANDS", "main", "register"]
+__all__ = ["LAZY_COMMANDS", "announce", "database_option", "main", "register"]
 
 # Subcommands defined elsewhere: name -> "module:attribute" of a click.Command.
 LAZY_COMMANDS: dict[str, str] = {
@@ -56,6 +61,8 @@ URL_HELP = (
     "Database URL, e.g. postgresql://user@host:5432/db or sqlite:///path.db. "
     "Default: $DATABASE_DIRECT_URL, else $DATABASE_URL, else sqlite:///datalayer.sqlite3."
 )
+# The commands that are not migrations (DATABASE_DIRECT_URL is for migrations only).
+APP_URL_HELP = "Database URL. Default: $DATABASE_URL, else sqlite:///datalayer.sqlite3."
 
 
 class DataLayerGroup(click.Group):
@@ -85,6 +92,9 @@ class DataLayerGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        # A command that finds the database behind says so in its own words (the log
+        # record of datalayer.connection.schema_version); no Python warning on top.
+        warnings.filterwarnings("ignore", category=SchemaBehindWarning)
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -105,7 +115,7 @@ class DataLayerGroup(click.Group):
 @click.group(cls=DataLayerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 # The version is read from the installed metadata only when --version is given, so
 # `datalayer --help` and every other command pay nothing for it.
-@click.version_option(package_name="datalayer", message="%(prog)s %(version)s")
+@click.version_option(package_name="tenantlayer", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
 def main(debug: bool) -> None:
     """Manage the datalayer database: apply and roll back migrations, show their
@@ -124,9 +134,17 @@ def register(command: click.Command, name: str | None = None) -> click.Command:
 
 
 def database_option(function: Any) -> Any:
-    """Add the --database option shared by every subcommand."""
+    """Add the --database option shared by the migration commands."""
     return click.option("--database", "url", metavar="URL", default=None,
                         help=URL_HELP)(function)
+
+
+def announce(url: str | None, *, direct: bool = False) -> None:
+    """Say on stderr which database the command works on (password masked).
+
+    ``direct``: a migration command (``DATABASE_DIRECT_URL`` first).
+    """
+    click.echo(describe_target(url, direct=direct), err=True)
 
 
 @main.command()
@@ -151,6 +169,7 @@ def migrate(allow_data_loss: bool, lock_timeout: float, to: str | None,
     that drops a table or column holding data is refused, with its row counts, unless
     --allow-data-loss.
     """
+    announce(url, direct=True)
     _warn_unshipped()
     applied = migrations.migrate(url, to=to, allow_data_loss=allow_data_loss,
                                  lock_timeout=lock_timeout,
@@ -173,21 +192,37 @@ def rollback(count: int, allow_data_loss: bool, url: str | None) -> None:
     A rollback that drops a table or column holding data (the undoing of a migration
     that created it) is refused, with its row counts, unless --allow-data-loss.
     """
+    announce(url, direct=True)
     for name in migrations.rollback(url, count=count, allow_data_loss=allow_data_loss):
         click.echo(f"Rolled back {name}")
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"database", "applied", "pending", "up_to_date"} as JSON.')
 @database_option
-def status(url: str | None) -> None:
-    """List the applied and the pending migrations (changes nothing)."""
+def status(as_json: bool, url: str | None) -> None:
+    """List the applied and the pending migrations (changes nothing).
+
+    Exits 0 when the database is up to date, 1 while migrations are pending (as
+    `prisma migrate status` does), so a deploy script can stop on it.
+    """
+    announce(url, direct=True)
     _warn_unshipped()
     applied, pending = migrations.status(url)
-    for name in applied:
-        click.echo(f"[x] {name}")
-    for name in pending:
-        click.echo(f"[ ] {name}")
-    click.echo(f"{len(applied)} applied, {len(pending)} pending")
+    if as_json:
+        target, _ = resolve_target(url, direct=True)
+        click.echo(json.dumps({"database": redact_url(target), "applied": applied,
+                               "pending": pending, "up_to_date": not pending}, indent=2))
+    else:
+        for name in applied:
+            click.echo(f"[x] {name}")
+        for name in pending:
+            click.echo(f"[ ] {name}")
+        click.echo(f"{len(applied)} applied, {len(pending)} pending"
+                   + (": run `datalayer migrate`" if pending else ""))
+    if pending:
+        raise click.exceptions.Exit(1)
 
 
 @main.command("check")
@@ -201,6 +236,7 @@ def check_command(url: str | None) -> None:
     actions, indexes (columns, uniqueness, WHERE) and triggers, both ways. Exits 0 when
     they agree, 1 naming every difference, and fails when migrations are pending.
     """
+    announce(url, direct=True)
     problems = migrations.schema_drift(url)
     if not problems:
         click.echo("The schema matches the models.")

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from datalayer.cli.main import APP_URL_HELP, announce
 from datalayer.connection.database import db, init_db
 from datalayer.maintain import BATCH_SIZE, Outcome, maintain
 from datalayer.models.base import utcnow
@@ -40,7 +41,7 @@ def report(outcomes: list[Outcome], dry_run: bool, now: dt.datetime) -> dict[str
 
 
 @click.command("maintain")
-@click.option("--database", "url", metavar="URL", help="Database URL. Default: $DATABASE_URL.")
+@click.option("--database", "url", metavar="URL", help=APP_URL_HELP)
 @click.option("--dry-run", is_flag=True, help="Count what is due; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option(
@@ -66,6 +67,7 @@ def maintain_command(
     Safe from cron on several hosts at once (each piece of work is done once), in
     batches of at most 1,000 rows a transaction.
     """
+    announce(url)
     init_db(url)
     now = utcnow()
     bar: Any = None

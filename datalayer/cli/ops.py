@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from datalayer.connection.database import db, init_db
-
-URL_HELP = "Database URL. Default: $DATABASE_URL, else sqlite:///datalayer.sqlite3."
+from datalayer.cli.main import APP_URL_HELP as URL_HELP
+from datalayer.cli.main import announce
+from datalayer.connection.database import db, init_db, resolve_target
+from datalayer.redact import redact_url
 
 
 @click.command("queue")
@@ -25,6 +26,7 @@ def queue_command(url: str | None, as_json: bool) -> None:
     """
     from datalayer.queries import DeliveryQueries
 
+    announce(url)
     init_db(url)
     try:
         stats = DeliveryQueries.stats()
@@ -81,6 +83,7 @@ def user_export_command(email: str, url: str | None) -> None:
     """Print every row about the user with EMAIL as JSON (their right of access)."""
     from datalayer.queries import UserQueries
 
+    announce(url)
     init_db(url)
     try:
         exported = UserQueries.export(_user_id(email))
@@ -111,6 +114,7 @@ def user_erase_command(
     """
     from datalayer.queries import AdminUserQueries, UserQueries
 
+    announce(url)
     init_db(url)
     try:
         user_id = _user_id(email)
@@ -120,9 +124,9 @@ def user_erase_command(
         if not yes:
             if not _is_terminal():
                 raise click.ClickException("refusing to erase without --yes (no terminal)")
-            click.confirm(
-                f"Erase {email} and everything of theirs? This cannot be undone", abort=True
-            )
+            target = redact_url(resolve_target(url)[0])
+            click.confirm(f"Erase {email} and everything of theirs from {target}? "
+                          "This cannot be undone", abort=True, err=True)
         result = UserQueries.erase(user_id, str(admin["id"]), reason=reason)
     finally:
         db.close()

@@ -28,6 +28,7 @@ from datalayer.connection import pooling, replicas
 from datalayer.connection.context import routed_database
 from datalayer.connection.files import PrivateSqliteMixin
 from datalayer.connection.pooling import check_pooler_safe, condemn, forget_connection, is_broken
+from datalayer.connection.schema_version import check_once
 from datalayer.connection.sql_log import statement_hook, timed, use_stderr_unless_configured
 from datalayer.errors import (
     NOT_INITIALIZED,
@@ -45,8 +46,10 @@ __all__ = [
     "atomic",
     "connection_context",
     "db",
+    "describe_target",
     "driver_url",
     "init_db",
+    "resolve_target",
     "is_postgres",
     "is_sqlite",
 ]
@@ -89,6 +92,7 @@ class _DataLayerMixin:
     is_pg = False
     on_write: Callable[[], None] | None = None  # set by datalayer.connection.replicas (read-your-writes)
     log_sql = False  # datalayer.connection.sql_log: statements at DEBUG
+    schema_key: str | None = None  # set by init_db: check once that it is migrated
     slow_query_ms: float | None = None  # datalayer.connection.sql_log: slower ones at WARNING
 
     def _log_query(self, sql: str, params: Any) -> None:
@@ -114,11 +118,14 @@ class _DataLayerMixin:
         # forget_connection(); peewee's connect() would drop them.
         ctx = list(self._state.ctx) if self._state.closed else []  # type: ignore[attr-defined]
         try:
-            return super().connect(reuse_if_open)  # type: ignore[misc, no-any-return]
+            opened: bool = super().connect(reuse_if_open)  # type: ignore[misc]
         except MaxConnectionsExceeded as exc:
             raise translate(exc) from exc  # PoolExhaustedError, wherever it connects
         finally:
             self._state.ctx[:0] = ctx  # type: ignore[attr-defined]
+        if opened and self.schema_key is not None:
+            check_once(self, self.schema_key)  # one query per process and database
+        return opened
 
     def cursor(self, named_cursor: Any = None) -> Any:
         conn = self._state.conn  # type: ignore[attr-defined]
@@ -254,6 +261,45 @@ def _connect_kwargs(parsed: ParseResult) -> dict[str, Any]:
     return kwargs
 
 
+def resolve_target(url: str | None = None, *, direct: bool = False) -> tuple[str, str]:
+    """Return the URL a command or ``init_db`` will use, and where it came from.
+
+    ``direct``: a migration command, which reads ``DATABASE_DIRECT_URL`` first. The
+    source is ``"argument"``, the variable's name, or ``"default"`` (the embedded SQLite
+    file, used because ``DATABASE_URL`` is not set).
+    """
+    if url:
+        return url, "argument"
+    for name in ("DATABASE_DIRECT_URL", "DATABASE_URL") if direct else ("DATABASE_URL",):
+        if os.environ.get(name):
+            return os.environ[name], name
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}", "default"
+
+
+def describe_target(url: str | None = None, *, direct: bool = False) -> str:
+    """Say which database ``url`` (or the environment) names: password masked, its source.
+
+    Every ``datalayer`` command prints this on stderr before it starts.
+    """
+    target, source = resolve_target(url, direct=direct)
+    text = f"database: {redact_url(target)}"
+    path = _sqlite_path(target)
+    if path is not None and not os.path.isabs(path):  # relative to the working directory
+        absolute = os.path.abspath(path)
+        text += f" (file {absolute}{'' if os.path.exists(absolute) else ', not created yet'})"
+    if source == "default":
+        return text + " - the embedded default, because DATABASE_URL is not set"
+    return text + (" (--database)" if source == "argument" else f" (from {source})")
+
+
+def _sqlite_path(url: str) -> str | None:
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith("sqlite") or not rest.startswith("/"):
+        return None
+    path = rest[1:].partition("?")[0]
+    return None if path in ("", ":memory:") else path
+
+
 def build_database(url: str | None = None, **options: Any) -> peewee.Database:
     """Build (without connecting) the peewee database a URL describes."""
     url = url or os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
@@ -368,14 +414,30 @@ def init_db(url: str | None = None, **options: Any) -> peewee.Database:
     Read replicas: ``replica_urls`` (else ``DATABASE_REPLICA_URLS``, comma separated),
     ``replica_wait_ms``, ``replica_max_lag_ms``, ``replica_retry_seconds`` — see
     ``datalayer.connection.replicas``.
+
+    Nothing connects here. The first connection then checks, once per process and
+    database (one query), that every migration this datalayer ships is applied; if not,
+    it warns (``SchemaBehindWarning`` and a WARNING on the ``datalayer.connection``
+    logger) naming ``datalayer migrate``. Raises ``ConfigurationError`` for a URL or an
+    option it cannot use.
     """
     replica_options = replicas.take_options(options)
     if db.obj is not None and not db.obj.is_closed():
         db.obj.close()
     database = build_database(url, **options)
+    target, _ = resolve_target(url)
+    database.schema_key = _schema_key(target)  # type: ignore[attr-defined]
     db.initialize(database)
     replicas.configure(database, options, build=build_database, **replica_options)
     return database
+
+
+def _schema_key(url: str) -> str:
+    """The database a URL names, for the once-per-process migration check (no password)."""
+    path = _sqlite_path(driver_url(url))
+    if path is not None:
+        return "sqlite:///" + os.path.abspath(path)
+    return redact_url(driver_url(url))
 
 
 def is_postgres() -> bool:

@@ -258,10 +258,12 @@ def makemigrations_command(name: str, empty: bool, renames: tuple[str, ...],
     """Write migrations/NNN_NAME.py from the difference between the models and the
     migrations, with its rollback. Review it, then `datalayer migrate`.
     """
-    database: Any = None
-    if url:
-        from datalayer.connection.database import build_database
+    from datalayer.connection.database import build_database, describe_target
 
+    database: Any = None
+    click.echo(describe_target(url) + " (the migrations are replayed on it)" if url else
+               "database: none (the migrations are replayed on an in-memory SQLite)", err=True)
+    if url:
         database = build_database(url)
     path = make_migration(name, _writable_migrations_dir(), empty=empty,
                           renames=_parse_renames(renames),

@@ -3,9 +3,9 @@ the other for it)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from datalayer.connection.schema_version import shipped_folder
 from datalayer.errors import MigrationError
 
 __all__ = ["migrations_dir", "unshipped_migrations"]
@@ -16,19 +16,13 @@ def migrations_dir() -> Path:
 
     Run from a checkout (an editable install, or the source tree on ``sys.path``), it is
     the checkout's ``migrations/``, where ``makemigrations`` writes; installed from a
-    wheel, it is the shipped ``datalayer.migrations``.
+    wheel, it is the shipped ``datalayer.migrations``. (The rule lives in the connection
+    layer, whose once-per-process check compares the database with the same folder.)
     """
-    root = Path(__file__).resolve().parents[2]
-    if (root / "setup.cfg").is_file() and (root / "migrations" / "__init__.py").is_file():
-        return root / "migrations"
-    spec = importlib.util.find_spec("datalayer.migrations")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        if Path(location).is_dir():
-            return Path(location)
-    source_tree = Path(__file__).resolve().parents[2] / "migrations"
-    if source_tree.is_dir():
-        return source_tree
-    raise MigrationError("cannot find the migrations: datalayer.migrations is not installed")
+    folder = shipped_folder()
+    if folder is None:
+        raise MigrationError("cannot find the migrations: datalayer.migrations is not installed")
+    return folder
 
 
 def unshipped_migrations(folder: Path | None = None) -> list[str]:
