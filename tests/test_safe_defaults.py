@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import IS_PG, scratch_database
+from helpers import IS_PG, scratch_database
 
 from datalayer import AdminUserQueries, UserQueries, db, init_db
 from datalayer.cli.demo import run_demo

@@ -17,8 +17,8 @@ import click
 from datalayer.connection.database import describe_target, resolve_target
 from datalayer.connection.schema_version import SchemaBehindWarning
 from datalayer.errors import DataLayerError
-from datalayer.redact import redact_url
 from datalayer.evolve import migrate as migrations
+from datalayer.redact import redact_url
 
 __all__ = ["LAZY_COMMANDS", "announce", "database_option", "main", "register"]
 
