@@ -30,15 +30,15 @@ from datalayer.models import (
 )
 from datalayer.seed import SeedPlan, seed
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+SCHEMA_PAGE = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
 
 
-def test_readme_embeds_the_current_diagram() -> None:
-    text = README.read_text()
+def test_the_schema_page_embeds_the_current_diagram() -> None:
+    text = SCHEMA_PAGE.read_text()
     match = re.search(r"<!-- diagram:start -->\n```mermaid\n(.*?)```\n<!-- diagram:end -->",
                       text, re.S)
-    assert match, "README.md lost its diagram markers"
-    assert match.group(1) == mermaid(), "README diagram is stale: run `datalayer diagram`"
+    assert match, "docs/schema.md lost its diagram markers"
+    assert match.group(1) == mermaid(), "docs/schema.md's diagram is stale: run `datalayer diagram`"
 
 
 def test_diagram_lists_every_table_column_and_relation() -> None:

@@ -1,4 +1,5 @@
-"""The types reach the caller: a user's ``mypy --strict`` accepts the README's examples and
+"""The types reach the caller: a user's ``mypy --strict`` accepts the examples of the README
+and of the guides (docs/getting-started.md, docs/guides/*.md) and
 rejects a typo'd key on a DTO, on a page item and in a write's ``data``.
 
 mypy runs once, in a subprocess, on small user scripts in a temporary directory, against
@@ -16,7 +17,12 @@ from pathlib import Path
 
 import datalayer
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+# The pages whose ```python blocks are a user's code (the other pages are other helpers'
+# prose about the library's internals, checked by `mkdocs build --strict` only).
+EXAMPLE_PAGES = [README, ROOT / "docs" / "getting-started.md",
+                 *sorted((ROOT / "docs" / "guides").glob("*.md"))]
 
 # Names the README's snippets leave to the reader (their provider, their request).
 PRELUDE = """\
@@ -33,6 +39,13 @@ def send(delivery: object) -> str:
 
 request_id = "request-1"
 email = "ada@example.com"
+
+# The people and the tenant the guides' snippets work with.
+from datalayer import TenantQueries as _Tenants, UserQueries as _Users  # noqa: E402
+
+ada = _Users.create({"name": "Ada", "email": "ada@example.com"})
+grace = _Users.create({"name": "Grace", "email": "grace@example.com"})
+team = _Tenants.create_with_owner(ada["id"], {"name": "Analytical Engines"})
 
 """
 
@@ -70,9 +83,12 @@ done: bool = TodoQueries.toggle_complete("t1", "u1")["completed"]
 
 
 def readme_examples() -> list[str]:
-    """The README's Python snippets, in order."""
-    blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(), re.S | re.M)
-    assert blocks, "README.md has no ```python examples"
+    """The Python snippets of the README and the guides, in order."""
+    blocks = []
+    for page in EXAMPLE_PAGES:
+        found = re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M)
+        assert found or page != README, "README.md has no ```python examples"
+        blocks += found
     return blocks
 
 

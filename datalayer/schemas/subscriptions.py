@@ -4,6 +4,7 @@ provider-neutral webhook event ``SubscriptionEventQueries.ingest`` takes.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal, TypedDict
 
 import marshmallow
@@ -118,6 +119,86 @@ class IngestEventSchema(marshmallow.Schema):
             raise marshmallow.ValidationError({"subscription": missing})
 
 
+class _BillingSubscriptionStateKeys(TypedDict, total=False):
+    purchased_by_user_id: str | None
+    status: str
+    plan_id: str
+    plan_name: str | None
+    current_period_start: dt.datetime | str | None
+    current_period_end: dt.datetime | str | None
+    cancel_at_period_end: bool | None
+    trial_start: dt.datetime | str | None
+    trial_end: dt.datetime | str | None
+    polar_subscription_id: str | None
+    polar_customer_id: str | None
+    revenuecat_app_user_id: str | None
+    revenuecat_original_transaction_id: str | None
+
+
+class BillingSubscriptionState(_BillingSubscriptionStateKeys):
+    """The subscription's whole state after a billing event (``BillingEvent.subscription``).
+
+    Events carry the full state: a key left out is stored as empty (None, or False for
+    ``cancel_at_period_end``), so the newest event alone decides. Timestamps are aware
+    datetimes or ISO-8601 text with an offset.
+
+    Attributes:
+        status: ``trialing``, ``active``, ``past_due``, ``canceled``, ``expired`` or
+            ``paused``. Required for a subscription event (see ``BillingEvent.event_type``).
+        plan_id: The plan (1-255 characters). Required for a subscription event.
+        plan_name: Its display name.
+        current_period_start: When the paid period began.
+        current_period_end: When it ends; ``past_due`` and ``canceled`` access depend on
+            it (``SubscriptionQueries.has_access``).
+        cancel_at_period_end: True when a ``canceled`` subscription runs to the period's
+            end (and grants access until then).
+        trial_start: When the trial began.
+        trial_end: When it ends (informative: ``trialing`` grants access whatever it says).
+        purchased_by_user_id: The user who bought it, when known.
+        polar_subscription_id: Polar's id of the subscription: required when ``provider``
+            is ``polar`` (it names the subscription across events).
+        polar_customer_id: Polar's customer id.
+        revenuecat_app_user_id: RevenueCat's app user id.
+        revenuecat_original_transaction_id: RevenueCat's original transaction id: required
+            when ``provider`` is ``revenuecat``.
+    """
+
+
+class _BillingEventKeys(TypedDict):
+    provider: str
+    event_id: str
+    event_type: str
+    occurred_at: dt.datetime | str
+    subscription: BillingSubscriptionState
+
+
+class BillingEvent(_BillingEventKeys, total=False):
+    """A provider-neutral billing event: what ``SubscriptionEventQueries.ingest`` takes.
+
+    A webhook adapter builds one from Polar's or RevenueCat's payload. ``ingest`` records
+    it once per ``(provider, event_id)`` and applies it only when it is the newest event
+    of its subscription, so deliveries that come late, twice or out of order leave the
+    same final state.
+
+    Attributes:
+        provider: ``polar`` or ``revenuecat``.
+        event_id: The provider's id of the event (1-255 characters): the idempotency key.
+        event_type: The provider's type (1-100 characters). Polar's ``subscription.*``
+            names, and RevenueCat's (``INITIAL_PURCHASE``, ``RENEWAL``,
+            ``CANCELLATION``, ``BILLING_ISSUE``, ``EXPIRATION``, …, mapped to them),
+            change the subscription; any other type is recorded as ``ignored_type``.
+        occurred_at: When the provider says it happened (aware): the newest wins, ties
+            broken by the greater ``event_id``.
+        subscription: The subscription's whole state after the event.
+        tenant_id: The tenant a first event creates the subscription for; without it (or
+            for a tenant that does not exist) the event is recorded as ``not_linked``.
+        payload: The provider's original payload (any JSON), kept on the event row.
+    """
+
+    tenant_id: str | None
+    payload: Any
+
+
 class SubscriptionDTO(TypedDict):
     id: str
     tenant_id: str
@@ -161,6 +242,8 @@ subscription_dumper: Dumper[SubscriptionDTO] = Dumper(subscription_schema, Subsc
 subscription_event_dumper: Dumper[SubscriptionEventDTO] = Dumper(subscription_event_schema, SubscriptionEvent)
 
 __all__ = [
+    "BillingEvent",
+    "BillingSubscriptionState",
     "IngestEventSchema",
     "IngestOutcome",
     "SubscriptionDTO",
