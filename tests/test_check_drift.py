@@ -267,7 +267,7 @@ def run_check(url: str) -> tuple[int, list[str]]:
     """Run ``datalayer check`` as a user does; return its exit code and output lines."""
     result = CliRunner().invoke(main, ["check", "--database", url])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.output.splitlines()
+    return result.exit_code, result.stdout.splitlines()  # stderr names the database
 
 
 def named(problems: list[str], case: Case) -> str:
