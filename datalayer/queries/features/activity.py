@@ -115,7 +115,20 @@ class UserActivityQueries:
         minutes: int = 0,
         features: Iterable[str] = (),
     ) -> UserActivityDailyDTO:
-        """Add to the user's counters of the day (today, UTC, by default) in one statement."""
+        """Add to the user's counters of the day (today, UTC, by default) in one statement.
+
+        Trusted code recording what the user did (a request handler, an analytics worker).
+        Concurrent calls add up; ``features`` are merged into the day's sorted set.
+
+        Returns:
+            The day's row after the addition.
+
+        Raises:
+            ValidationError: an argument is not valid (negative counts, a ``day`` that is
+                not a date), or a counter would pass the integer range; nothing was
+                written.
+            NotFoundError: the user does not exist.
+        """
         check_id("user_id", user_id)
         values = _load_activity(day, events, sessions, minutes, features)
         with write():
@@ -129,7 +142,18 @@ class UserActivityQueries:
     def list_range(
         user_id: str, *, start: dt.date, end: dt.date
     ) -> list[UserActivityDailyDTO]:
-        """Return the user's daily rows from start to end (inclusive), oldest first."""
+        """Return the user's daily rows from start to end (inclusive), oldest first.
+
+        Trusted code (the user's own dashboard, the back office). Runs on a read replica
+        when there is one.
+
+        Returns:
+            One row per day that has activity; an empty list when none has.
+
+        Raises:
+            ValidationError: ``user_id``, ``start`` or ``end`` is not valid, or ``end`` is
+                before ``start``.
+        """
         check_id("user_id", user_id)
         first, last = check_date("start", start), check_date("end", end)
         if last < first:

@@ -139,12 +139,33 @@ class TodoQueries:
 
     @staticmethod
     def find_by_id(todo_id: str) -> TodoDTO | None:
-        """Return the todo with this id, or None."""
+        """Return the todo with this id, or None.
+
+        For trusted code only (a worker, the back office): it checks no owner and no tenant
+        membership. Code acting for a user calls ``find_for_user``.
+
+        Returns:
+            The todo, or None when no todo has this id.
+
+        Raises:
+            ValidationError: ``todo_id`` is not a valid id.
+        """
         return _one(_BY_ID.execute({"id": check_id("todo_id", todo_id)}))
 
     @staticmethod
     def find_for_user(todo_id: str, user_id: str) -> TodoDTO | None:
-        """Return the user's todo with this id, or None (also when it is someone else's)."""
+        """Return the user's todo with this id, or None (also when it is someone else's).
+
+        Any caller acting for ``user_id``: only the todo's owner finds it, and a tenant todo
+        only while they are still a member of its tenant.
+
+        Returns:
+            The todo, or None when no todo has this id, it belongs to another user, or the
+            user has left its tenant.
+
+        Raises:
+            ValidationError: an id is not a valid id.
+        """
         values = {"id": check_id("todo_id", todo_id), "user_id": check_id("user_id", user_id)}
         return _one(_FOR_USER.execute(values))
 
@@ -158,7 +179,21 @@ class TodoQueries:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[TodoDTO]:
-        """Return a newest-first page of the user's todos (personal ones when tenant_id is None)."""
+        """Return a newest-first page of the user's todos (personal ones when tenant_id is None).
+
+        Any caller acting for ``user_id``. With a ``tenant_id``, the user's todos in that
+        tenant while they are a member; ``completed`` filters on the flag. Pass the page's
+        ``next_cursor`` as ``cursor`` for the next one. Runs on a read replica when there
+        is one.
+
+        Returns:
+            A page; its ``items`` are empty when nothing matches (also for a tenant the
+            user is not a member of), and ``next_cursor`` is None on the last page.
+
+        Raises:
+            ValidationError: an id, ``completed``, ``limit`` (1-1000) or ``cursor`` (only
+                what a previous page returned) is not valid.
+        """
         values: dict[str, Any] = {
             "user_id": check_id("user_id", user_id),
             "limit": check_limit(limit) + 1,
@@ -182,7 +217,20 @@ class TodoQueries:
 
     @staticmethod
     def create(user_id: str, data: CreateTodoInput, *, tenant_id: str | None = None) -> TodoDTO:
-        """Create a todo for the user; a tenant todo needs the user's membership."""
+        """Create a todo for the user; a tenant todo needs the user's membership.
+
+        Any caller acting for ``user_id``.
+
+        Returns:
+            The new todo.
+
+        Raises:
+            ValidationError: ``data`` (``title`` 1-255 characters, ``description``,
+                ``completed``, ``due_date``) or an id is not valid; nothing was written.
+            PermissionDeniedError: ``tenant_id`` is given and the user is not a member of
+                that tenant (also when the tenant does not exist).
+            NotFoundError: the user does not exist.
+        """
         check_id("user_id", user_id)
         values = load(create_todo_schema, data)
         now = utcnow()
@@ -198,7 +246,18 @@ class TodoQueries:
 
     @staticmethod
     def update(todo_id: str, user_id: str, data: UpdateTodoInput) -> TodoDTO:
-        """Change the user's todo; NotFoundError when it is not theirs."""
+        """Change the user's todo; NotFoundError when it is not theirs.
+
+        Only the todo's owner (``user_id``), and for a tenant todo only while a member.
+
+        Returns:
+            The changed todo.
+
+        Raises:
+            ValidationError: ``data`` or an id is not valid; nothing was written.
+            NotFoundError: no todo has this id, it is another user's, or the user has left
+                its tenant.
+        """
         values = load(update_todo_schema, data)
         shape = tuple(sorted(values))
         values.update(
@@ -208,7 +267,19 @@ class TodoQueries:
 
     @staticmethod
     def toggle_complete(todo_id: str, user_id: str) -> TodoDTO:
-        """Flip the todo's ``completed`` flag atomically."""
+        """Flip the todo's ``completed`` flag atomically.
+
+        Only the todo's owner (``user_id``), and for a tenant todo only while a member.
+        Two toggles at once flip it twice.
+
+        Returns:
+            The changed todo.
+
+        Raises:
+            ValidationError: an id is not valid.
+            NotFoundError: no todo has this id, it is another user's, or the user has left
+                its tenant.
+        """
         values = {
             "id": check_id("todo_id", todo_id),
             "user_id": check_id("user_id", user_id),
@@ -218,7 +289,17 @@ class TodoQueries:
 
     @staticmethod
     def delete(todo_id: str, user_id: str) -> bool:
-        """Delete the user's todo; False when there was none."""
+        """Delete the user's todo; False when there was none.
+
+        Only the todo's owner (``user_id``), and for a tenant todo only while a member.
+
+        Returns:
+            True when it was deleted; False when no todo has this id, it is another user's,
+            or the user has left its tenant (nothing deleted).
+
+        Raises:
+            ValidationError: an id is not valid.
+        """
         values = {"id": check_id("todo_id", todo_id), "user_id": check_id("user_id", user_id)}
         return bool(_DELETE.execute(values).rowcount > 0)
 

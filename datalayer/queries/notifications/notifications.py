@@ -71,8 +71,21 @@ class NotificationQueries:
     ) -> NotificationWithDeliveriesDTO:
         """Create a notification and queue a delivery per channel the recipient enabled.
 
+        Trusted code notifying on the product's behalf (it decides who may notify whom).
         With a ``tenant_id``, the recipient and the actor (when given) must be members of
-        the tenant (PermissionDeniedError, or NotFoundError when it does not exist).
+        the tenant. The notification and its deliveries are written in one transaction;
+        the channels follow ``PreferenceQueries.resolve``.
+
+        Returns:
+            The notification with its ``deliveries`` (one pending delivery per enabled
+            channel; an empty list when the recipient switched every channel off).
+
+        Raises:
+            ValidationError: ``type`` is not one of the notification types, a text or
+                ``data`` is too long or malformed, or an id is not valid; nothing was
+                written.
+            PermissionDeniedError: the recipient or the actor is not a member of the tenant.
+            NotFoundError: the tenant, the recipient or the actor does not exist.
         """
         check_id("recipient_user_id", recipient_user_id)
         _optional_id("tenant_id", tenant_id)
@@ -118,7 +131,20 @@ class NotificationQueries:
         cursor: str | None = None,
         include_archived: bool = False,
     ) -> Page[NotificationDTO]:
-        """Return a newest-first page of the user's notifications (all tenants when None)."""
+        """Return a newest-first page of the user's notifications (all tenants when None).
+
+        Any caller acting for ``user_id`` (the recipient): nobody reads another user's
+        inbox. ``tenant_id`` narrows it to one tenant; archived ones are left out unless
+        ``include_archived``. Runs on a read replica when there is one.
+
+        Returns:
+            A page; ``items`` is empty when the user has no notification (or another
+            user's id is given).
+
+        Raises:
+            ValidationError: an id, ``limit``, ``cursor`` or ``include_archived`` is not
+                valid.
+        """
         cond = _scope(user_id, tenant_id)
         require(
             "include_archived",
@@ -141,14 +167,34 @@ class NotificationQueries:
     @staticmethod
     @replica_read
     def unread_count(user_id: str, *, tenant_id: str | None = None) -> int:
-        """Count the user's notifications neither read nor archived."""
+        """Count the user's notifications neither read nor archived.
+
+        Any caller acting for ``user_id`` (the recipient). ``tenant_id`` narrows the count
+        to one tenant. Runs on a read replica when there is one.
+
+        Returns:
+            The count; 0 when there is none.
+
+        Raises:
+            ValidationError: an id is not valid.
+        """
         cond = _scope(user_id, tenant_id) & N.read_at.is_null() & N.archived_at.is_null()
         with read():
             return N.select().where(cond).count()
 
     @staticmethod
     def mark_read(notification_id: str, user_id: str) -> bool:
-        """Mark the user's notification read; False when it is not theirs or already read."""
+        """Mark the user's notification read; False when it is not theirs or already read.
+
+        Any caller acting for ``user_id``: only the recipient marks a notification.
+
+        Returns:
+            True when it was marked now; False when no notification has this id, it is
+            another user's, or it was already read.
+
+        Raises:
+            ValidationError: an id is not valid.
+        """
         cond = _scope(user_id, None) & (N.id == check_id("notification_id", notification_id))
         with write():
             query = N.update({N.read_at: utcnow()}).where(cond & N.read_at.is_null())
@@ -156,14 +202,35 @@ class NotificationQueries:
 
     @staticmethod
     def mark_all_read(user_id: str, *, tenant_id: str | None = None) -> int:
-        """Mark every unread, unarchived notification of the user read; return how many."""
+        """Mark every unread, unarchived notification of the user read; return how many.
+
+        Any caller acting for ``user_id`` (the recipient); ``tenant_id`` narrows it to one
+        tenant.
+
+        Returns:
+            How many were marked; 0 when none was unread.
+
+        Raises:
+            ValidationError: an id is not valid.
+        """
         cond = _scope(user_id, tenant_id) & N.read_at.is_null() & N.archived_at.is_null()
         with write():
             return int(N.update({N.read_at: utcnow()}).where(cond).execute())
 
     @staticmethod
     def archive(notification_id: str, user_id: str) -> bool:
-        """Archive the user's notification; False when it is not theirs or already archived."""
+        """Archive the user's notification; False when it is not theirs or already archived.
+
+        Any caller acting for ``user_id``: only the recipient archives a notification.
+        ``datalayer maintain`` deletes archived ones after the retention period.
+
+        Returns:
+            True when it was archived now; False when no notification has this id, it is
+            another user's, or it was already archived.
+
+        Raises:
+            ValidationError: an id is not valid.
+        """
         cond = _scope(user_id, None) & (N.id == check_id("notification_id", notification_id))
         with write():
             query = N.update({N.archived_at: utcnow()}).where(cond & N.archived_at.is_null())

@@ -206,7 +206,26 @@ class SubscriptionEventQueries:
     ) -> IngestOutcome:
         """Record a provider-neutral billing event and apply it to its subscription.
 
-        ``max_future_skew``: seconds an ``occurred_at`` may lie ahead of this host's clock.
+        For the webhook handler, after it verified the provider's signature: the event is
+        trusted as the provider's word. ``event`` is a ``BillingEvent`` (any mapping of
+        that shape). Idempotent per ``(provider, event_id)`` and independent of arrival
+        order: run it under ``retrying()``. ``max_future_skew``: seconds an
+        ``occurred_at`` may lie ahead of this host's clock.
+
+        Returns:
+            What happened: ``applied``, ``duplicate_ignored`` (seen before),
+            ``stale_ignored`` (a newer event was applied), ``ignored_type`` (the type
+            changes no subscription) or ``not_linked`` (no subscription yet and no existing
+            tenant to create it for). The event is recorded in every case but a duplicate.
+
+        Raises:
+            ValidationError: the event is malformed (the message names the field, e.g.
+                ``subscription.plan_id``), ``occurred_at`` lies further ahead than
+                ``max_future_skew``, or the purchaser is not a member of the tenant;
+                nothing was recorded.
+            NotFoundError: ``subscription.purchased_by_user_id`` names no user.
+            ConflictError: the event names a tenant other than its subscription's; nothing
+                was recorded.
         """
         parsed = _Event(load(ingest_event_schema, event))
         _check_not_future(parsed.occurred_at, max_future_skew)
@@ -224,7 +243,16 @@ class SubscriptionEventQueries:
 
     @staticmethod
     def find_by_event_id(provider: str, event_id: str) -> SubscriptionEventDTO | None:
-        """Return the recorded event with this provider and provider event id, or None."""
+        """Return the recorded event with this provider and provider event id, or None.
+
+        Trusted code (the webhook handler, the back office).
+
+        Returns:
+            The event with its outcome, or None when it was never ingested.
+
+        Raises:
+            ValidationError: ``provider`` or ``event_id`` is not a valid id.
+        """
         check_id("provider", provider)
         check_id("event_id", event_id)
         query = subscription_event_dumper.select().where(

@@ -30,7 +30,16 @@ class SubscriptionQueries:
 
     @staticmethod
     def find_by_id(subscription_id: str) -> SubscriptionDTO | None:
-        """Return the subscription with this id, or None."""
+        """Return the subscription with this id, or None.
+
+        Trusted code (billing, the back office): it checks no tenant membership.
+
+        Returns:
+            The subscription, or None when none has this id.
+
+        Raises:
+            ValidationError: ``subscription_id`` is not a valid id.
+        """
         check_id("subscription_id", subscription_id)
         with read():
             return subscription_dumper.one(
@@ -39,7 +48,18 @@ class SubscriptionQueries:
 
     @staticmethod
     def current_for_tenant(tenant_id: str) -> SubscriptionDTO | None:
-        """Return the tenant's most relevant subscription (live before ended, newest first)."""
+        """Return the tenant's most relevant subscription (live before ended, newest first).
+
+        Trusted code deciding for a tenant (check the caller's membership first): ``active``
+        and ``trialing`` come first, then ``past_due``, ``canceled``, ``paused``, the
+        rest; newest first within each.
+
+        Returns:
+            The subscription, or None when the tenant has none (or does not exist).
+
+        Raises:
+            ValidationError: ``tenant_id`` is not a valid id.
+        """
         check_id("tenant_id", tenant_id)
         query = (
             subscription_dumper.select()
@@ -51,7 +71,23 @@ class SubscriptionQueries:
 
     @staticmethod
     def has_access(tenant_id: str, *, now: dt.datetime | None = None) -> bool:
-        """Tell whether any of the tenant's subscriptions grants access at ``now``."""
+        """Tell whether any of the tenant's subscriptions grants access at ``now``.
+
+        Trusted code deciding for a tenant (check the caller's membership first). A
+        subscription grants access when it is ``active`` or ``trialing`` (whatever its
+        dates), ``past_due`` with ``current_period_end`` less than 3 days before ``now``,
+        or ``canceled`` with ``cancel_at_period_end`` and ``current_period_end`` after
+        ``now``; ``expired`` and ``paused`` never do. The table of the billing guide lists
+        every case.
+
+        Returns:
+            True when one subscription grants access; False when none does, the tenant has
+            none, or it does not exist.
+
+        Raises:
+            ValidationError: ``tenant_id`` is not a valid id, or ``now`` is not a
+                timezone-aware datetime.
+        """
         check_id("tenant_id", tenant_id)
         now = check_now(now)
         end = Subscription.current_period_end
@@ -76,7 +112,17 @@ class SubscriptionQueries:
     def list_for_tenant(
         tenant_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[SubscriptionDTO]:
-        """Return a newest-first page of the tenant's subscriptions."""
+        """Return a newest-first page of the tenant's subscriptions.
+
+        Trusted code (billing pages after a membership check, the back office). Runs on a
+        read replica when there is one.
+
+        Returns:
+            A page; ``items`` is empty when the tenant has no subscription.
+
+        Raises:
+            ValidationError: ``tenant_id``, ``limit`` (1-1000) or ``cursor`` is not valid.
+        """
         check_id("tenant_id", tenant_id)
         query = subscription_dumper.select().where(Subscription.tenant == tenant_id)
         return keyset_page(

@@ -41,7 +41,18 @@ class TenantActivityQueries:
         active_users: int = 0,
         new_members: int = 0,
     ) -> TenantActivityDailyDTO:
-        """Add to the tenant's counters for ``day`` (today, UTC, by default); return the day's row."""
+        """Add to the tenant's counters for ``day`` (today, UTC, by default); return the day's row.
+
+        Trusted code recording what happened in the tenant. Concurrent calls add up.
+
+        Returns:
+            The day's row after the addition.
+
+        Raises:
+            ValidationError: a count is negative or not an integer, ``day`` is not a date,
+                or a counter would pass the integer range; nothing was written.
+            NotFoundError: the tenant does not exist.
+        """
         check_id("tenant_id", tenant_id)
         data = {
             "date": utcnow().date() if day is None else day,
@@ -85,7 +96,17 @@ class TenantActivityQueries:
     def list_range(
         tenant_id: str, *, start: dt.date, end: dt.date
     ) -> list[TenantActivityDailyDTO]:
-        """Return the tenant's rows from ``start`` to ``end`` (both included), oldest first."""
+        """Return the tenant's rows from ``start`` to ``end`` (both included), oldest first.
+
+        Trusted code, or code acting for a member of the tenant. Runs on a read replica
+        when there is one.
+
+        Returns:
+            One row per day that has activity; an empty list when none has.
+
+        Raises:
+            ValidationError: an argument is not valid, or ``end`` is before ``start``.
+        """
         check_id("tenant_id", tenant_id)
         first, last = check_date("start", start), check_date("end", end)
         if last < first:

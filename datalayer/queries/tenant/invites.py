@@ -156,7 +156,22 @@ class TenantInviteQueries:
         role: str = "member",
         ttl_seconds: int = 7 * 24 * 3600,
     ) -> tuple[TenantInviteDTO, str]:
-        """Invite an email to the tenant; return the invite and its token (shown only now)."""
+        """Invite an email to the tenant; return the invite and its token (shown only now).
+
+        The inviter (``actor_user_id``) must be an owner or an admin of the tenant. A pending
+        invite to the same address in this tenant is expired first: one pending invite
+        per address. Only the token's SHA-256 is stored.
+
+        Returns:
+            ``(invite, token)``: send the token to the address; it cannot be read again.
+
+        Raises:
+            ValidationError: ``email``, ``role`` (admin or member), ``ttl_seconds`` (at
+                most 366 days) or an id is not valid; nothing was written.
+            PermissionDeniedError: the inviter is not an owner or admin of the tenant.
+            NotFoundError: the tenant does not exist.
+            ConflictError: the address is already a member's, or the inviter's own.
+        """
         check_id("tenant_id", tenant_id)
         check_id("actor_user_id", actor_user_id)
         values = load(create_tenant_invite_schema, {"email": email, "role": role})
@@ -179,7 +194,16 @@ class TenantInviteQueries:
 
     @staticmethod
     def find_by_token(token: str) -> TenantInviteDTO | None:
-        """Return the invite this token belongs to (whatever its status), or None."""
+        """Return the invite this token belongs to (whatever its status), or None.
+
+        Anyone holding the token (the invite link's landing page).
+
+        Returns:
+            The invite, or None when no invite has this token.
+
+        Raises:
+            ValidationError: ``token`` is not a valid token.
+        """
         token_hash = hash_token(_check_token(token))
         query = tenant_invite_dumper.select().where(TenantInvite.token_hash == token_hash)
         with read():
@@ -188,7 +212,16 @@ class TenantInviteQueries:
     @staticmethod
     def list_pending(tenant_id: str, actor_user_id: str) -> list[TenantInviteDTO]:
         """Return the tenant's pending, unexpired invites, newest first, to one of its owners
-        or admins (``actor_user_id``); PermissionDeniedError for anyone else."""
+        or admins (``actor_user_id``); PermissionDeniedError for anyone else.
+
+        Returns:
+            The invites; an empty list when none is pending.
+
+        Raises:
+            ValidationError: an id is not valid.
+            PermissionDeniedError: the actor is a plain member or not a member.
+            NotFoundError: the tenant does not exist.
+        """
         check_id("tenant_id", tenant_id)
         check_id("actor_user_id", actor_user_id)
         query = (
@@ -206,7 +239,23 @@ class TenantInviteQueries:
 
     @staticmethod
     def accept(token: str, user_id: str) -> TenantMemberDTO:
-        """Accept an invite as the user it was sent to; return the new membership."""
+        """Accept an invite as the user it was sent to; return the new membership.
+
+        Any caller acting for ``user_id``, who must be the user the invite was sent to
+        (same email) with a verified email. Single use: of two acceptances racing, one
+        wins.
+
+        Returns:
+            The new membership, with the invite's role.
+
+        Raises:
+            ValidationError: ``token`` or ``user_id`` is not valid.
+            NotFoundError: no invite has this token, or the user does not exist.
+            PermissionDeniedError: the invite was sent to another address, or the user's
+                email is not verified.
+            ConflictError: the invite was already used, revoked or expired, or the user
+                is already a member.
+        """
         token_hash = hash_token(_check_token(token))
         check_id("user_id", user_id)
         now = utcnow()
@@ -217,7 +266,19 @@ class TenantInviteQueries:
 
     @staticmethod
     def revoke(invite_id: str, actor_user_id: str) -> TenantInviteDTO:
-        """Revoke a pending invite (owners and admins of its tenant); return it."""
+        """Revoke a pending invite (owners and admins of its tenant); return it.
+
+        The actor must be an owner or an admin of the invite's tenant.
+
+        Returns:
+            The revoked invite.
+
+        Raises:
+            ValidationError: an id is not valid.
+            NotFoundError: no invite has this id.
+            PermissionDeniedError: the actor lacks the role.
+            ConflictError: the invite is not pending any more.
+        """
         check_id("invite_id", invite_id)
         check_id("actor_user_id", actor_user_id)
         with write():
@@ -241,7 +302,16 @@ class TenantInviteQueries:
 
     @staticmethod
     def expire_overdue(*, now: dt.datetime | None = None) -> int:
-        """Mark every pending invite whose time is up as expired; return how many."""
+        """Mark every pending invite whose time is up as expired; return how many.
+
+        Trusted code (``datalayer maintain`` calls it).
+
+        Returns:
+            How many were expired; 0 when none was due.
+
+        Raises:
+            ValidationError: ``now`` is not a timezone-aware datetime.
+        """
         now = check_now(now)
         with write():
             query = TenantInvite.update(status="expired").where(

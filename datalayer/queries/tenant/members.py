@@ -54,7 +54,18 @@ class TenantMemberQueries:
 
     @staticmethod
     def find(tenant_id: str, user_id: str) -> TenantMemberDTO | None:
-        """Return the user's membership in the tenant, or None."""
+        """Return the user's membership in the tenant, or None.
+
+        Any caller: this is the membership check other code makes before acting for a
+        user in a tenant.
+
+        Returns:
+            The membership (with ``role`` and ``member_role``), or None when the user is
+            not a member (or the tenant or user does not exist).
+
+        Raises:
+            ValidationError: an id is not valid.
+        """
         check_id("tenant_id", tenant_id)
         check_id("user_id", user_id)
         query = tenant_member_dumper.select().where(_scope(tenant_id, user_id))
@@ -66,7 +77,17 @@ class TenantMemberQueries:
     def list_for_tenant(
         tenant_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> Page[TenantMemberWithUserDTO]:
-        """Return a newest-first page of the tenant's members, each with the user's name, email, image."""
+        """Return a newest-first page of the tenant's members, each with the user's name, email, image.
+
+        Trusted code, or code acting for a member of the tenant (check it first: this
+        lists members' email addresses). Runs on a read replica when there is one.
+
+        Returns:
+            A page; ``items`` is empty when the tenant has no member or does not exist.
+
+        Raises:
+            ValidationError: ``tenant_id``, ``limit`` (1-1000) or ``cursor`` is not valid.
+        """
         check_id("tenant_id", tenant_id)
         query = (
             tenant_member_dumper.select(*_USER_COLUMNS)
@@ -86,7 +107,16 @@ class TenantMemberQueries:
 
     @staticmethod
     def count_owners(tenant_id: str) -> int:
-        """Return how many owners the tenant has."""
+        """Return how many owners the tenant has.
+
+        Any caller.
+
+        Returns:
+            The count; 0 when the tenant does not exist.
+
+        Raises:
+            ValidationError: ``tenant_id`` is not a valid id.
+        """
         check_id("tenant_id", tenant_id)
         query = TenantMember.select().where(
             (TenantMember.tenant == tenant_id) & (TenantMember.role == "owner")
@@ -103,7 +133,21 @@ class TenantMemberQueries:
         role: str,
         member_role: str | None = None,
     ) -> TenantMemberDTO:
-        """Give a member another role (and sub-role when given); the last owner stays owner."""
+        """Give a member another role (and sub-role when given); the last owner stays owner.
+
+        The actor must be an owner or an admin of the tenant, and an owner to give or take
+        the ``owner`` role; nobody changes their own role.
+
+        Returns:
+            The changed membership.
+
+        Raises:
+            ValidationError: ``role`` (owner, admin, member), ``member_role`` or an id is
+                not valid.
+            PermissionDeniedError: the actor lacks the role, or changes their own.
+            NotFoundError: the target is not a member, or the tenant does not exist.
+            ConflictError: it would demote the tenant's last owner.
+        """
         check_id("tenant_id", tenant_id)
         check_id("actor_user_id", actor_user_id)
         check_id("user_id", user_id)
@@ -123,7 +167,20 @@ class TenantMemberQueries:
 
     @staticmethod
     def remove(tenant_id: str, user_id: str, actor_user_id: str) -> TenantMemberDTO:
-        """Remove a member from the tenant; return the removed membership."""
+        """Remove a member from the tenant; return the removed membership.
+
+        The actor must be an owner or an admin of the tenant, and an owner to remove an
+        owner. The removed user's active tenant is cleared when it was this one.
+
+        Returns:
+            The membership as it was.
+
+        Raises:
+            ValidationError: an id is not valid.
+            PermissionDeniedError: the actor lacks the role.
+            NotFoundError: the target is not a member, or the tenant does not exist.
+            ConflictError: the target is the tenant's last owner.
+        """
         check_id("tenant_id", tenant_id)
         check_id("actor_user_id", actor_user_id)
         check_id("user_id", user_id)
@@ -137,7 +194,19 @@ class TenantMemberQueries:
 
     @staticmethod
     def leave(tenant_id: str, user_id: str) -> TenantMemberDTO:
-        """Leave the tenant; return the ended membership."""
+        """Leave the tenant; return the ended membership.
+
+        Any caller acting for ``user_id`` (a member leaves by themselves). Their active
+        tenant is cleared when it was this one.
+
+        Returns:
+            The membership as it was.
+
+        Raises:
+            ValidationError: an id is not valid.
+            NotFoundError: the user is not a member of the tenant.
+            ConflictError: the user is the tenant's last owner (transfer ownership first).
+        """
         check_id("tenant_id", tenant_id)
         check_id("user_id", user_id)
         with write():
@@ -150,7 +219,18 @@ class TenantMemberQueries:
     def transfer_ownership(
         tenant_id: str, to_user_id: str, actor_user_id: str
     ) -> TenantMemberDTO:
-        """Make another member the owner and the acting owner an admin; return the new owner."""
+        """Make another member the owner and the acting owner an admin; return the new owner.
+
+        ``actor_user_id`` must be an owner of the tenant; ``to_user_id`` a member of it.
+
+        Returns:
+            The new owner's membership.
+
+        Raises:
+            ValidationError: an id is not valid, or both ids are the same.
+            PermissionDeniedError: the actor is not an owner.
+            NotFoundError: ``to_user_id`` is not a member, or the tenant does not exist.
+        """
         check_id("tenant_id", tenant_id)
         check_id("to_user_id", to_user_id)
         check_id("actor_user_id", actor_user_id)

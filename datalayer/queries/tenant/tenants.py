@@ -26,14 +26,36 @@ class TenantQueries:
 
     @staticmethod
     def find_by_id(tenant_id: str) -> TenantDTO | None:
-        """Return the tenant with this id, or None."""
+        """Return the tenant with this id, or None.
+
+        Trusted code: it checks no membership (code acting for a user checks
+        ``TenantMemberQueries.find`` first, or uses ``list_for_user``).
+
+        Returns:
+            The tenant, or None when none has this id.
+
+        Raises:
+            ValidationError: ``tenant_id`` is not a valid id.
+        """
         check_id("tenant_id", tenant_id)
         with read():
             return tenant_dumper.one(tenant_dumper.select().where(Tenant.id == tenant_id))
 
     @staticmethod
     def create_with_owner(owner_user_id: str, data: CreateTenantInput) -> TenantDTO:
-        """Create a tenant owned by the user; make it their active tenant if they had none."""
+        """Create a tenant owned by the user; make it their active tenant if they had none.
+
+        Any caller acting for ``owner_user_id``. The tenant and its first membership
+        (``owner``) are written in one transaction.
+
+        Returns:
+            The new tenant.
+
+        Raises:
+            ValidationError: ``data`` (``name`` 1-255 characters, ``type`` one of team,
+                organization, group, family) or the id is not valid; nothing was written.
+            NotFoundError: the user does not exist.
+        """
         check_id("owner_user_id", owner_user_id)
         values = load(create_tenant_schema, data)
         with write():
@@ -48,7 +70,16 @@ class TenantQueries:
     @staticmethod
     @replica_read
     def list_for_user(user_id: str) -> list[TenantWithRoleDTO]:
-        """Return the tenants the user belongs to, each with the user's role, in joining order."""
+        """Return the tenants the user belongs to, each with the user's role, in joining order.
+
+        Any caller acting for ``user_id``. Runs on a read replica when there is one.
+
+        Returns:
+            The tenants, each with ``role``; an empty list when the user belongs to none.
+
+        Raises:
+            ValidationError: ``user_id`` is not a valid id.
+        """
         check_id("user_id", user_id)
         query = (
             tenant_dumper.select(TenantMember.role)
@@ -63,7 +94,18 @@ class TenantQueries:
 
     @staticmethod
     def update(tenant_id: str, actor_user_id: str, data: UpdateTenantInput) -> TenantDTO:
-        """Change the tenant's name or type (owners and admins)."""
+        """Change the tenant's name or type (owners and admins).
+
+        The actor (``actor_user_id``) must be an owner or an admin of the tenant.
+
+        Returns:
+            The changed tenant.
+
+        Raises:
+            ValidationError: ``data`` or an id is not valid; nothing was written.
+            PermissionDeniedError: the actor is a plain member or not a member.
+            NotFoundError: the tenant does not exist (or was deleted meanwhile).
+        """
         check_id("tenant_id", tenant_id)
         check_id("actor_user_id", actor_user_id)
         values = load(update_tenant_schema, data)
@@ -79,7 +121,20 @@ class TenantQueries:
 
     @staticmethod
     def delete(tenant_id: str, actor_user_id: str) -> None:
-        """Delete the tenant and everything in it (owners only)."""
+        """Delete the tenant and everything in it (owners only).
+
+        The actor (``actor_user_id``) must be an owner. Memberships, invites, todos,
+        notifications, subscriptions and activity of the tenant go with it, in one
+        transaction; members whose active tenant it was have none afterwards.
+
+        Returns:
+            None.
+
+        Raises:
+            ValidationError: an id is not valid.
+            PermissionDeniedError: the actor is not an owner of the tenant.
+            NotFoundError: the tenant does not exist.
+        """
         check_id("tenant_id", tenant_id)
         check_id("actor_user_id", actor_user_id)
         with write():
