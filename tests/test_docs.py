@@ -105,7 +105,7 @@ def test_the_access_table_of_the_billing_guide(
         txn: None, status: str, columns: dict[str, object], access: bool) -> None:
     owner = UserQueries.create({"name": "Owner", "email": f"{status}@example.com"})
     tenant = TenantQueries.create_with_owner(owner["id"], {"name": "Billed"})
-    assert SubscriptionQueries.has_access(tenant["id"], NOW) is False  # no subscription
+    assert SubscriptionQueries.has_access(tenant["id"], now=NOW) is False  # no subscription
     Subscription.create(tenant=tenant["id"], status=status, plan_id="pro", provider="polar",
                         polar_subscription_id=f"sub_{status}", **columns)
-    assert SubscriptionQueries.has_access(tenant["id"], NOW) is access
+    assert SubscriptionQueries.has_access(tenant["id"], now=NOW) is access

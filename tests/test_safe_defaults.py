@@ -62,7 +62,7 @@ def test_the_embedded_default_says_database_url_is_not_set(
 def test_erase_shows_the_target_before_it_asks(fresh_db: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     UserQueries.create({"name": "Real", "email": "real@corp.example"})
-    AdminUserQueries.create({"email": "ops@corp.example", "name": "Ops", "status": "active"})
+    AdminUserQueries.create(None, {"email": "ops@corp.example", "name": "Ops", "status": "active"})
     db.close()
     monkeypatch.setattr("datalayer.cli.ops._is_terminal", lambda: True)
     result = CliRunner().invoke(main, ["user", "erase", "real@corp.example", "--actor",
