@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import peewee
+import psycopg2
 from playhouse.pool import MaxConnectionsExceeded
 
 from datalayer.redact import scrub, scrub_exception
@@ -28,8 +30,9 @@ __all__ = [
     "PoolExhaustedError",
     "PoolerSafetyError",
     "QueryTimeoutError",
+    "SerializationError",
     "ValidationError",
-    "guard_namespace",
+    "error_boundary",
     "guarded",
     "translate_errors",
 ]
@@ -62,6 +65,11 @@ class NotFoundError(DataLayerError):
 
 class ConflictError(DataLayerError):
     """A unique constraint or a state conflict (duplicate, already used, last owner)."""
+
+
+class SerializationError(ConflictError):
+    """The transaction lost to a concurrent one: a serialization failure (SQLSTATE 40001)
+    or a deadlock (40P01). Nothing it did was kept; run it again (``retrying`` does)."""
 
 
 class PermissionDeniedError(DataLayerError):
@@ -208,7 +216,7 @@ def translate(exc: BaseException) -> DataLayerError:
     if code in ("55P03", "57014"):  # lock_not_available, query_canceled (by a timeout)
         return QueryTimeoutError(f"query timed out ({code}): {_first_line(exc)}")
     if code in ("40001", "40P01"):
-        return ConflictError(f"transaction conflict ({code}): {_first_line(exc)}")
+        return SerializationError(f"transaction conflict ({code}): {_first_line(exc)}")
     if code == READ_ONLY_NODE:
         return ConnectionLostError(
             f"the server refused a write as read-only ({_first_line(exc)}): a standby, or "
@@ -222,73 +230,78 @@ def translate(exc: BaseException) -> DataLayerError:
     return DataLayerError(f"database error: {_first_line(exc)[:300]}")
 
 
+# What the boundary translates: peewee's errors, the drivers' own (raised outside peewee's
+# wrapper, e.g. by COPY or a server-side cursor) and the pool's. Anything else -- the
+# library's own bugs, the caller's exceptions -- propagates as it is.
+DATABASE_ERRORS = (peewee.PeeweeException, MaxConnectionsExceeded, psycopg2.Error, sqlite3.Error)
+
+
+def _as_peewee(exc: BaseException) -> BaseException:
+    """Return a driver's exception as peewee's matching one (peewee's own mapping)."""
+    try:
+        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]  # untyped in peewee's stubs
+            raise exc
+    except peewee.PeeweeException as wrapped:
+        return wrapped
+    except BaseException:  # noqa: BLE001 - a driver error peewee does not map
+        return exc
+    raise AssertionError("unreachable")
+
+
+def translated(exc: BaseException) -> DataLayerError | None:
+    """Return the ``DataLayerError`` a database failure means; None for anything else."""
+    if isinstance(exc, DataLayerError):
+        return exc
+    if isinstance(exc, psycopg2.Error | sqlite3.Error):
+        exc = _as_peewee(exc)
+    if isinstance(exc, DATABASE_ERRORS):
+        return translate(exc)
+    if isinstance(exc, AttributeError):  # ``db`` used before init_db()
+        return configuration_error(exc)
+    return None
+
+
 @contextlib.contextmanager
 def translate_errors() -> Iterator[None]:
     """Re-raise database errors raised inside the block as ``DataLayerError`` subclasses."""
     try:
         yield
-    except DataLayerError:
-        raise
-    except (peewee.PeeweeException, MaxConnectionsExceeded) as exc:
-        raise translate(exc) from exc
-    except AttributeError as exc:
-        config = configuration_error(exc)
-        if config is None:
+    except Exception as exc:
+        error = translated(exc)
+        if error is None or error is exc:
             raise
-        raise config from exc
+        raise error from exc
 
-
-# What escapes from the driver or Python itself when a value cannot be handled: input
-# the argument checks should have refused (they name the argument; this net cannot).
-_INPUT_ERRORS = (UnicodeError, OverflowError, RecursionError, ValueError, TypeError)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def last_resort(exc: BaseException) -> DataLayerError:
-    """Return the ``DataLayerError`` for anything that escaped a public function."""
-    if isinstance(exc, DataLayerError):
-        return exc
-    if isinstance(exc, peewee.PeeweeException | MaxConnectionsExceeded):
-        return translate(exc)
-    config = configuration_error(exc)
-    if config is not None:
-        return config
-    if isinstance(exc, _INPUT_ERRORS):
-        detail = scrub(_first_line(exc))[:200]
-        return ValidationError(
-            {"_schema": [f"A value could not be handled ({type(exc).__name__}: {detail})."]}
-        )
-    return DataLayerError(f"internal error ({type(exc).__name__}): {scrub(_first_line(exc))[:200]}")
+N = TypeVar("N", bound=type)
 
 
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:
-    """Wrap a public function: whatever happens inside, only a ``DataLayerError`` leaves.
+    """Wrap a public function so database failures leave it as ``DataLayerError``s.
 
-    The argument checks come first and name the argument; this is the net under them.
-    A call that does not match the signature (a ``TypeError`` raised by the call itself,
-    before the function ran) is the caller's programming error and is left as it is.
+    Only peewee's, the drivers' and the pool's errors are translated: a ``TypeError`` or
+    ``ValueError`` from the library's own code (a bug) or a wrong call propagates as it is.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except DataLayerError:
-            raise
         except Exception as exc:
-            tb = exc.__traceback__
-            if isinstance(exc, TypeError) and tb is not None and tb.tb_next is None:
-                raise  # the call's own arguments did not bind: a wrong signature
-            raise last_resort(exc) from exc
+            error = translated(exc)
+            if error is None or error is exc:
+                raise
+            raise error from exc
 
-    wrapper.__datalayer_guarded__ = True  # type: ignore[attr-defined]
+    wrapper.__datalayer_guarded__ = True  # type: ignore[attr-defined]  # a marker the tests read
     return wrapper
 
 
-def guard_namespace(namespace: type) -> type:
-    """Guard every public static method of an ``XxxQueries`` namespace (``guarded``)."""
+def error_boundary(namespace: N) -> N:
+    """Class decorator of an ``XxxQueries`` namespace: every public static method is
+    ``guarded``, so a database failure leaves it as a ``DataLayerError``."""
     for attr, value in list(vars(namespace).items()):
         if attr.startswith("_") or not isinstance(value, staticmethod):
             continue

@@ -28,6 +28,7 @@ from typing import Any
 
 import peewee
 
+from datalayer import arguments
 from datalayer import models as m
 from datalayer.connection.database import db, is_postgres
 from datalayer.errors import translate_errors
@@ -234,10 +235,8 @@ def maintain(
     on_start: Callable[[int], None] | None = None,
 ) -> list[Outcome]:
     """Run every clean-up step in small batches (``dry_run``: only count what is due)."""
-    if not 1 <= batch_size <= BATCH_SIZE:
-        raise ValueError(f"batch_size must be between 1 and {BATCH_SIZE}")
-    if retention_days < 0:
-        raise ValueError("retention_days must not be negative")
+    batch_size = arguments.integer("batch_size", batch_size, minimum=1, maximum=BATCH_SIZE)
+    retention_days = arguments.integer("retention_days", retention_days, minimum=0)
     options = Options(now or utcnow(), retention_days, batch_size)
     plan: list[tuple[Step, Any, Outcome]] = []
     with translate_errors():

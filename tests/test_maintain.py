@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from factories import make_tenant, make_user
 from helpers import postgres_only
 
-from datalayer import db, init_db
+from datalayer import ValidationError, db, init_db
 from datalayer import models as m
 from datalayer.cli.main import main
 from datalayer.maintain import maintain
@@ -284,3 +284,14 @@ def test_four_hosts_at_once_do_each_piece_of_work_once(fresh_db: str) -> None:
     if "end_impersonations" in counts:
         audit = m.AdminAuditLog.select().where(m.AdminAuditLog.action == "IMPERSONATION_END")
         assert audit.count() == 3000  # one audit row per ended session, none twice
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("batch_size", 0), ("batch_size", 1001), ("batch_size", "10"), ("retention_days", -1),
+     ("retention_days", 1.5)],
+)
+def test_a_bad_option_is_a_validation_error_naming_it(txn, option: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        maintain(**{option: value})
+    assert list(info.value.messages) == [option]

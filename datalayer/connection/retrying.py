@@ -9,20 +9,13 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import peewee
-from playhouse.pool import MaxConnectionsExceeded
-
 from datalayer.connection.database import db
 from datalayer.connection.pooling import forget_connection
 from datalayer.errors import (
-    READ_ONLY_NODE,
-    ConfigurationError,
     ConnectionLostError,
     DataLayerError,
-    configuration_error,
-    is_connection_error,
-    sqlstate,
-    translate,
+    SerializationError,
+    translated,
 )
 from datalayer.redact import scrub
 
@@ -35,17 +28,6 @@ retry_logger = logging.getLogger("datalayer.connection.retrying")
 
 def _backoff(attempt: int, base: float, cap: float) -> float:
     return random.uniform(0, min(cap, base * (2**attempt)))
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    return sqlstate(exc) in ("40001", "40P01", READ_ONLY_NODE) or is_connection_error(exc)
-
-
-def _needs_new_connection(exc: BaseException, cause: BaseException | None) -> bool:
-    """A lost connection, or one on a node that no longer takes writes (after a failover)."""
-    if isinstance(exc, ConnectionLostError) or is_connection_error(cause or exc):
-        return True
-    return cause is not None and sqlstate(cause) == READ_ONLY_NODE
 
 
 def retrying(
@@ -62,6 +44,10 @@ def retrying(
     so the retry connects afresh (to the new primary, given a multi-host URL with
     ``target_session_attrs=read-write``).
 
+    What is retried is decided by class, after translation: ``SerializationError`` and
+    ``ConnectionLostError``. A wrong URL, password or database name, or an unmigrated
+    schema (``ConfigurationError``), is raised at once; so is the caller's own exception.
+
     A retried unit of work may have committed before the failure was seen (the
     connection dropped after COMMIT): make it idempotent — an idempotency key with
     ``INSERT ... ON CONFLICT DO NOTHING``, or a fencing check such as the delivery
@@ -75,23 +61,12 @@ def retrying(
             with db.atomic():
                 return fn()
         except Exception as exc:
-            cause = exc.__cause__ if isinstance(exc, DataLayerError) else exc
-            # A wrong URL, password or database name, or an unmigrated schema, stays so.
-            never = isinstance(exc, ConfigurationError) or (
-                cause is not None and configuration_error(cause) is not None
-            )
-            retryable = not never and (
-                isinstance(exc, ConnectionLostError) or (cause is not None and _is_retryable(cause))
-            )
+            error = translated(exc)  # None: the caller's own exception
+            retryable = isinstance(error, SerializationError | ConnectionLostError)
             if not retryable or attempt == attempts - 1:
-                if isinstance(exc, DataLayerError):
+                if error is None or error is exc:
                     raise
-                if isinstance(exc, peewee.PeeweeException | MaxConnectionsExceeded):
-                    raise translate(exc) from exc
-                config = configuration_error(exc)  # ``db`` used before init_db()
-                if config is None:
-                    raise  # the caller's own exception, as it was
-                raise config from exc
+                raise error from exc
             retry_logger.warning(
                 "retrying (attempt %d of %d) after %s: %s",
                 attempt + 2,
@@ -99,7 +74,7 @@ def retrying(
                 type(exc).__name__,
                 scrub(str(exc).strip())[:200],
             )
-            if _needs_new_connection(exc, cause):
+            if isinstance(error, ConnectionLostError):
                 _discard_connection()  # a serialization failure leaves a usable connection
             time.sleep(_backoff(attempt, base_delay, max_delay))
     raise AssertionError("unreachable")

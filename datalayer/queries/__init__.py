@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datalayer.connection.tracing import instrument_namespaces
-from datalayer.errors import guard_namespace
 from datalayer.queries.admin import (
     AdminFlagQueries,
     AdminNoteQueries,
@@ -76,11 +75,7 @@ __all__ = [
     "AdminNoteQueries",
 ]
 
-# The boundary: whatever happens inside a public function, only a DataLayerError leaves
-# it (the argument checks name the argument first; this is the net under them).
-for _name in __all__:
-    guard_namespace(globals()[_name])
-
+# The error boundary is on each namespace, where it is defined (@error_boundary).
 # Optional OpenTelemetry: each public function a span named after it (datalayer.connection.tracing;
 # without opentelemetry-api installed nothing is wrapped).
 instrument_namespaces(globals()[_name] for _name in __all__)

@@ -17,7 +17,6 @@ from datalayer.errors import (
     NOT_INITIALIZED,
     NotInitializedError,
     ValidationError,
-    translate,
     translate_errors,
 )
 from datalayer.models.base import to_utc
@@ -271,10 +270,7 @@ class Statement:
             else (values[name] if constant is None else constant(values[name]))
             for name, constant in plan
         ]
-        try:
-            return database.execute_sql(sql, params)
-        except peewee.PeeweeException as exc:
-            raise translate(exc) from exc
+        return database.execute_sql(sql, params)  # errors: the namespace's @error_boundary
 
 
 class StatementCache:

@@ -10,7 +10,7 @@ from typing import Any
 import peewee
 
 from datalayer.connection.replicas import replica_read
-from datalayer.errors import PermissionDeniedError, ValidationError
+from datalayer.errors import PermissionDeniedError, ValidationError, error_boundary
 from datalayer.models import AdminAuditLog
 from datalayer.models.admin import AUDIT_TARGET_TYPES
 from datalayer.queries.admin._audit import audit
@@ -77,6 +77,7 @@ def reserved_action(action: Any) -> None:
         raise PermissionDeniedError(f"only the library writes {action} audit rows")
 
 
+@error_boundary
 class AuditLogQueries:
     """The admin audit trail: append and read; there is no update and no delete."""
 

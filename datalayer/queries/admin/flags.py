@@ -14,7 +14,7 @@ from typing import Any
 import peewee
 
 from datalayer import arguments
-from datalayer.errors import NotFoundError, ValidationError
+from datalayer.errors import NotFoundError, ValidationError, error_boundary
 from datalayer.models import AdminFlag, Tenant, User
 from datalayer.models.admin_console import FLAG_TARGET_TYPES, FLAG_TYPES
 from datalayer.queries.admin._audit import audit
@@ -51,6 +51,7 @@ def _require_target(target_type: str, target_id: str) -> None:
         raise NotFoundError(f"{target_type} {target_id} not found")
 
 
+@error_boundary
 class AdminFlagQueries:
     """Flags an admin puts on a user or a tenant, each at most once per type."""
 

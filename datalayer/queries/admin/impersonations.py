@@ -16,7 +16,13 @@ from typing import Any, cast
 
 import peewee
 
-from datalayer.errors import ConflictError, NotFoundError, PermissionDeniedError, translate
+from datalayer.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    error_boundary,
+    translate,
+)
 from datalayer.models import AdminAuditLog, AdminImpersonationSession, TenantMember, User
 from datalayer.models.base import new_id
 from datalayer.queries.admin._audit import audit
@@ -93,6 +99,7 @@ def _require_target(target_user_id: str, target_tenant_id: str | None) -> None:
             )
 
 
+@error_boundary
 class ImpersonationQueries:
     """Impersonation sessions: start, end, find the active one, check a write."""
 

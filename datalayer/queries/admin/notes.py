@@ -13,7 +13,7 @@ from typing import Any, cast
 import marshmallow
 
 from datalayer import arguments
-from datalayer.errors import NotFoundError, PermissionDeniedError
+from datalayer.errors import NotFoundError, PermissionDeniedError, error_boundary
 from datalayer.models import AdminTenantNote, AdminUserNote
 from datalayer.models.base import utcnow
 from datalayer.queries.admin._audit import audit
@@ -72,6 +72,7 @@ def _kind(target_type: Any) -> _Kind:
     return KINDS[target_type]
 
 
+@error_boundary
 class AdminNoteQueries:
     """Notes admins keep about a user or a tenant (``target_type`` 'user' or 'tenant')."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from datalayer.errors import error_boundary
 from datalayer.models import AdminRole, AdminUser, AdminUserRole
 from datalayer.queries.admin._audit import audit
 from datalayer.queries.base import read, write
@@ -23,6 +24,7 @@ def _permission(value: Any) -> str:
     )
 
 
+@error_boundary
 class AdminRoleQueries:
     """Roles and grants. ``grant`` and ``revoke`` are idempotent and return whether they
     changed anything; only a change is audited (the audit trail records what happened,

@@ -12,7 +12,7 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
-from datalayer.errors import NotFoundError, PermissionDeniedError
+from datalayer.errors import NotFoundError, PermissionDeniedError, error_boundary
 from datalayer.models import AdminAuditLog, AdminSession, AdminUser
 from datalayer.models.base import new_id, utcnow
 from datalayer.queries.admin._audit import audit
@@ -47,6 +47,7 @@ def _valid(token: str, now: dt.datetime) -> Any:
     return (S.token == token) & (S.expires_at > now) & _not_suspended()
 
 
+@error_boundary
 class AdminSessionQueries:
     """Admin console sessions: opened, looked up, revoked, expired; step-up for the
     sensitive operations (a recent re-authentication recorded on the session)."""

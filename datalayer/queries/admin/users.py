@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from datalayer import arguments
-from datalayer.errors import NotFoundError, PermissionDeniedError
+from datalayer.errors import NotFoundError, PermissionDeniedError, error_boundary
 from datalayer.models import AdminUser
 from datalayer.models.admin import ADMIN_STATUSES
 from datalayer.models.base import utcnow
@@ -29,6 +29,7 @@ def _is_email(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value.strip()) <= 255 and "\x00" not in value
 
 
+@error_boundary
 class AdminUserQueries:
     """Back-office users. ``password_hash`` is stored (already hashed) but never returned."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datalayer.connection.replicas import replica_read
+from datalayer.errors import error_boundary
 from datalayer.models import Account
 from datalayer.queries.auth._arguments import required_text
 from datalayer.queries.base import read, write
@@ -15,6 +16,7 @@ from datalayer.schemas.auth import (
 from datalayer.schemas.base import check_id, load
 
 
+@error_boundary
 class AccountQueries:
     """Provider accounts linked to a user; their passwords and tokens are never dumped."""
 

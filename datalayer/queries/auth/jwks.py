@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from datalayer.connection.database import db, is_postgres
+from datalayer.errors import error_boundary
 from datalayer.models import Jwks
 from datalayer.queries.base import read, write
 from datalayer.schemas.auth import (
@@ -34,6 +35,7 @@ def _check_grace(value: Any) -> float:
     return checked
 
 
+@error_boundary
 class JwksQueries:
     """JWT signing keys; the private key is stored, never dumped."""
 

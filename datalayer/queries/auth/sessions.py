@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from datalayer.errors import error_boundary
 from datalayer.models import Session
 from datalayer.queries.auth._arguments import required_text
 from datalayer.queries.base import read, write
@@ -15,6 +16,7 @@ from datalayer.schemas.auth import (
 from datalayer.schemas.base import check_id, check_now, load
 
 
+@error_boundary
 class SessionQueries:
     """Sessions: looked up by their token, which is never dumped."""
 

@@ -8,7 +8,7 @@ from typing import Any
 from peewee import Case, fn
 
 from datalayer import arguments
-from datalayer.errors import NotFoundError, PermissionDeniedError
+from datalayer.errors import NotFoundError, PermissionDeniedError, error_boundary
 from datalayer.models import TenantMember, User
 from datalayer.models.auth import USER_ADMIN_ROLES
 from datalayer.queries.auth._arguments import required_text
@@ -40,6 +40,7 @@ def _changed(query: Any, user_id: str) -> UserDTO:
     return row
 
 
+@error_boundary
 class UserQueries:
     """Users: profiles, the active tenant, and activity stamps."""
 

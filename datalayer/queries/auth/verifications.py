@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from datalayer.errors import error_boundary
 from datalayer.models import Verification
 from datalayer.queries.auth._arguments import required_text
 from datalayer.queries.base import write
@@ -15,6 +16,7 @@ from datalayer.schemas.auth import (
 from datalayer.schemas.base import check_now, load
 
 
+@error_boundary
 class VerificationQueries:
     """One-time verification values (email links, OTPs): each can be consumed once."""
 

@@ -10,7 +10,7 @@ from peewee import EXCLUDED, SQL
 
 from datalayer.connection.database import is_postgres
 from datalayer.connection.replicas import replica_read
-from datalayer.errors import ValidationError
+from datalayer.errors import ValidationError, error_boundary
 from datalayer.models import UserActivityDaily
 from datalayer.models.base import utcnow
 from datalayer.queries.base import (
@@ -102,6 +102,7 @@ def _overflow_error(user_id: str, values: dict[str, Any]) -> ValidationError:
     )
 
 
+@error_boundary
 class UserActivityQueries:
     """Per-user daily activity rollups: one row per user and day, incremented atomically."""
 

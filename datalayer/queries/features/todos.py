@@ -15,7 +15,7 @@ import peewee
 from datalayer import arguments
 from datalayer.connection.database import is_sqlite
 from datalayer.connection.replicas import replica_read
-from datalayer.errors import NotFoundError, PermissionDeniedError
+from datalayer.errors import NotFoundError, PermissionDeniedError, error_boundary
 from datalayer.models import TenantMember, Todo, new_id, utcnow
 from datalayer.queries.base import (
     Page,
@@ -134,6 +134,7 @@ _INSERT = StatementCache(_insert_query)
 _UPDATE = StatementCache(_update_query)
 
 
+@error_boundary
 class TodoQueries:
     """Todos: a user sees and changes only their own."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from datalayer.connection.replicas import replica_read
-from datalayer.errors import ConflictError
+from datalayer.errors import ConflictError, error_boundary
 from datalayer.models import Waitlist
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.schemas.base import load
@@ -22,6 +22,7 @@ def _email(email: Any) -> str:
     return address
 
 
+@error_boundary
 class WaitlistQueries:
     """The waitlist: one row per address, whatever its letter case."""
 

@@ -14,10 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, cast
 
-import peewee
-
 from datalayer.connection.database import db, is_postgres
-from datalayer.errors import translate
 from datalayer.models.base import utcnow
 from datalayer.queries.notifications._queue import D, check_attempts
 from datalayer.schemas.base import check_id, require
@@ -56,10 +53,7 @@ class HandWritten:
         """Run on the primary (these are writes) with ``values``; return the cursor."""
         pg = is_postgres()
         params = [values[name] for name in self._order[pg]]
-        try:
-            return db.obj.execute_sql(self._sql[pg], params)
-        except peewee.PeeweeException as exc:
-            raise translate(exc) from exc
+        return db.obj.execute_sql(self._sql[pg], params)  # errors: DeliveryQueries' boundary
 
 
 def _columns(alias: str, names: Sequence[str]) -> str:

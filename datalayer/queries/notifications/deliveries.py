@@ -27,6 +27,7 @@ import peewee
 
 from datalayer.connection.database import is_postgres
 from datalayer.connection.listening import clear_interrupt, interrupt
+from datalayer.errors import error_boundary
 from datalayer.models import Notification, NotificationTarget, User
 from datalayer.queries.base import for_update, one_statement, read, write
 from datalayer.queries.notifications._queue import (
@@ -125,6 +126,7 @@ def _fail_attempt(fence: Any, attempts: int, base: float, text: str, now: dt.dat
     return waking_count(D.update(values).where(fence)) > 0  # a retry due: wake the waiters
 
 
+@error_boundary
 class DeliveryQueries:
     """The delivery queue background workers run on (at-least-once, fenced by lease)."""
 

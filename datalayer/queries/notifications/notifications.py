@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from datalayer.connection.replicas import replica_read
+from datalayer.errors import error_boundary
 from datalayer.models import Notification, NotificationDelivery
 from datalayer.models.base import utcnow
 from datalayer.queries.base import Page, keyset_page, read, write
@@ -53,6 +54,7 @@ def _optional_id(name: str, value: str | None) -> str | None:
     return None if value is None else check_id(name, value)
 
 
+@error_boundary
 class NotificationQueries:
     """Notifications: created with their deliveries, read and changed by the recipient only."""
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import peewee
 
+from datalayer.errors import error_boundary
 from datalayer.models import NotificationPreference
 from datalayer.models.base import utcnow
 from datalayer.queries.base import write
@@ -23,6 +24,7 @@ from datalayer.schemas.notifications import (
 Pref = NotificationPreference
 
 
+@error_boundary
 class PreferenceQueries:
     """Which channels a user receives notifications on, globally and per tenant."""
 

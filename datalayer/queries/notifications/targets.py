@@ -8,6 +8,7 @@ from typing import Any
 
 import peewee
 
+from datalayer.errors import error_boundary
 from datalayer.models import NotificationTarget
 from datalayer.models.base import utcnow
 from datalayer.queries.base import read, write
@@ -37,6 +38,7 @@ def _check_seconds(name: str, value: Any) -> float:
     return checked
 
 
+@error_boundary
 class TargetQueries:
     """Where a user's push and messaging providers reach them, and when they were last seen."""
 

@@ -30,7 +30,13 @@ from typing import Any
 import peewee
 
 from datalayer import arguments
-from datalayer.errors import ConflictError, DataLayerError, NotFoundError, ValidationError
+from datalayer.errors import (
+    ConflictError,
+    DataLayerError,
+    NotFoundError,
+    ValidationError,
+    error_boundary,
+)
 from datalayer.models import Subscription, SubscriptionEvent, Tenant, TenantMember, User, utcnow
 from datalayer.queries.base import for_update, read, write
 from datalayer.schemas.base import check_id, load
@@ -195,6 +201,7 @@ def _apply(event: _Event) -> tuple[IngestOutcome, str | None]:
     return "applied", subscription_id
 
 
+@error_boundary
 class SubscriptionEventQueries:
     """Billing webhook events: recorded once, applied newest-first-wins."""
 

@@ -7,6 +7,7 @@ import datetime as dt
 import peewee
 
 from datalayer.connection.replicas import replica_read
+from datalayer.errors import error_boundary
 from datalayer.models import Subscription
 from datalayer.queries.base import Page, keyset_page, read
 from datalayer.schemas.base import check_id, check_now
@@ -25,6 +26,7 @@ _RELEVANCE = peewee.Case(
 )
 
 
+@error_boundary
 class SubscriptionQueries:
     """A tenant's subscriptions and whether they grant access."""
 

@@ -7,7 +7,7 @@ import datetime as dt
 from peewee import EXCLUDED
 
 from datalayer.connection.replicas import replica_read
-from datalayer.errors import ValidationError
+from datalayer.errors import ValidationError, error_boundary
 from datalayer.models import TenantActivityDaily, utcnow
 from datalayer.queries.base import (
     check_date,
@@ -29,6 +29,7 @@ _COUNTERS = ("event_count", "active_users", "new_members")
 _ARGS = {"date": "day", "event_count": "events"}
 
 
+@error_boundary
 class TenantActivityQueries:
     """Per-tenant daily counters (events, active users, new members)."""
 

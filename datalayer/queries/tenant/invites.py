@@ -10,7 +10,13 @@ from typing import Any, cast
 import peewee
 
 from datalayer import arguments
-from datalayer.errors import ConflictError, NotFoundError, PermissionDeniedError, translate
+from datalayer.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    error_boundary,
+    translate,
+)
 from datalayer.models import TenantInvite, TenantMember, User, utcnow
 from datalayer.queries.base import read, write
 from datalayer.queries.tenant._access import MANAGERS, denied, require_role
@@ -144,6 +150,7 @@ def _join(invite: TenantInviteDTO, user_id: str) -> TenantMemberDTO:
         raise error from exc
 
 
+@error_boundary
 class TenantInviteQueries:
     """Invites to join a tenant, sent by its owners and admins to an email address."""
 

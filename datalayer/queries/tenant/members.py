@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from datalayer.connection.replicas import replica_read
-from datalayer.errors import PermissionDeniedError, ValidationError
+from datalayer.errors import PermissionDeniedError, ValidationError, error_boundary
 from datalayer.models import TenantMember, User
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.queries.tenant._access import MANAGERS, OWNER, clear_active_tenant, lock_members
@@ -49,6 +49,7 @@ def _delete(tenant_id: str, user_id: str) -> TenantMemberDTO:
     return member
 
 
+@error_boundary
 class TenantMemberQueries:
     """A tenant's members. Owners and admins manage them; a tenant always keeps an owner."""
 

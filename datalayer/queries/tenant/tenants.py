@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from datalayer.connection.replicas import replica_read
-from datalayer.errors import NotFoundError
+from datalayer.errors import NotFoundError, error_boundary
 from datalayer.models import Tenant, TenantMember, User
 from datalayer.queries.base import read, write
 from datalayer.queries.tenant._access import MANAGERS, OWNER, lock_members, require_role
@@ -21,6 +21,7 @@ from datalayer.schemas.tenant import (
 )
 
 
+@error_boundary
 class TenantQueries:
     """Tenants: created with an owner, changed by owners and admins, deleted by owners."""
 
