@@ -51,6 +51,7 @@ from datalayer.queries import (
     VerificationQueries,
     WaitlistQueries,
 )
+from datalayer.redact import redact_url
 
 Echo = Callable[[str], None]
 
@@ -248,7 +249,7 @@ def run_demo(url: str | None = None, echo: Echo = click.echo, *,
         found = foreign_data(url)
         if found:
             raise click.ClickException(
-                f"refusing to run the demo on {describe_target(url)[len('database: '):]}: "
+                f"refusing to run the demo on {redact_url(url)}: "
                 f"it holds data that is not the demo's ({', '.join(found[:5])}"
                 f"{', …' if len(found) > 5 else ''}). The demo migrates it and writes "
                 f"users, tenants, billing events and an admin holding users:write into it. "

@@ -139,7 +139,21 @@ class DeliveryQueries:
         lease_seconds: float = 300,
         now: dt.datetime | None = None,
     ) -> list[ClaimedDeliveryDTO]:
-        """Lease up to ``limit`` due pending deliveries to the worker; return them to send."""
+        """Lease up to ``limit`` due pending deliveries to the worker; return them to send.
+
+        For delivery workers (trusted code; ``worker_id`` names the process). Rows are
+        taken with ``FOR UPDATE SKIP LOCKED``, so concurrent workers never get the same
+        one; each claim adds one to ``attempts`` and leases the row for
+        ``lease_seconds``. ``channels`` limits the claim to those channels.
+
+        Returns:
+            The claimed deliveries with their notification and recipient, oldest due
+            first; an empty list when none is due.
+
+        Raises:
+            ValidationError: ``worker_id``, ``limit`` (1-1000), ``channels``,
+                ``lease_seconds`` or ``now`` is not valid.
+        """
         check_id("worker_id", worker_id)
         limit = check_limit(limit)
         wanted = check_channels(channels)
@@ -183,7 +197,18 @@ class DeliveryQueries:
         provider_message_id: str | None = None,
         attempts: int | None = None,
     ) -> bool:
-        """Record the delivery as sent; False (nothing changed) when the lease is no longer held."""
+        """Record the delivery as sent; False (nothing changed) when the lease is no longer held.
+
+        The worker that claimed it (``worker_id``); with ``attempts`` (the value ``claim``
+        returned), only under that very claim.
+
+        Returns:
+            True when it was marked; False when no delivery has this id, another worker
+            holds it, or it is not ``processing`` any more (nothing changed).
+
+        Raises:
+            ValidationError: an id, ``provider_message_id`` or ``attempts`` is not valid.
+        """
         check_message_id(provider_message_id)
         values = fence_values(delivery_id, worker_id, attempts)
         values["provider_message_id"] = provider_message_id
@@ -193,9 +218,17 @@ class DeliveryQueries:
     def mark_sent_many(worker_id: str, sent: Sequence[Any]) -> int:
         """Mark a claimed batch sent in one statement; return how many the worker still held.
 
-        ``sent``: ``(delivery_id, provider_message_id)`` items, or ``(delivery_id,
-        provider_message_id, attempts)`` to fence each on its claim as ``mark_sent(...,
-        attempts=)`` does. A delivery whose lease the worker lost is left unchanged.
+        The worker that claimed them. ``sent``: ``(delivery_id, provider_message_id)``
+        items, or ``(delivery_id, provider_message_id, attempts)`` to fence each on its
+        claim as ``mark_sent(..., attempts=)`` does. A delivery whose lease the worker lost
+        is left unchanged.
+
+        Returns:
+            How many were marked; 0 for an empty batch or when the worker held none.
+
+        Raises:
+            ValidationError: ``worker_id`` or an item of ``sent`` is not valid; nothing was
+                marked.
         """
         check_id("worker_id", worker_id)
         items = check_sent(sent)
@@ -216,9 +249,16 @@ class DeliveryQueries:
     ) -> tuple[int, list[ClaimedDeliveryDTO]]:
         """Mark the previous batch sent and claim the next: ``(marked, claimed)``.
 
-        ``mark_sent_many(worker_id, sent)`` then ``claim(worker_id, limit=, channels=,
-        lease_seconds=)``, with the same checks and fences; on PostgreSQL in one statement
-        (one commit per batch instead of two).
+        For delivery workers: ``mark_sent_many(worker_id, sent)`` then ``claim(worker_id,
+        limit=, channels=, lease_seconds=)``, with the same checks and fences; on
+        PostgreSQL in one statement (one commit per batch instead of two).
+
+        Returns:
+            How many of ``sent`` were marked, and the claimed deliveries (an empty list
+            when none is due).
+
+        Raises:
+            ValidationError: an argument is not valid; nothing was marked or claimed.
         """
         check_id("worker_id", worker_id)
         items = check_sent(sent)
@@ -247,7 +287,16 @@ class DeliveryQueries:
     def mark_skipped(
         delivery_id: str, worker_id: str, *, reason: str, attempts: int | None = None
     ) -> bool:
-        """Record that the delivery will not be sent, and why; False when the lease is gone."""
+        """Record that the delivery will not be sent, and why; False when the lease is gone.
+
+        The worker that claimed it (e.g. the recipient has no push token).
+
+        Returns:
+            True when it was marked ``skipped``; False when the worker no longer holds it.
+
+        Raises:
+            ValidationError: an id, ``reason`` or ``attempts`` is not valid.
+        """
         values = fence_values(delivery_id, worker_id, attempts)
         values["error"] = storable_message("reason", reason)
         return bool(MARK_SKIPPED(attempts is not None).execute(values).rowcount > 0)
@@ -262,7 +311,18 @@ class DeliveryQueries:
         attempts: int | None = None,
         now: dt.datetime | None = None,
     ) -> bool:
-        """Record a failed attempt: retry later with backoff, or fail for good when none remain."""
+        """Record a failed attempt: retry later with backoff, or fail for good when none remain.
+
+        The worker that claimed it. The next attempt is due after an exponential backoff
+        from ``retry_base_seconds``; with no attempts left the delivery is ``failed``.
+
+        Returns:
+            True when the failure was recorded; False when the worker no longer holds it.
+
+        Raises:
+            ValidationError: an id, ``error``, ``retry_base_seconds``, ``attempts`` or
+                ``now`` is not valid.
+        """
         text = storable_message("error", error)
         base = check_seconds("retry_base_seconds", retry_base_seconds, positive=False)
         fence = lease_held(delivery_id, worker_id, check_attempts(attempts))
@@ -281,7 +341,16 @@ class DeliveryQueries:
 
     @staticmethod
     def release_stale(*, now: dt.datetime | None = None) -> int:
-        """Return deliveries whose lease ran out to ``pending`` (``failed`` if out of attempts)."""
+        """Return deliveries whose lease ran out to ``pending`` (``failed`` if out of attempts).
+
+        Trusted code (``datalayer maintain`` calls it).
+
+        Returns:
+            How many were released; 0 when no lease had run out.
+
+        Raises:
+            ValidationError: ``now`` is not a timezone-aware datetime.
+        """
         now = check_now(now)
         # locked_at <= now is always true of a lease; it lets the lease index find the rows.
         expired = (D.status == "processing") & (D.locked_at <= now) & (D.next_attempt_at <= now)
@@ -298,7 +367,14 @@ class DeliveryQueries:
 
         Fenced like the marks: only rows still ``processing`` under ``worker_id``; one
         that another worker has claimed since is untouched. The claim still counts as
-        an attempt (``attempts`` names a claim, so it never goes back).
+        an attempt (``attempts`` names a claim, so it never goes back). For the worker
+        itself, as it stops.
+
+        Returns:
+            How many were released; 0 when it held none.
+
+        Raises:
+            ValidationError: ``worker_id`` or ``now`` is not valid.
         """
         check_id("worker_id", worker_id)
         now = check_now(now)
@@ -327,7 +403,17 @@ class DeliveryQueries:
         writes that make deliveries due notify in their own transaction. A retry due
         within ``timeout`` ends the wait when it is due. One statement per call (the
         earliest due time), none while waiting. Behind a transaction-mode pooler, or on
-        SQLite, it polls every ``poll_seconds`` instead (and logs why, once).
+        SQLite, it polls every ``poll_seconds`` instead (and logs why, once). For
+        delivery workers, between claims.
+
+        Returns:
+            True when a delivery may be due; False when ``timeout`` passed or
+            ``stop_waiting()`` was called.
+
+        Raises:
+            ValidationError: ``timeout`` or ``poll_seconds`` is not valid.
+            ConnectionLostError: the listening connection cannot be opened (a session lost
+                while waiting ends the wait with True instead).
         """
         seconds = check_seconds("timeout", timeout, positive=False)
         poll = check_seconds("poll_seconds", poll_seconds, positive=True)
@@ -350,7 +436,13 @@ class DeliveryQueries:
         due delivery, leases past their end, sent and failed in the last hour.
 
         One statement, but it counts every delivery (a scan): poll it every minute or
-        less often, not per request.
+        less often, not per request. For monitoring (``datalayer queue``).
+
+        Returns:
+            The counts (zeros, and ``oldest_due_age_seconds`` None, for an empty queue).
+
+        Raises:
+            ValidationError: ``now`` is not a timezone-aware datetime.
         """
         now = check_now(now)
         with read():
@@ -359,7 +451,16 @@ class DeliveryQueries:
 
     @staticmethod
     def find_by_id(delivery_id: str) -> NotificationDeliveryDTO | None:
-        """Return the delivery with this id, or None."""
+        """Return the delivery with this id, or None.
+
+        Trusted code (workers, the back office).
+
+        Returns:
+            The delivery, or None when none has this id.
+
+        Raises:
+            ValidationError: ``delivery_id`` is not a valid id.
+        """
         check_id("delivery_id", delivery_id)
         with read():
             query = notification_delivery_dumper.select().where(D.id == delivery_id)

@@ -30,7 +30,17 @@ class PreferenceQueries:
 
     @staticmethod
     def resolve(user_id: str, *, tenant_id: str | None = None) -> ResolvedNotificationPreferenceDTO:
-        """Return the user's flags in force: the tenant row, else the global row, else defaults."""
+        """Return the user's flags in force: the tenant row, else the global row, else defaults.
+
+        Any caller acting for ``user_id`` (and ``notify``, which follows it).
+
+        Returns:
+            The flags; the defaults (in-app, push and email on, marketing email off) when
+            the user has set nothing, or does not exist.
+
+        Raises:
+            ValidationError: an id is not valid.
+        """
         check_id("user_id", user_id)
         if tenant_id is not None:
             check_id("tenant_id", tenant_id)
@@ -42,8 +52,17 @@ class PreferenceQueries:
     ) -> NotificationPreferenceDTO:
         """Set the given flags on the user's global row (or tenant row), creating it atomically.
 
-        A tenant row needs the user's membership of the tenant (PermissionDeniedError, or
-        NotFoundError when the tenant does not exist).
+        Any caller acting for ``user_id``. A tenant row needs the user's membership of
+        the tenant.
+
+        Returns:
+            The row as it is now.
+
+        Raises:
+            ValidationError: ``data`` (the four ``*_enabled`` flags) or an id is not valid;
+                nothing was written.
+            PermissionDeniedError: ``tenant_id`` is given and the user is not a member.
+            NotFoundError: the tenant or the user does not exist.
         """
         check_id("user_id", user_id)
         if tenant_id is not None:

@@ -44,7 +44,18 @@ class TargetQueries:
 
     @staticmethod
     def upsert(user_id: str, data: UpdateNotificationTargetInput) -> NotificationTargetDTO:
-        """Set the user's provider identities (the fields given), creating the row atomically."""
+        """Set the user's provider identities (the fields given), creating the row atomically.
+
+        Trusted code acting for ``user_id`` (the app registering its push token).
+
+        Returns:
+            The user's target row.
+
+        Raises:
+            ValidationError: ``data`` (``expo_push_token``, ``novu_subscriber_id``) or the
+                id is not valid; nothing was written.
+            NotFoundError: the user does not exist.
+        """
         check_id("user_id", user_id)
         values = load(update_notification_target_schema, data)
         now = utcnow()
@@ -60,7 +71,17 @@ class TargetQueries:
 
     @staticmethod
     def touch(user_id: str, *, now: dt.datetime | None = None) -> NotificationTargetDTO:
-        """Record that the user was active at ``now``; never moves ``last_active_at`` back."""
+        """Record that the user was active at ``now``; never moves ``last_active_at`` back.
+
+        Trusted code acting for ``user_id``.
+
+        Returns:
+            The user's target row (created when they had none).
+
+        Raises:
+            ValidationError: the id or ``now`` is not valid.
+            NotFoundError: the user does not exist.
+        """
         check_id("user_id", user_id)
         now = check_now(now)
         # Two touches racing with slightly different clocks keep the later time.
@@ -90,7 +111,17 @@ class TargetQueries:
     def is_active(
         user_id: str, *, within_seconds: float = 120, now: dt.datetime | None = None
     ) -> bool:
-        """Tell whether the user was active in the ``within_seconds`` before ``now``."""
+        """Tell whether the user was active in the ``within_seconds`` before ``now``.
+
+        Trusted code (a sender choosing between push and in-app).
+
+        Returns:
+            True when they were; False when they were not, were never seen, or do not
+            exist.
+
+        Raises:
+            ValidationError: the id, ``within_seconds`` or ``now`` is not valid.
+        """
         check_id("user_id", user_id)
         within = _check_seconds("within_seconds", within_seconds)
         now = check_now(now)
