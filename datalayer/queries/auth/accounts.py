@@ -22,7 +22,16 @@ class AccountQueries:
 
     @staticmethod
     def find_by_provider(provider_id: str, account_id: str) -> AccountDTO | None:
-        """Return the account a provider knows by ``account_id``, or None."""
+        """Return the account a provider knows by ``account_id``, or None.
+
+        Trusted code (the sign-in layer, after the provider vouched for ``account_id``).
+
+        Returns:
+            The account (no token, no password), or None when none is linked.
+
+        Raises:
+            ValidationError: ``provider_id`` or ``account_id`` is not valid.
+        """
         required_text("provider_id", provider_id)
         required_text("account_id", account_id)
         query = account_dumper.select().where(
@@ -34,7 +43,16 @@ class AccountQueries:
     @staticmethod
     @replica_read
     def list_for_user(user_id: str) -> list[AccountDTO]:
-        """Return the user's linked accounts, oldest first (a user has a handful)."""
+        """Return the user's linked accounts, oldest first (a user has a handful).
+
+        Trusted code acting for ``user_id`` (their sign-in settings).
+
+        Returns:
+            The accounts; an empty list when none is linked (or the user does not exist).
+
+        Raises:
+            ValidationError: ``user_id`` is not a valid id.
+        """
         check_id("user_id", user_id)
         query = (
             account_dumper.select()
@@ -46,7 +64,19 @@ class AccountQueries:
 
     @staticmethod
     def link(user_id: str, data: CreateAccountInput) -> AccountDTO:
-        """Link a provider account to the user; ConflictError when it is linked already."""
+        """Link a provider account to the user; ConflictError when it is linked already.
+
+        Trusted code (the sign-in layer, after the provider vouched for the account).
+        Tokens and the password hash are stored, never returned.
+
+        Returns:
+            The new account (no secret in it).
+
+        Raises:
+            ValidationError: ``data`` or the id is not valid; nothing was written.
+            NotFoundError: the user does not exist.
+            ConflictError: this provider account is linked already.
+        """
         check_id("user_id", user_id)
         values = load(create_account_schema, data)
         with write():
@@ -54,7 +84,16 @@ class AccountQueries:
 
     @staticmethod
     def unlink(user_id: str, provider_id: str) -> bool:
-        """Remove the user's accounts at this provider; False when there were none."""
+        """Remove the user's accounts at this provider; False when there were none.
+
+        Trusted code acting for ``user_id``.
+
+        Returns:
+            True when something was removed; False when the user had no account there.
+
+        Raises:
+            ValidationError: ``user_id`` or ``provider_id`` is not valid.
+        """
         check_id("user_id", user_id)
         required_text("provider_id", provider_id)
         query = Account.delete().where(

@@ -43,7 +43,17 @@ class JwksQueries:
     def create(
         *, public_key: str, private_key: str, expires_at: dt.datetime | None = None
     ) -> JwksDTO:
-        """Store a key pair (``expires_at`` None: no expiry)."""
+        """Store a key pair (``expires_at`` None: no expiry).
+
+        Trusted code (the token issuer). The private key never appears in a DTO or the
+        SQL log.
+
+        Returns:
+            The stored key (public key only).
+
+        Raises:
+            ValidationError: a key or ``expires_at`` is not valid; nothing was written.
+        """
         values = load(
             create_jwks_schema,
             {
@@ -57,7 +67,16 @@ class JwksQueries:
 
     @staticmethod
     def list_valid(*, now: dt.datetime | None = None) -> list[JwksDTO]:
-        """Return the keys that have not expired, newest first."""
+        """Return the keys that have not expired, newest first.
+
+        Anyone (they are the public keys of a JWKS endpoint).
+
+        Returns:
+            The keys; an empty list when every key has expired or there is none.
+
+        Raises:
+            ValidationError: ``now`` is not a timezone-aware datetime.
+        """
         now = check_now(now)
         query = (
             jwks_dumper.select()
@@ -75,7 +94,17 @@ class JwksQueries:
         grace_seconds: float,
         now: dt.datetime | None = None,
     ) -> JwksDTO:
-        """Add a new key; the older ones expire ``grace_seconds`` from now (or earlier)."""
+        """Add a new key; the older ones expire ``grace_seconds`` from now (or earlier).
+
+        Trusted code (the token issuer's key rotation), in one transaction.
+
+        Returns:
+            The new key (public key only).
+
+        Raises:
+            ValidationError: a key, ``grace_seconds`` or ``now`` is not valid; nothing was
+                written.
+        """
         now = check_now(now)
         cutoff = now + dt.timedelta(seconds=_check_grace(grace_seconds))
         values = load(create_jwks_schema, {"public_key": public_key, "private_key": private_key})

@@ -46,14 +46,33 @@ class UserQueries:
 
     @staticmethod
     def find_by_id(user_id: str) -> UserDTO | None:
-        """Return the user with this id, or None."""
+        """Return the user with this id, or None.
+
+        Trusted code (the sign-in layer, the back office, the user's own profile page).
+
+        Returns:
+            The user (no secret in it), or None when none has this id.
+
+        Raises:
+            ValidationError: ``user_id`` is not a valid id.
+        """
         check_id("user_id", user_id)
         with read():
             return user_dumper.one(user_dumper.select().where(User.id == user_id))
 
     @staticmethod
     def find_by_email(email: str) -> UserDTO | None:
-        """Return the user with this email, whatever its case, or None."""
+        """Return the user with this email, whatever its case, or None.
+
+        Trusted code (sign-in, sign-up, the back office). The email is normalized as
+        stored (trimmed, NFKC, lower-cased) before the lookup.
+
+        Returns:
+            The user, or None when no user has this email.
+
+        Raises:
+            ValidationError: ``email`` is not a valid address.
+        """
         # Emails are stored normalized (NFKC, trimmed, lower-cased: the Email field), so
         # an equality on the normalized argument is case-insensitive and uses the unique index.
         email = arguments.email("email", email)
@@ -63,14 +82,37 @@ class UserQueries:
 
     @staticmethod
     def create(data: CreateUserInput) -> UserDTO:
-        """Create a user; ConflictError when the email is taken."""
+        """Create a user; ConflictError when the email is taken.
+
+        Trusted code (sign-up). The email is stored normalized (lower-cased, NFKC).
+
+        Returns:
+            The new user.
+
+        Raises:
+            ValidationError: ``data`` (``name``, ``email``, …) is not valid; nothing was
+                written.
+            ConflictError: a user already has this email (whatever its case).
+        """
         values = load(create_user_schema, data)
         with write():
             return user_dumper.written_one(User.insert(**values))
 
     @staticmethod
     def update(user_id: str, data: UpdateUserInput) -> UserDTO:
-        """Change a user's profile; ConflictError when the new email is taken."""
+        """Change a user's profile; ConflictError when the new email is taken.
+
+        Trusted code acting for the user (their profile settings) or the back office. A
+        new email resets ``email_verified`` unless ``data`` sets it.
+
+        Returns:
+            The changed user.
+
+        Raises:
+            ValidationError: ``data`` or the id is not valid; nothing was written.
+            NotFoundError: no user has this id.
+            ConflictError: another user has the new email.
+        """
         check_id("user_id", user_id)
         values = load(update_user_schema, data)
         if "email" in values and "email_verified" not in values:
@@ -86,7 +128,15 @@ class UserQueries:
     def delete(user_id: str) -> bool:
         """Delete a user (their sessions and accounts go too); False when there was none.
 
-        Refused (ConflictError) while they are a tenant's last owner, as ``erase`` is.
+        Trusted code (account deletion after the user confirmed; for the right to be
+        forgotten use ``erase``, which also anonymizes what must stay).
+
+        Returns:
+            True when the user was deleted; False when no user has this id.
+
+        Raises:
+            ValidationError: ``user_id`` is not a valid id.
+            ConflictError: the user is a tenant's last owner (transfer or delete it first).
         """
         check_id("user_id", user_id)
         with write():
@@ -95,7 +145,18 @@ class UserQueries:
 
     @staticmethod
     def set_active_tenant(user_id: str, *, tenant_id: str | None) -> UserDTO:
-        """Make a tenant the user's active one (None clears it); the user must be a member."""
+        """Make a tenant the user's active one (None clears it); the user must be a member.
+
+        Any caller acting for ``user_id``.
+
+        Returns:
+            The changed user.
+
+        Raises:
+            ValidationError: an id is not valid.
+            NotFoundError: the user does not exist.
+            PermissionDeniedError: the user is not a member of the tenant.
+        """
         check_id("user_id", user_id)
         query = User.update(active_tenant=tenant_id).where(User.id == user_id)
         if tenant_id is not None:
@@ -115,7 +176,19 @@ class UserQueries:
 
     @staticmethod
     def set_admin_role(user_id: str, *, role: str | None) -> UserDTO:
-        """Set (or clear, with None) the user's admin role; kept out of ``update`` on purpose."""
+        """Set (or clear, with None) the user's admin role; kept out of ``update`` on purpose.
+
+        Trusted back-office code only: the role is a privilege, which is why a profile
+        update cannot set it.
+
+        Returns:
+            The changed user.
+
+        Raises:
+            ValidationError: ``role`` is not ``read_only``, ``support_rw``,
+                ``super_admin`` or None, or the id is not valid.
+            NotFoundError: no user has this id.
+        """
         check_id("user_id", user_id)
         require(
             "role",
@@ -128,7 +201,17 @@ class UserQueries:
 
     @staticmethod
     def touch_last_active(user_id: str, *, now: dt.datetime | None = None) -> bool:
-        """Stamp the user's activity at most once a minute; tell whether it wrote."""
+        """Stamp the user's activity at most once a minute; tell whether it wrote.
+
+        Trusted code on the user's requests (cheap enough to call on each one).
+
+        Returns:
+            True when it wrote; False when the last stamp is less than a minute old or no
+            user has this id.
+
+        Raises:
+            ValidationError: the id or ``now`` is not valid.
+        """
         check_id("user_id", user_id)
         now = check_now(now)
         last = User.last_active_at
@@ -148,7 +231,15 @@ class UserQueries:
         Their profile, sessions and accounts (no token, no password), memberships, invites
         they sent or received, notifications and their deliveries, preferences, targets,
         todos, activity, waitlist entry, subscriptions they bought, and the admin notes
-        and flags about them. NotFoundError when there is no such user.
+        and flags about them. For a data-rights request (``datalayer user export``),
+        after the requester's identity was checked.
+
+        Returns:
+            The rows by table name; a table with nothing about them maps to an empty list.
+
+        Raises:
+            ValidationError: ``user_id`` is not a valid id.
+            NotFoundError: no user has this id.
         """
         check_id("user_id", user_id)
         with read():
@@ -165,6 +256,17 @@ class UserQueries:
         theirs; free text written by others that mentions them (notes, other users'
         todos, notification titles) is listed in ``review`` by table, row and column, for
         a person to read; a USER_ERASE audit row by ``actor_admin_id`` records the erasure.
+        For the back office acting on a data-rights request (``datalayer user erase``).
+
+        Returns:
+            ``counts`` per table and the ``review`` list (empty when nothing needs a
+            person's reading).
+
+        Raises:
+            ValidationError: an id or ``reason`` (required) is not valid; nothing was
+                written.
+            NotFoundError: the user or the admin does not exist.
+            ConflictError: the user is a tenant's last owner.
         """
         check_id("user_id", user_id)
         check_id("actor_admin_id", actor_admin_id)

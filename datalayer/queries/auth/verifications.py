@@ -22,7 +22,18 @@ class VerificationQueries:
 
     @staticmethod
     def create(identifier: str, value: str, *, expires_at: dt.datetime) -> VerificationDTO:
-        """Store a verification value for an identifier until ``expires_at``."""
+        """Store a verification value for an identifier until ``expires_at``.
+
+        Trusted code (the sign-in layer sending a code or a link). The value is a secret:
+        never in a DTO or the SQL log.
+
+        Returns:
+            The stored verification (without its value).
+
+        Raises:
+            ValidationError: ``identifier``, ``value`` or ``expires_at`` (timezone-aware)
+                is not valid; nothing was written.
+        """
         values = load(
             create_verification_schema,
             {
@@ -36,7 +47,18 @@ class VerificationQueries:
 
     @staticmethod
     def consume(identifier: str, value: str, *, now: dt.datetime | None = None) -> bool:
-        """Use up a matching, unexpired verification; True once, False ever after."""
+        """Use up a matching, unexpired verification; True once, False ever after.
+
+        Anyone presenting the code (the value is the credential). Of two consumptions
+        racing, one gets True.
+
+        Returns:
+            True when a matching, unexpired verification was used up now; False when none
+            matches, it expired, or it was used already.
+
+        Raises:
+            ValidationError: ``identifier``, ``value`` or ``now`` is not valid.
+        """
         required_text("identifier", identifier)
         required_text("value", value)
         now = check_now(now)
@@ -52,7 +74,16 @@ class VerificationQueries:
 
     @staticmethod
     def delete_expired(*, now: dt.datetime | None = None) -> int:
-        """Delete verifications that have expired; return how many."""
+        """Delete verifications that have expired; return how many.
+
+        Trusted code (``datalayer maintain`` calls it).
+
+        Returns:
+            How many were deleted; 0 when none had expired.
+
+        Raises:
+            ValidationError: ``now`` is not a timezone-aware datetime.
+        """
         now = check_now(now)
         with write():
             return int(Verification.delete().where(Verification.expires_at <= now).execute())
