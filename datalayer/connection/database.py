@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import ParseResult, parse_qsl, urlencode, urlparse
 
 import peewee
@@ -83,17 +83,50 @@ _LIBRARY_OPTIONS = (
 _READS = ("SELECT", "SHOW", "SET ", "RESET")
 
 
-class _DataLayerMixin:
-    """Behaviour shared by every database class the library builds."""
+if TYPE_CHECKING:
+    # For the type checker the mixin is the peewee.Database it is mixed into (as
+    # playhouse.pool.PooledDatabase is); at run time it is a plain class, first in the MRO.
+    _Database = peewee.Database
+else:
+    _Database = object
 
-    pooler_mode: str | None = None
-    statement_timeout: int | None = None
-    lock_timeout: int | None = None
-    is_pg = False
-    on_write: Callable[[], None] | None = None  # set by datalayer.connection.replicas (read-your-writes)
-    log_sql = False  # datalayer.connection.sql_log: statements at DEBUG
-    schema_key: str | None = None  # set by init_db: check once that it is migrated
-    slow_query_ms: float | None = None  # datalayer.connection.sql_log: slower ones at WARNING
+
+class DataLayerDatabase(_Database):
+    """Behaviour shared by every database class the library builds, and its options."""
+
+    is_pg: ClassVar[bool] = False
+    if TYPE_CHECKING:  # peewee's private per-connection state, which its stubs leave out
+        _state: peewee._ConnectionState
+        _adapter: Any
+        _isolation_level: Any
+
+    def __init__(
+        self,
+        database: str | None,
+        *,
+        pooler: str | None = None,
+        statement_timeout: int | None = None,
+        lock_timeout: int | None = None,
+        log_sql: bool = False,
+        slow_query_ms: float | None = None,
+        schema_key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Take the library's options, then peewee's (``pooler``: "transaction" behind
+        PgBouncer's transaction mode; timeouts in ms; ``log_sql`` / ``slow_query_ms``:
+        the SQL log; ``schema_key``: check once per process that it is migrated)."""
+        self.pooler_mode = pooler
+        self.statement_timeout = statement_timeout
+        self.lock_timeout = lock_timeout
+        self.log_sql = log_sql  # datalayer.connection.sql_log: statements at DEBUG
+        self.slow_query_ms = slow_query_ms  # datalayer.connection.sql_log: slower ones at WARNING
+        self.schema_key = schema_key
+        # Set by datalayer.connection.replicas (read-your-writes) when replicas are configured.
+        self.on_write: Callable[[], None] | None = None
+        super().__init__(database, **kwargs)
+        if log_sql or slow_query_ms is not None:
+            use_stderr_unless_configured(debug=log_sql)
+            self.query_hooks.append(statement_hook(log_sql, slow_query_ms))
 
     def _log_query(self, sql: str, params: Any) -> None:
         """peewee's own statement log stays silent: ``datalayer.sql`` logs each statement
@@ -101,39 +134,39 @@ class _DataLayerMixin:
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         if self.pooler_mode == "transaction":
-            check_pooler_safe(sql, self.in_transaction())  # type: ignore[attr-defined]
+            check_pooler_safe(sql, self.in_transaction())
         if self.on_write is not None and not sql[:16].lstrip()[:6].upper().startswith(_READS):
             self.on_write()
         try:
-            return super().execute_sql(sql, params)  # type: ignore[misc]
+            return super().execute_sql(sql, params)  # type: ignore[no-untyped-call]  # unannotated in peewee's stubs
         except peewee.PeeweeException as exc:
             if sqlstate(exc) == READ_ONLY_NODE:
                 # A write on a node that is (now) a standby: after a failover this session
                 # stays on the demoted primary, so it is never used again.
-                condemn(self._state.conn)  # type: ignore[attr-defined]
+                condemn(self._state.conn)
             raise
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         # Keep the connection_context() blocks open across a reconnection after
         # forget_connection(); peewee's connect() would drop them.
-        ctx = list(self._state.ctx) if self._state.closed else []  # type: ignore[attr-defined]
+        ctx = list(self._state.ctx) if self._state.closed else []
         try:
-            opened: bool = super().connect(reuse_if_open)  # type: ignore[misc]
+            opened: bool = super().connect(reuse_if_open)
         except MaxConnectionsExceeded as exc:
             raise translate(exc) from exc  # PoolExhaustedError, wherever it connects
         finally:
-            self._state.ctx[:0] = ctx  # type: ignore[attr-defined]
+            self._state.ctx[:0] = ctx
         if opened and self.schema_key is not None:
             check_once(self, self.schema_key)  # one query per process and database
         return opened
 
     def cursor(self, named_cursor: Any = None) -> Any:
-        conn = self._state.conn  # type: ignore[attr-defined]
-        if conn is not None and is_broken(conn) and not self.in_transaction():  # type: ignore[attr-defined]
+        conn = self._state.conn
+        if conn is not None and is_broken(conn) and not self.in_transaction():
             # The driver already reported this connection lost: start afresh rather
             # than fail every later unit of work of a long-running worker.
             forget_connection(self)
-        return super().cursor(named_cursor)  # type: ignore[misc]
+        return super().cursor(named_cursor)  # type: ignore[no-untyped-call]  # unannotated in peewee's stubs
 
     def begin(self, *args: Any, **kwargs: Any) -> None:
         def run() -> None:
@@ -142,43 +175,43 @@ class _DataLayerMixin:
         timed("BEGIN", run, log=self.log_sql, slow_ms=self.slow_query_ms)
 
     def commit(self) -> None:
-        timed("COMMIT", super().commit, log=self.log_sql, slow_ms=self.slow_query_ms)  # type: ignore[misc]
+        timed("COMMIT", super().commit, log=self.log_sql, slow_ms=self.slow_query_ms)
 
     def rollback(self) -> None:
-        timed("ROLLBACK", super().rollback, log=self.log_sql, slow_ms=self.slow_query_ms)  # type: ignore[misc]
+        timed("ROLLBACK", super().rollback, log=self.log_sql, slow_ms=self.slow_query_ms)
 
     def _begin(self, *args: Any, **kwargs: Any) -> None:
         if not (self.is_pg and (self.statement_timeout or self.lock_timeout)):
-            return super().begin(*args, **kwargs)  # type: ignore[misc, no-any-return]
+            return super().begin(*args, **kwargs)
         level = kwargs.get("isolation_level", args[0] if args else None)
-        level = level or self._isolation_level  # type: ignore[attr-defined]
+        level = level or self._isolation_level
         sql = "BEGIN"
         if level:
-            sql += " ISOLATION LEVEL " + self._adapter.isolation_level_str(level)  # type: ignore[attr-defined]
+            sql += " ISOLATION LEVEL " + self._adapter.isolation_level_str(level)
         # SET LOCAL: transaction-local, so never leaks through a pooler to another client;
         # sent with the BEGIN, so it costs no extra round trip.
         for name in ("statement_timeout", "lock_timeout"):
             if getattr(self, name):
                 sql += f"; SET LOCAL {name} = {int(getattr(self, name))}"
-        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]  # not in peewee's stubs
             self.cursor().execute(sql)
         return None
 
     def named_cursor(self, name: str) -> Any:
         """Open a server-side cursor; refused outside a transaction behind a pooler."""
-        if self.pooler_mode == "transaction" and not self.in_transaction():  # type: ignore[attr-defined]
+        if self.pooler_mode == "transaction" and not self.in_transaction():
             raise PoolerSafetyError(
                 "refused behind a transaction-mode pooler: named (server-side) cursors "
                 "only work inside a transaction"
             )
-        return self.connection().cursor(name)  # type: ignore[attr-defined]
+        return self.connection().cursor(name)  # type: ignore[no-untyped-call]  # unannotated in peewee's stubs
 
 
-class PostgresDB(_DataLayerMixin, peewee.PostgresqlDatabase):
+class PostgresDB(DataLayerDatabase, peewee.PostgresqlDatabase):
     is_pg = True
 
 
-class PooledPostgresDB(_DataLayerMixin, PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse.pool has no stubs (Any)
+class PooledPostgresDB(DataLayerDatabase, PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse.pool has no stubs (Any)
     is_pg = True
 
     def _can_reuse(self, conn: Any) -> bool:
@@ -186,15 +219,15 @@ class PooledPostgresDB(_DataLayerMixin, PooledPostgresqlDatabase):  # type: igno
         return not is_broken(conn) and bool(super()._can_reuse(conn))
 
 
-class SqliteDB(PrivateSqliteMixin, _DataLayerMixin, peewee.SqliteDatabase):
+class SqliteDB(PrivateSqliteMixin, DataLayerDatabase, peewee.SqliteDatabase):
     pass
 
 
-class PooledSqliteDB(PrivateSqliteMixin, _DataLayerMixin, PooledSqliteDatabase):  # type: ignore[misc]  # playhouse.pool has no stubs (Any)
+class PooledSqliteDB(PrivateSqliteMixin, DataLayerDatabase, PooledSqliteDatabase):  # type: ignore[misc]  # playhouse.pool has no stubs (Any)
     pass
 
 
-_SCHEMES: dict[str, type[peewee.Database]] = {
+_SCHEMES: dict[str, type[DataLayerDatabase]] = {
     "postgres": PostgresDB,
     "postgresql": PostgresDB,
     "postgres+pool": PooledPostgresDB,
@@ -300,7 +333,7 @@ def _sqlite_path(url: str) -> str | None:
     return None if path in ("", ":memory:") else path
 
 
-def build_database(url: str | None = None, **options: Any) -> peewee.Database:
+def build_database(url: str | None = None, **options: Any) -> DataLayerDatabase:
     """Build (without connecting) the peewee database a URL describes."""
     url = url or os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
     if not isinstance(url, str):
@@ -323,7 +356,7 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
     log_sql = merged.pop("log_sql", None)
     slow_query_ms = merged.pop("slow_query_ms", None)
     parsed = urlparse(url)
-    if not cls.is_pg and parsed.netloc:  # type: ignore[attr-defined]
+    if not cls.is_pg and parsed.netloc:
         raise ConfigurationError(
             f"the SQLite URL {url!r} names a host ({parsed.netloc!r}): write "
             f"{scheme}:///{parsed.netloc}{parsed.path} for a file relative to the working "
@@ -336,7 +369,7 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
             f"the database URL {redact_url(url)!r} names no database: "
             "postgresql://user:password@host:5432/dbname or sqlite:///path"
         )
-    if cls.is_pg:  # type: ignore[attr-defined]
+    if cls.is_pg:
         kwargs.setdefault("connect_timeout", 10)
         # peewee registers psycopg2's UNICODE caster, which on Python 3 decodes every text
         # value in Python (a third of a small query's time); the default decodes in C.
@@ -357,20 +390,17 @@ def build_database(url: str | None = None, **options: Any) -> peewee.Database:
         raise ConfigurationError(
             "max_connections and stale_timeout need pool=True or a +pool URL"
         )
-    database = cls(**kwargs)
-    pooling.track(database)
-    database.pooler_mode = pooler  # type: ignore[attr-defined]
-    database.statement_timeout = _milliseconds("statement_timeout", statement_timeout)  # type: ignore[attr-defined]
-    database.lock_timeout = _milliseconds("lock_timeout", lock_timeout)  # type: ignore[attr-defined]
     if log_sql is None:
         log_sql = _env_flag("DATALAYER_LOG_SQL") or os.environ.get("DATALAYER_ENV") == "development"
-    database.log_sql = log_sql in (True, "1", "true")  # type: ignore[attr-defined]
-    database.slow_query_ms = _slow_query_ms(slow_query_ms)  # type: ignore[attr-defined]
-    if database.log_sql or database.slow_query_ms is not None:  # type: ignore[attr-defined]
-        use_stderr_unless_configured(debug=database.log_sql)  # type: ignore[attr-defined]
-        database.query_hooks.append(
-            statement_hook(database.log_sql, database.slow_query_ms)  # type: ignore[attr-defined]
-        )
+    database = cls(
+        pooler=pooler,
+        statement_timeout=_milliseconds("statement_timeout", statement_timeout),
+        lock_timeout=_milliseconds("lock_timeout", lock_timeout),
+        log_sql=log_sql in (True, "1", "true"),
+        slow_query_ms=_slow_query_ms(slow_query_ms),
+        **kwargs,
+    )
+    pooling.track(database)
     return database
 
 
@@ -404,7 +434,7 @@ def _slow_query_ms(value: Any) -> float | None:
     return ms
 
 
-def init_db(url: str | None = None, **options: Any) -> peewee.Database:
+def init_db(url: str | None = None, **options: Any) -> DataLayerDatabase:
     """Bind ``db`` to the database at ``url`` (else ``DATABASE_URL``, else the SQLite default).
 
     Options: ``pool`` (bool), ``max_connections``, ``stale_timeout``, ``timeout`` (pool),
@@ -426,7 +456,7 @@ def init_db(url: str | None = None, **options: Any) -> peewee.Database:
         db.obj.close()
     database = build_database(url, **options)
     target, _ = resolve_target(url)
-    database.schema_key = _schema_key(target)  # type: ignore[attr-defined]
+    database.schema_key = _schema_key(target)
     db.initialize(database)
     replicas.configure(database, options, build=build_database, **replica_options)
     return database

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import peewee
 
 __all__ = ["PrivateSqliteMixin", "private_sqlite_file"]
 
@@ -29,9 +31,17 @@ def private_sqlite_file(database: str) -> None:
         os.close(fd)
 
 
-class PrivateSqliteMixin:
+if TYPE_CHECKING:
+    # For the type checker the mixin is the SqliteDatabase it is mixed into; at run
+    # time a plain class, before it in the MRO.
+    _Sqlite = peewee.SqliteDatabase
+else:
+    _Sqlite = object
+
+
+class PrivateSqliteMixin(_Sqlite):
     """SQLite files readable and writable by their owner only (``private_sqlite_file``)."""
 
     def _connect(self) -> Any:
-        private_sqlite_file(self.database)  # type: ignore[attr-defined]
-        return super()._connect()  # type: ignore[misc]
+        private_sqlite_file(self.database)
+        return super()._connect()  # type: ignore[misc]  # peewee's private hook, not in its stubs

@@ -75,7 +75,7 @@ def grant_app_role(url: str | None, name: str, *, password: str | None = None) -
         raise ConfigurationError("app roles are a PostgreSQL feature: SQLite has no roles")
     try:
         with translate_errors(), database.atomic():
-            cursor: Any = database.cursor()  # type: ignore[no-untyped-call]
+            cursor: Any = database.cursor()
             cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
             if cursor.fetchone() is None:
                 cursor.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(name)))
