@@ -52,6 +52,18 @@ def test_the_reference_index_lists_every_public_function() -> None:
     assert listed == expected
 
 
+def test_the_errors_page_documents_every_error() -> None:
+    import inspect
+
+    import datalayer.errors as errors
+
+    page = (ROOT / "docs" / "reference" / "errors.md").read_text()
+    classes = [name for name, value in vars(errors).items() if inspect.isclass(value)
+               and issubclass(value, errors.DataLayerError) and value.__module__ == errors.__name__]
+    missing = [name for name in classes if f"::: datalayer.errors.{name}\n" not in page]
+    assert "ValidationError" in classes and not missing, missing
+
+
 def test_the_readme_is_a_short_first_read() -> None:
     text = README.read_text()
     assert len(text.splitlines()) <= 250

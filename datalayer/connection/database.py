@@ -448,8 +448,16 @@ def init_db(url: str | None = None, **options: Any) -> DataLayerDatabase:
     Nothing connects here. The first connection then checks, once per process and
     database (one query), that every migration this datalayer ships is applied; if not,
     it warns (``SchemaBehindWarning`` and a WARNING on the ``datalayer.connection``
-    logger) naming ``datalayer migrate``. Raises ``ConfigurationError`` for a URL or an
-    option it cannot use.
+    logger) naming ``datalayer migrate``. Any caller: each process (and each worker
+    after a fork) calls it once before its first query.
+
+    Returns:
+        The peewee database ``db`` is now bound to.
+
+    Raises:
+        ConfigurationError: a URL or an option it cannot use (an unknown scheme, a URL
+            that names no database, ``sqlite://relative.db``, a timeout that is not a
+            number of milliseconds, pool options without a pool).
     """
     replica_options = replicas.take_options(options)
     if db.obj is not None and not db.obj.is_closed():
@@ -481,12 +489,31 @@ def is_sqlite() -> bool:
 
 
 def atomic() -> Any:
-    """Open a transaction, or a savepoint when one is already open."""
+    """Open a transaction, or a savepoint when one is already open.
+
+    Any caller, after ``init_db()``: ``with atomic(): ...`` commits when the block ends
+    and rolls back when it raises; every query function inside nests as a savepoint.
+
+    Returns:
+        The context manager (peewee's transaction or savepoint).
+
+    Raises:
+        ConfigurationError: ``init_db()`` was not called (``NotInitializedError``).
+    """
     return db.atomic()
 
 
 @contextmanager
 def connection_context() -> Iterator[None]:
-    """Hold a connection for one unit of work and give it back (to the pool) afterwards."""
+    """Hold a connection for one unit of work and give it back (to the pool) afterwards.
+
+    Any caller, after ``init_db()``; with a pool, wrap each unit of work of a thread in
+    it so the connection goes back to the pool.
+
+    Raises:
+        ConfigurationError: ``init_db()`` was not called.
+        PoolExhaustedError: no pooled connection became free within the pool's timeout.
+        ConnectionLostError: the server cannot be reached.
+    """
     with db.connection_context():
         yield

@@ -52,7 +52,16 @@ def retrying(
     connection dropped after COMMIT): make it idempotent — an idempotency key with
     ``INSERT ... ON CONFLICT DO NOTHING``, or a fencing check such as the delivery
     queue's ``locked_by``/``attempts`` — so running it twice changes nothing.
-    Must be called outside any transaction.
+    Must be called outside any transaction. Any caller.
+
+    Returns:
+        What ``fn`` returned, from the attempt that committed.
+
+    Raises:
+        DataLayerError: called inside a transaction.
+        ConnectionLostError: the connection kept failing for ``attempts`` tries.
+        SerializationError: serialization failures or deadlocks kept coming.
+        Exception: anything else ``fn`` raised, at once and unchanged.
     """
     if db.in_transaction():
         raise DataLayerError("retrying() must be called outside a transaction")
