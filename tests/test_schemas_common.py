@@ -134,10 +134,19 @@ def dumped_type(field: fields.Field) -> type | None:
 
 
 def _members(hint: Any) -> set[Any]:
+    """The run-time types a hint allows: an id type is its ``str``, a Literal its values' type."""
     args = typing.get_args(hint) if isinstance(hint, types.UnionType) else ()
     if typing.get_origin(hint) is typing.Union:
         args = typing.get_args(hint)
-    return {typing.get_origin(m) or m for m in (args or (hint,))}
+    return {_runtime(m) for m in (args or (hint,))}
+
+
+def _runtime(hint: Any) -> Any:
+    while hasattr(hint, "__supertype__"):  # typing.NewType: UserId -> str
+        hint = hint.__supertype__
+    if typing.get_origin(hint) is typing.Literal:
+        return type(typing.get_args(hint)[0])
+    return typing.get_origin(hint) or hint
 
 
 def key_mismatch(typed: str, keys: set[str], schema: str, fields: set[str]) -> str:

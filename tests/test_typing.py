@@ -50,35 +50,36 @@ team = _Tenants.create_with_owner(ada["id"], {"name": "Analytical Engines"})
 """
 
 BAD_DTO = """\
-from datalayer import TodoQueries
+from datalayer import TodoId, TodoQueries
 
-todo = TodoQueries.find_by_id("t1")
+todo = TodoQueries.find_by_id(TodoId("t1"))
 if todo is not None:
     print(todo["titel"])
 """
 
 BAD_PAGE_ITEM = """\
-from datalayer import TodoQueries
+from datalayer import TodoQueries, UserId
 
-page = TodoQueries.list_for_user("u1")
+page = TodoQueries.list_for_user(UserId("u1"))
 for item in page["items"]:
     print(item["titel"])
 """
 
 BAD_INPUT = """\
-from datalayer import TodoQueries
+from datalayer import TodoQueries, UserId
 
-TodoQueries.create("u1", {"titel": "Write the first program"})
+TodoQueries.create(UserId("u1"), {"titel": "Write the first program"})
 """
 
 GOOD_TYPES = """\
-from datalayer import Page, TodoQueries
-from datalayer.schemas import TodoDTO
+from datalayer import Page, TodoDTO, TodoId, TodoQueries, UserId
 
-page: Page[TodoDTO] = TodoQueries.list_for_user("u1", limit=10)
+user_id = UserId("u1")
+page: Page[TodoDTO] = TodoQueries.list_for_user(user_id, limit=10)
 titles: list[str] = [item["title"] for item in page["items"]]
 cursor: str | None = page["next_cursor"]
-done: bool = TodoQueries.toggle_complete("t1", "u1")["completed"]
+done: bool = TodoQueries.toggle_complete(TodoId("t1"), user_id)["completed"]
+again: TodoId = page["items"][0]["id"]  # an id read from a DTO keeps its type
 """
 
 
@@ -161,3 +162,46 @@ def test_user_code_type_checks_and_typos_in_keys_are_caught(tmp_path: Path) -> N
         assert all(e.startswith(f"{name}:{typo_line}:") for e in errors[name]), errors[name]
     assert any("TodoDTO" in e for e in errors["bad_dto.py"]), errors["bad_dto.py"]
     assert any("CreateTodoInput" in e for e in errors["bad_input.py"]), errors["bad_input.py"]
+
+
+# --- the mistakes a user's mypy --strict catches (issue 26) --------------------------------
+# Each mistake is one line of a script, beside its correction. The script with the mistakes
+# must be reported at each mistake's line, and the corrected script must pass.
+MISTAKES_PRELUDE = """\
+from datalayer import NotificationQueries, TodoQueries, UserId
+
+user_id = UserId("u1")
+todo = TodoQueries.create(user_id, {"title": "Write the first program"})
+note = NotificationQueries.notify(user_id, type="direct_message", title="Hi", body="b")
+"""
+MISTAKES: dict[str, tuple[str, str]] = {
+    "ids swapped in TodoQueries.delete": (
+        'TodoQueries.delete(user_id, todo["id"])',
+        'TodoQueries.delete(todo["id"], user_id)',
+    ),
+    "ids swapped in NotificationQueries.archive": (
+        'NotificationQueries.archive(user_id, note["id"])',
+        'NotificationQueries.archive(note["id"], user_id)',
+    ),
+}
+
+
+def mistakes_script(*, corrected: bool) -> str:
+    """The prelude, then one line per mistake (or its correction)."""
+    return MISTAKES_PRELUDE + "".join(pair[corrected] + "\n" for pair in MISTAKES.values())
+
+
+def test_mypy_reports_each_mistake_and_passes_the_corrections(tmp_path: Path) -> None:
+    errors = run_mypy(
+        tmp_path,
+        {
+            "mistakes.py": mistakes_script(corrected=False),
+            "corrected.py": mistakes_script(corrected=True),
+        },
+    )
+    assert errors["corrected.py"] == []
+    first = len(MISTAKES_PRELUDE.splitlines()) + 1
+    lines = {int(e.split(":")[1]) for e in errors["mistakes.py"]}
+    for n, mistake in enumerate(MISTAKES):
+        assert first + n in lines, (mistake, errors["mistakes.py"])
+    assert lines <= set(range(first, first + len(MISTAKES))), errors["mistakes.py"]

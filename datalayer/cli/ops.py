@@ -12,6 +12,7 @@ from datalayer.cli.main import APP_URL_HELP as URL_HELP
 from datalayer.cli.main import announce
 from datalayer.connection.database import db, init_db, resolve_target
 from datalayer.redact import redact_url
+from datalayer.types import UserId
 
 
 @click.command("queue")
@@ -67,13 +68,13 @@ def user_group() -> None:
     """A user's data rights: export everything about them, or erase them."""
 
 
-def _user_id(email: str) -> str:
+def _user_id(email: str) -> UserId:
     from datalayer.queries import UserQueries
 
     user = UserQueries.find_by_email(email)
     if user is None:
         raise click.ClickException(f"no user with email {email}")
-    return str(user["id"])
+    return user["id"]
 
 
 @user_group.command("export")
@@ -127,7 +128,7 @@ def user_erase_command(
             target = redact_url(resolve_target(url)[0])
             click.confirm(f"Erase {email} and everything of theirs from {target}? "
                           "This cannot be undone", abort=True, err=True)
-        result = UserQueries.erase(user_id, str(admin["id"]), reason=reason)
+        result = UserQueries.erase(user_id, admin["id"], reason=reason)
     finally:
         db.close()
     for table, count in result["counts"].items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args
 
 import peewee as pw
 
@@ -23,9 +23,10 @@ from datalayer.models.base import (
     updated_at,
     utcnow,
 )
+from datalayer.types import AdminStatus, AuditTargetType
 
-ADMIN_STATUSES = ("active", "suspended", "pending")
-AUDIT_TARGET_TYPES = ("user", "tenant", "subscription", "admin_user", "webhook_event", "system")
+ADMIN_STATUSES: tuple[AdminStatus, ...] = get_args(AdminStatus)
+AUDIT_TARGET_TYPES: tuple[AuditTargetType, ...] = get_args(AuditTargetType)
 
 # The one UPDATE the trail allows (migration 005; 004 before it): erasing a user
 # (UserQueries.erase) redacts the rows about them, and scrubs the rows its own USER_ERASE

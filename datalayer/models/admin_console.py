@@ -4,6 +4,8 @@ support flags and notes on users and tenants. Migration 002 creates these five t
 
 from __future__ import annotations
 
+from typing import get_args
+
 import peewee as pw
 
 from datalayer.models.admin import AdminUser
@@ -22,11 +24,12 @@ from datalayer.models.base import (
     utcnow,
 )
 from datalayer.models.tenant import Tenant
+from datalayer.types import FlagTargetType, FlagType, ImpersonationEndReason, ImpersonationScope
 
-IMPERSONATION_SCOPES = ("read_only", "read_write")
-IMPERSONATION_END_REASONS = ("manual", "expired", "revoked", "logout")
-FLAG_TARGET_TYPES = ("user", "tenant")
-FLAG_TYPES = ("at_risk", "vip", "do_not_contact", "under_review", "beta_tester", "custom")
+IMPERSONATION_SCOPES: tuple[ImpersonationScope, ...] = get_args(ImpersonationScope)
+IMPERSONATION_END_REASONS: tuple[ImpersonationEndReason, ...] = get_args(ImpersonationEndReason)
+FLAG_TARGET_TYPES: tuple[FlagTargetType, ...] = get_args(FlagTargetType)
+FLAG_TYPES: tuple[FlagType, ...] = get_args(FlagType)
 NOTE_MAX = 10_000
 
 

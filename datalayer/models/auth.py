@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import peewee as pw
 
 from datalayer.models.base import (
@@ -18,10 +20,11 @@ from datalayer.models.base import (
     text_default,
     updated_at,
 )
+from datalayer.types import AnalyticsConsent, LifecycleStage, UserAdminRole
 
-ANALYTICS_CONSENT = ("disabled", "anonymous", "enabled")
-LIFECYCLE_STAGES = ("new", "activated", "engaged", "at_risk", "churned")
-USER_ADMIN_ROLES = ("read_only", "support_rw", "super_admin")
+ANALYTICS_CONSENT: tuple[AnalyticsConsent, ...] = get_args(AnalyticsConsent)
+LIFECYCLE_STAGES: tuple[LifecycleStage, ...] = get_args(LifecycleStage)
+USER_ADMIN_ROLES: tuple[UserAdminRole, ...] = get_args(UserAdminRole)
 
 
 class User(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import peewee as pw
 
 from datalayer.models.auth import User
@@ -23,28 +25,13 @@ from datalayer.models.base import (
     utcnow,
 )
 from datalayer.models.tenant import Tenant
+from datalayer.types import Channel, DeliveryStatus, NotificationType
 
 # The original package's catalogue. The create schema accepts only these; the database
 # checks only the shape (a lower-case slug), so rows other writers store stay readable.
-NOTIFICATION_TYPES = (
-    "direct_message",
-    "milestone",
-    "kudos_sent",
-    "todo_assigned",
-    "todo_nudge",
-    "todo_completed",
-    "event_created",
-    "event_reminder",
-    "event_changed",
-    "achievement",
-    "limit_alert",
-    "survey_created",
-    "member_joined",
-    "member_invited",
-    "settings_changed",
-)
-CHANNELS = ("in_app", "push", "email")
-DELIVERY_STATUSES = ("pending", "processing", "sent", "failed", "skipped")
+NOTIFICATION_TYPES: tuple[NotificationType, ...] = get_args(NotificationType)
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
 
 
 class Notification(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import peewee as pw
 
 from datalayer.models.auth import User
@@ -20,10 +22,11 @@ from datalayer.models.base import (
     utcnow,
 )
 from datalayer.models.tenant import Tenant
+from datalayer.types import IngestOutcome, Provider, SubscriptionStatus
 
-SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "canceled", "expired", "paused")
-PROVIDERS = ("polar", "revenuecat")
-EVENT_OUTCOMES = ("applied", "duplicate_ignored", "stale_ignored", "ignored_type", "not_linked")
+SUBSCRIPTION_STATUSES: tuple[SubscriptionStatus, ...] = get_args(SubscriptionStatus)
+PROVIDERS: tuple[Provider, ...] = get_args(Provider)
+EVENT_OUTCOMES: tuple[IngestOutcome, ...] = get_args(IngestOutcome)
 
 
 class Subscription(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import get_args
 
 import peewee as pw
 
@@ -22,12 +23,13 @@ from datalayer.models.base import (
     updated_at,
     utcnow,
 )
+from datalayer.types import InviteRole, InviteStatus, MemberSubRole, Role, TenantType
 
-TENANT_TYPES = ("team", "organization", "group", "family")
-MEMBER_ROLES = ("owner", "admin", "member")
-MEMBER_SUB_ROLES = ("editor", "viewer", "contributor", "moderator")
-INVITE_ROLES = ("admin", "member")
-INVITE_STATUSES = ("pending", "accepted", "expired", "revoked")
+TENANT_TYPES: tuple[TenantType, ...] = get_args(TenantType)
+MEMBER_ROLES: tuple[Role, ...] = get_args(Role)
+MEMBER_SUB_ROLES: tuple[MemberSubRole, ...] = get_args(MemberSubRole)
+INVITE_ROLES: tuple[InviteRole, ...] = get_args(InviteRole)
+INVITE_STATUSES: tuple[InviteStatus, ...] = get_args(InviteStatus)
 INVITE_TTL = dt.timedelta(days=7)
 
 

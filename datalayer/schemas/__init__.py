@@ -52,8 +52,10 @@ from datalayer.schemas.auth import (
     CreateUserInput,
     CreateUserSchema,
     CreateVerificationSchema,
+    ErasureResult,
     JwksDTO,
     JwksSchema,
+    ReviewItem,
     SessionDTO,
     SessionSchema,
     UpdateUserInput,
@@ -134,6 +136,8 @@ from datalayer.schemas.tenant import (
 )
 
 __all__ = [
+    "ErasureResult",
+    "ReviewItem",
     "Dumper",
     "SchemaDriftWarning",
     "model_schema",

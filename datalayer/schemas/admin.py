@@ -23,6 +23,7 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
+from datalayer.types import AdminUserId, AuditLogId, ImpersonationSessionId
 
 # Modular-crypt / PHC strings ($argon2id$..., $2b$..., $scrypt$...) and werkzeug-style
 # "method$salt$hash" (pbkdf2:sha256:600000$...): a scheme, then "$"-separated parts.
@@ -135,7 +136,7 @@ CreateAdminUserInput = TypedDict(
 
 
 class AdminUserDTO(TypedDict):
-    id: str
+    id: AdminUserId
     email: str
     name: str | None
     company: str
@@ -144,7 +145,7 @@ class AdminUserDTO(TypedDict):
     created_at: str
     updated_at: str
     last_login_at: str | None
-    invited_by: str | None
+    invited_by: AdminUserId | None
 
 
 class AdminRoleDTO(TypedDict):
@@ -156,15 +157,15 @@ class AdminRoleDTO(TypedDict):
 
 
 class AdminUserRoleDTO(TypedDict):
-    admin_user_id: str
+    admin_user_id: AdminUserId
     role_key: str
-    granted_by: str | None
+    granted_by: AdminUserId | None
     granted_at: str
 
 
 class AdminAuditLogDTO(TypedDict):
-    id: str
-    admin_user_id: str
+    id: AuditLogId
+    admin_user_id: AdminUserId
     action: str
     target_type: str
     target_id: str | None
@@ -172,7 +173,7 @@ class AdminAuditLogDTO(TypedDict):
     metadata: Any
     ip: str | None
     user_agent: str | None
-    impersonation_session_id: str | None
+    impersonation_session_id: ImpersonationSessionId | None
     created_at: str
 
 

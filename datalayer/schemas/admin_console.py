@@ -20,6 +20,15 @@ from datalayer.models.admin_console import (
     AdminUserNote,
 )
 from datalayer.schemas.base import Dumper, Json, Text, model_schema, writable_schema
+from datalayer.types import (
+    AdminFlagId,
+    AdminSessionId,
+    AdminUserId,
+    ImpersonationSessionId,
+    NoteId,
+    TenantId,
+    UserId,
+)
 
 SECRET_MAX = 8192
 ID_MAX = 255
@@ -147,8 +156,8 @@ UpdateAdminTenantNoteSchema = writable_schema(
 
 
 class AdminSessionDTO(TypedDict):
-    id: str
-    admin_user_id: str
+    id: AdminSessionId
+    admin_user_id: AdminUserId
     expires_at: str
     created_at: str
     updated_at: str
@@ -159,10 +168,10 @@ class AdminSessionDTO(TypedDict):
 
 
 class AdminImpersonationSessionDTO(TypedDict):
-    id: str
-    admin_user_id: str
-    target_user_id: str | None
-    target_tenant_id: str | None
+    id: ImpersonationSessionId
+    admin_user_id: AdminUserId
+    target_user_id: UserId | None
+    target_tenant_id: TenantId | None
     scope: str
     reason: str
     started_at: str
@@ -173,30 +182,30 @@ class AdminImpersonationSessionDTO(TypedDict):
 
 
 class AdminFlagDTO(TypedDict):
-    id: str
+    id: AdminFlagId
     target_type: str
     target_id: str
     flag_type: str
     custom_label: str | None
     reason: str
-    created_by: str
+    created_by: AdminUserId
     created_at: str
     expires_at: str | None
 
 
 class AdminUserNoteDTO(TypedDict):
-    id: str
-    user_id: str
-    admin_user_id: str
+    id: NoteId
+    user_id: UserId
+    admin_user_id: AdminUserId
     note: str
     created_at: str
     updated_at: str
 
 
 class AdminTenantNoteDTO(TypedDict):
-    id: str
-    tenant_id: str
-    admin_user_id: str
+    id: NoteId
+    tenant_id: TenantId
+    admin_user_id: AdminUserId
     note: str
     created_at: str
     updated_at: str

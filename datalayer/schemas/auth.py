@@ -21,6 +21,7 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
+from datalayer.types import AccountId, JwksId, SessionId, TenantId, UserId, VerificationId
 
 SECRET_MAX = 8192  # tokens, hashes and PEM/JWK keys: generous, but bounded
 
@@ -177,7 +178,7 @@ CreateAccountInput = TypedDict(
 
 
 class UserDTO(TypedDict):
-    id: str
+    id: UserId
     name: str
     email: str
     email_verified: bool
@@ -192,24 +193,24 @@ class UserDTO(TypedDict):
     is_power_user: bool | None
     admin_role: str | None
     preferred_language: str | None
-    active_tenant_id: str | None
+    active_tenant_id: TenantId | None
 
 
 class SessionDTO(TypedDict):
-    id: str
+    id: SessionId
     expires_at: str
     created_at: str
     updated_at: str
     ip_address: str | None
     user_agent: str | None
-    user_id: str
+    user_id: UserId
 
 
 class AccountDTO(TypedDict):
-    id: str
+    id: AccountId
     account_id: str
     provider_id: str
-    user_id: str
+    user_id: UserId
     access_token_expires_at: str | None
     refresh_token_expires_at: str | None
     scope: str | None
@@ -218,7 +219,7 @@ class AccountDTO(TypedDict):
 
 
 class VerificationDTO(TypedDict):
-    id: str
+    id: VerificationId
     identifier: str
     expires_at: str
     created_at: str
@@ -226,7 +227,7 @@ class VerificationDTO(TypedDict):
 
 
 class JwksDTO(TypedDict):
-    id: str
+    id: JwksId
     public_key: str
     created_at: str
     expires_at: str | None
@@ -251,7 +252,26 @@ account_dumper: Dumper[AccountDTO] = Dumper(account_schema, Account)
 verification_dumper: Dumper[VerificationDTO] = Dumper(verification_schema, Verification)
 jwks_dumper: Dumper[JwksDTO] = Dumper(jwks_schema, Jwks)
 
+
+class ReviewItem(TypedDict):
+    """A free-text value written by someone else that mentions the erased user."""
+
+    table: str
+    row_id: str
+    column: str
+
+
+class ErasureResult(TypedDict):
+    """What ``UserQueries.erase`` did: rows deleted or anonymized per table, and the free
+    text others wrote that still mentions the user, for a person to review."""
+
+    counts: dict[str, int]
+    review: list[ReviewItem]
+
+
 __all__ = [
+    "ErasureResult",
+    "ReviewItem",
     "AccountDTO",
     "CreateAccountInput",
     "CreateUserInput",

@@ -17,6 +17,7 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
+from datalayer.types import TenantId, TodoId, UserActivityId, UserId, WaitlistId
 
 TodoSchema = model_schema(
     Todo,
@@ -103,9 +104,9 @@ UpdateTodoInput = TypedDict(
 
 
 class TodoDTO(TypedDict):
-    id: str
-    user_id: str
-    tenant_id: str | None
+    id: TodoId
+    user_id: UserId
+    tenant_id: TenantId | None
     title: str
     description: str | None
     completed: bool
@@ -115,14 +116,14 @@ class TodoDTO(TypedDict):
 
 
 class WaitlistDTO(TypedDict):
-    id: str
+    id: WaitlistId
     email: str
     created_at: str
 
 
 class UserActivityDailyDTO(TypedDict):
-    id: str
-    user_id: str
+    id: UserActivityId
+    user_id: UserId
     date: str
     event_count: int
     session_count: int

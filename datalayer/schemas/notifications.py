@@ -19,6 +19,14 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
+from datalayer.types import (
+    DeliveryId,
+    NotificationId,
+    NotificationPreferenceId,
+    NotificationTargetId,
+    TenantId,
+    UserId,
+)
 
 NotificationSchema = model_schema(
     Notification,
@@ -108,10 +116,10 @@ UpdateNotificationTargetSchema = writable_schema(
 
 
 class NotificationDTO(TypedDict):
-    id: str
-    tenant_id: str | None
-    recipient_user_id: str
-    actor_user_id: str | None
+    id: NotificationId
+    tenant_id: TenantId | None
+    recipient_user_id: UserId
+    actor_user_id: UserId | None
     type: str
     title: str
     body: str
@@ -124,8 +132,8 @@ class NotificationDTO(TypedDict):
 
 
 class NotificationDeliveryDTO(TypedDict):
-    id: str
-    notification_id: str
+    id: DeliveryId
+    notification_id: NotificationId
     channel: str
     status: str
     attempts: int
@@ -145,7 +153,7 @@ class NotificationWithDeliveriesDTO(NotificationDTO):
 
 
 class DeliveryRecipientDTO(TypedDict):
-    user_id: str
+    user_id: UserId
     novu_subscriber_id: str | None
     expo_push_token: str | None
     email: str
@@ -187,9 +195,9 @@ UpdateNotificationTargetInput = TypedDict(
 
 
 class NotificationPreferenceDTO(TypedDict):
-    id: str
-    user_id: str
-    tenant_id: str | None
+    id: NotificationPreferenceId
+    user_id: UserId
+    tenant_id: TenantId | None
     in_app_enabled: bool
     push_enabled: bool
     email_enabled: bool
@@ -199,8 +207,8 @@ class NotificationPreferenceDTO(TypedDict):
 
 
 class ResolvedNotificationPreferenceDTO(TypedDict):
-    user_id: str
-    tenant_id: str | None
+    user_id: UserId
+    tenant_id: TenantId | None
     in_app_enabled: bool
     push_enabled: bool
     email_enabled: bool
@@ -209,8 +217,8 @@ class ResolvedNotificationPreferenceDTO(TypedDict):
 
 
 class NotificationTargetDTO(TypedDict):
-    id: str
-    user_id: str
+    id: NotificationTargetId
+    user_id: UserId
     novu_subscriber_id: str | None
     expo_push_token: str | None
     last_active_at: str | None

@@ -5,7 +5,7 @@ provider-neutral webhook event ``SubscriptionEventQueries.ingest`` takes.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 import marshmallow
 from marshmallow import fields, validate
@@ -20,6 +20,7 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
+from datalayer.types import IngestOutcome, SubscriptionEventId, SubscriptionId, TenantId, UserId
 
 # The provider-neutral event types that change a subscription. Polar's own names are
 # already these; RevenueCat's are mapped by ``neutral_event_type``. Any other type is
@@ -58,9 +59,6 @@ PROVIDER_KEYS = {
     "revenuecat": "revenuecat_original_transaction_id",
 }
 
-IngestOutcome = Literal[
-    "applied", "duplicate_ignored", "stale_ignored", "ignored_type", "not_linked"
-]
 
 
 def neutral_event_type(provider: str, event_type: str) -> str | None:
@@ -200,9 +198,9 @@ class BillingEvent(_BillingEventKeys, total=False):
 
 
 class SubscriptionDTO(TypedDict):
-    id: str
-    tenant_id: str
-    purchased_by_user_id: str | None
+    id: SubscriptionId
+    tenant_id: TenantId
+    purchased_by_user_id: UserId | None
     status: str
     plan_id: str
     plan_name: str | None
@@ -222,12 +220,12 @@ class SubscriptionDTO(TypedDict):
 
 
 class SubscriptionEventDTO(TypedDict):
-    id: str
+    id: SubscriptionEventId
     provider: str
     event_id: str
     event_type: str
     payload: Any
-    subscription_id: str | None
+    subscription_id: SubscriptionId | None
     outcome: str
     occurred_at: str | None
     processed_at: str

@@ -16,6 +16,7 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
+from datalayer.types import TenantActivityId, TenantId, TenantInviteId, TenantMemberId, UserId
 
 TenantSchema = model_schema(
     Tenant,
@@ -112,7 +113,7 @@ UpdateTenantInput = TypedDict(
 
 
 class TenantDTO(TypedDict):
-    id: str
+    id: TenantId
     name: str
     type: str
     created_at: str
@@ -124,9 +125,9 @@ class TenantWithRoleDTO(TenantDTO):
 
 
 class TenantMemberDTO(TypedDict):
-    id: str
-    tenant_id: str
-    user_id: str
+    id: TenantMemberId
+    tenant_id: TenantId
+    user_id: UserId
     role: str
     member_role: str | None
     joined_at: str
@@ -140,9 +141,9 @@ class TenantMemberWithUserDTO(TenantMemberDTO):
 
 
 class TenantInviteDTO(TypedDict):
-    id: str
-    tenant_id: str
-    invited_by: str
+    id: TenantInviteId
+    tenant_id: TenantId
+    invited_by: UserId
     email: str
     role: str
     status: str
@@ -153,8 +154,8 @@ class TenantInviteDTO(TypedDict):
 
 
 class TenantActivityDailyDTO(TypedDict):
-    id: str
-    tenant_id: str
+    id: TenantActivityId
+    tenant_id: TenantId
     date: str
     active_users: int
     event_count: int

@@ -21,6 +21,7 @@ from datalayer.schemas.admin import (
     admin_audit_log_dumper,
 )
 from datalayer.schemas.base import check_aware, check_id, require
+from datalayer.types import AdminUserId, ImpersonationSessionId
 
 
 def _filters(
@@ -83,7 +84,7 @@ class AuditLogQueries:
 
     @staticmethod
     def append(
-        actor_admin_id: str,
+        actor_admin_id: AdminUserId,
         *,
         action: str,
         target_type: str,
@@ -92,7 +93,7 @@ class AuditLogQueries:
         metadata: Any = None,
         ip: str | None = None,
         user_agent: str | None = None,
-        impersonation_session_id: str | None = None,
+        impersonation_session_id: ImpersonationSessionId | None = None,
     ) -> AdminAuditLogDTO:
         """Record what an admin did; NotFoundError when the admin does not exist.
 
@@ -138,7 +139,7 @@ class AuditLogQueries:
     @replica_read
     def list(  # noqa: A003 - the spec's name
         *,
-        admin_user_id: str | None = None,
+        admin_user_id: AdminUserId | None = None,
         action: str | None = None,
         target_type: str | None = None,
         target_id: str | None = None,

@@ -21,6 +21,7 @@ from datalayer.queries.admin._audit import audit
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.schemas.admin_console import AdminFlagDTO, admin_flag_dumper, set_admin_flag_schema
 from datalayer.schemas.base import check_id, check_now, load, require
+from datalayer.types import AdminUserId, TenantId, UserId
 
 F = AdminFlag
 TARGETS: dict[str, Any] = {"user": User, "tenant": Tenant}
@@ -58,8 +59,8 @@ class AdminFlagQueries:
     @staticmethod
     def set(  # noqa: A003 - the spec's name
         target_type: str,
-        target_id: str,
-        actor_admin_id: str,
+        target_id: UserId | TenantId,
+        actor_admin_id: AdminUserId,
         *,
         flag_type: str,
         reason: str,
@@ -111,7 +112,7 @@ class AdminFlagQueries:
 
     @staticmethod
     def clear(
-        target_type: str, target_id: str, actor_admin_id: str, *, flag_type: str
+        target_type: str, target_id: UserId | TenantId, actor_admin_id: AdminUserId, *, flag_type: str
     ) -> bool:
         """Remove the flag (audited USER_FLAG_REMOVE / TENANT_FLAG_REMOVE); False when the
         target had none of that type."""
@@ -142,7 +143,7 @@ class AdminFlagQueries:
 
     @staticmethod
     def list_for(
-        target_type: str, target_id: str, *, now: dt.datetime | None = None
+        target_type: str, target_id: UserId | TenantId, *, now: dt.datetime | None = None
     ) -> list[AdminFlagDTO]:
         """Return the target's flags that have not expired at ``now``, newest first."""
         target_type = _target_type(target_type)

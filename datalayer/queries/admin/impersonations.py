@@ -35,6 +35,7 @@ from datalayer.schemas.admin_console import (
     start_impersonation_schema,
 )
 from datalayer.schemas.base import check_id, check_now, load, require
+from datalayer.types import AdminUserId, ImpersonationSessionId, TenantId, UserId
 
 I = AdminImpersonationSession  # noqa: E741 - the table, as in the other query modules
 dumper = admin_impersonation_session_dumper
@@ -105,13 +106,13 @@ class ImpersonationQueries:
 
     @staticmethod
     def start(
-        target_user_id: str,
-        actor_admin_id: str,
+        target_user_id: UserId,
+        actor_admin_id: AdminUserId,
         *,
         reason: str,
         scope: str = "read_only",
         ttl_seconds: int = 1800,
-        target_tenant_id: str | None = None,
+        target_tenant_id: TenantId | None = None,
         metadata: Any = None,
     ) -> AdminImpersonationSessionDTO:
         """Start impersonating ``target_user_id`` (in ``target_tenant_id``, which the user
@@ -173,7 +174,7 @@ class ImpersonationQueries:
         return row
 
     @staticmethod
-    def end(session_id: str, actor_admin_id: str, *, reason: str = "manual") -> bool:
+    def end(session_id: ImpersonationSessionId, actor_admin_id: AdminUserId, *, reason: str = "manual") -> bool:
         """End the admin's own open session (audited); False when it is not theirs or
         already ended."""
         check_id("session_id", session_id)
@@ -187,7 +188,7 @@ class ImpersonationQueries:
 
     @staticmethod
     def active_for(
-        admin_user_id: str, *, now: dt.datetime | None = None
+        admin_user_id: AdminUserId, *, now: dt.datetime | None = None
     ) -> AdminImpersonationSessionDTO | None:
         """Return the admin's session that has neither ended nor expired at ``now``, or None."""
         check_id("admin_user_id", admin_user_id)
@@ -200,7 +201,7 @@ class ImpersonationQueries:
 
     @staticmethod
     def check_write(
-        session_id: str, *, now: dt.datetime | None = None
+        session_id: ImpersonationSessionId, *, now: dt.datetime | None = None
     ) -> AdminImpersonationSessionDTO:
         """Return the session if it is active at ``now`` and ``read_write``; else
         PermissionDeniedError (also for an unknown session)."""

@@ -10,6 +10,7 @@ from datalayer.queries.admin._audit import audit
 from datalayer.queries.base import read, write
 from datalayer.schemas.admin import AdminRoleDTO, admin_role_dumper, upsert_admin_role_schema
 from datalayer.schemas.base import check_id, load, require
+from datalayer.types import AdminUserId
 
 
 def _permission(value: Any) -> str:
@@ -54,7 +55,7 @@ class AdminRoleQueries:
 
     @staticmethod
     def grant(
-        admin_user_id: str, actor_admin_id: str, *, role_key: str, reason: str | None = None
+        admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, role_key: str, reason: str | None = None
     ) -> bool:
         """Grant the role (audited); False, and no audit row, when it was already granted."""
         check_id("admin_user_id", admin_user_id)
@@ -84,7 +85,7 @@ class AdminRoleQueries:
 
     @staticmethod
     def revoke(
-        admin_user_id: str, actor_admin_id: str, *, role_key: str, reason: str | None = None
+        admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, role_key: str, reason: str | None = None
     ) -> bool:
         """Revoke the role (audited); False, and no audit row, when it was not granted."""
         check_id("admin_user_id", admin_user_id)
@@ -107,7 +108,7 @@ class AdminRoleQueries:
         return True
 
     @staticmethod
-    def permissions_for(admin_user_id: str) -> list[str]:
+    def permissions_for(admin_user_id: AdminUserId) -> list[str]:
         """Return the sorted union of the admin's roles' permissions (none when suspended)."""
         check_id("admin_user_id", admin_user_id)
         query: Any = (
@@ -120,7 +121,7 @@ class AdminRoleQueries:
             return sorted({p for (permissions,) in query.tuples() for p in permissions or ()})
 
     @staticmethod
-    def has_permission(admin_user_id: str, *, permission: str) -> bool:
+    def has_permission(admin_user_id: AdminUserId, *, permission: str) -> bool:
         """Tell whether one of the admin's roles grants ``permission`` (exact match)."""
         return _permission(permission) in AdminRoleQueries.permissions_for(admin_user_id)
 

@@ -24,6 +24,7 @@ from datalayer.schemas.admin_console import (
     create_admin_session_schema,
 )
 from datalayer.schemas.base import check_id, check_now, load, require
+from datalayer.types import AdminUserId
 
 S = AdminSession
 MAX_STEP_UP_SECONDS = 3600
@@ -54,7 +55,7 @@ class AdminSessionQueries:
 
     @staticmethod
     def create(
-        admin_user_id: str,
+        admin_user_id: AdminUserId,
         *,
         token: str,
         expires_at: dt.datetime,
@@ -119,7 +120,7 @@ class AdminSessionQueries:
         return bool(rows)
 
     @staticmethod
-    def revoke_all(admin_user_id: str, actor_admin_id: str | None = None) -> int:
+    def revoke_all(admin_user_id: AdminUserId, actor_admin_id: AdminUserId | None = None) -> int:
         """End every session of the admin; return how many (audited ADMIN_SESSIONS_REVOKE,
         by ``actor_admin_id``, default the admin themselves, when there were any)."""
         check_id("admin_user_id", admin_user_id)

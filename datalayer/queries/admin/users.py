@@ -23,6 +23,7 @@ from datalayer.schemas.admin import (
     create_admin_user_schema,
 )
 from datalayer.schemas.base import check_id, load, require
+from datalayer.types import AdminUserId
 
 
 def _is_email(value: Any) -> bool:
@@ -34,7 +35,7 @@ class AdminUserQueries:
     """Back-office users. ``password_hash`` is stored (already hashed) but never returned."""
 
     @staticmethod
-    def find_by_id(admin_user_id: str) -> AdminUserDTO | None:
+    def find_by_id(admin_user_id: AdminUserId) -> AdminUserDTO | None:
         """Return the admin user with this id, or None."""
         check_id("admin_user_id", admin_user_id)
         query = admin_user_dumper.select().where(AdminUser.id == admin_user_id)
@@ -52,7 +53,7 @@ class AdminUserQueries:
             return admin_user_dumper.one(query)
 
     @staticmethod
-    def create(actor_admin_id: str | None, data: CreateAdminUserInput) -> AdminUserDTO:
+    def create(actor_admin_id: AdminUserId | None, data: CreateAdminUserInput) -> AdminUserDTO:
         """Create an admin user invited by ``actor_admin_id`` (None for the first admin).
 
         ConflictError when the email is taken.
@@ -68,7 +69,7 @@ class AdminUserQueries:
 
     @staticmethod
     def set_status(
-        admin_user_id: str, actor_admin_id: str, *, status: str, reason: str | None = None
+        admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, status: str, reason: str | None = None
     ) -> AdminUserDTO:
         """Change an admin's status, audited; a status already set changes and audits nothing."""
         check_id("admin_user_id", admin_user_id)
@@ -104,7 +105,7 @@ class AdminUserQueries:
 
     @staticmethod
     def record_login(
-        admin_user_id: str, *, ip: str | None = None, user_agent: str | None = None
+        admin_user_id: AdminUserId, *, ip: str | None = None, user_agent: str | None = None
     ) -> AdminUserDTO:
         """Stamp the admin's last login, audited; PermissionDeniedError when suspended."""
         check_id("admin_user_id", admin_user_id)

@@ -16,22 +16,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, TypedDict
+from typing import Any
 
 import peewee
 
 from datalayer import models as m
+from datalayer.schemas.auth import ReviewItem
 
 ERASED = "[erased]"
 MIN_NAME = 3  # a shorter name would match half of every text: ids and emails still count
-
-
-class ReviewItem(TypedDict):
-    """A free-text value written by someone else that mentions the erased user."""
-
-    table: str
-    row_id: str
-    column: str
 
 
 class Needles:

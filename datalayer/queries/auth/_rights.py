@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any
 
 from datalayer import models as m
 from datalayer.connection.database import db
 from datalayer.errors import ConflictError, NotFoundError
 from datalayer.queries.auth._mentions import (
     Needles,
-    ReviewItem,
     mentioning,
     review,
     scrub_json,
@@ -35,6 +34,7 @@ from datalayer.schemas.admin_console import (
     admin_user_note_dumper,
 )
 from datalayer.schemas.auth import (
+    ErasureResult,
     account_dumper,
     session_dumper,
     user_dumper,
@@ -49,15 +49,6 @@ from datalayer.schemas.notifications import (
 )
 from datalayer.schemas.subscriptions import subscription_dumper, subscription_event_dumper
 from datalayer.schemas.tenant import tenant_invite_dumper, tenant_member_dumper
-
-
-class ErasureResult(TypedDict):
-    """What ``UserQueries.erase`` did: rows deleted or anonymized per table, and the free
-    text others wrote that still mentions the user, for a person to review."""
-
-    counts: dict[str, int]
-    review: list[ReviewItem]
-
 
 # table name -> (model, dumper, the user's rows): what export returns and erase deletes.
 Rows = Callable[[Any, str, str], Any]  # (model, user id, email) -> condition

@@ -14,6 +14,7 @@ from datalayer.schemas.auth import (
     create_account_schema,
 )
 from datalayer.schemas.base import check_id, load
+from datalayer.types import UserId
 
 
 @error_boundary
@@ -42,7 +43,7 @@ class AccountQueries:
 
     @staticmethod
     @replica_read
-    def list_for_user(user_id: str) -> list[AccountDTO]:
+    def list_for_user(user_id: UserId) -> list[AccountDTO]:
         """Return the user's linked accounts, oldest first (a user has a handful).
 
         Trusted code acting for ``user_id`` (their sign-in settings).
@@ -63,7 +64,7 @@ class AccountQueries:
             return account_dumper.many(query)
 
     @staticmethod
-    def link(user_id: str, data: CreateAccountInput) -> AccountDTO:
+    def link(user_id: UserId, data: CreateAccountInput) -> AccountDTO:
         """Link a provider account to the user; ConflictError when it is linked already.
 
         Trusted code (the sign-in layer, after the provider vouched for the account).
@@ -83,7 +84,7 @@ class AccountQueries:
             return account_dumper.written_one(Account.insert(user=user_id, **values))
 
     @staticmethod
-    def unlink(user_id: str, provider_id: str) -> bool:
+    def unlink(user_id: UserId, provider_id: str) -> bool:
         """Remove the user's accounts at this provider; False when there were none.
 
         Trusted code acting for ``user_id``.

@@ -14,6 +14,7 @@ from datalayer.schemas.auth import (
     session_dumper,
 )
 from datalayer.schemas.base import check_id, check_now, load
+from datalayer.types import UserId
 
 
 @error_boundary
@@ -22,7 +23,7 @@ class SessionQueries:
 
     @staticmethod
     def create(
-        user_id: str,
+        user_id: UserId,
         *,
         token: str,
         expires_at: dt.datetime,
@@ -91,7 +92,7 @@ class SessionQueries:
             return bool(Session.delete().where(Session.token == token).execute() > 0)
 
     @staticmethod
-    def revoke_all_for_user(user_id: str) -> int:
+    def revoke_all_for_user(user_id: UserId) -> int:
         """End every session of the user; return how many there were.
 
         Trusted code acting for the user ("sign out everywhere", a password change) or

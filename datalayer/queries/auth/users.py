@@ -13,7 +13,6 @@ from datalayer.models import TenantMember, User
 from datalayer.models.auth import USER_ADMIN_ROLES
 from datalayer.queries.auth._arguments import required_text
 from datalayer.queries.auth._rights import (
-    ErasureResult,
     erase_user,
     export_user,
     refuse_last_owner,
@@ -21,6 +20,7 @@ from datalayer.queries.auth._rights import (
 from datalayer.queries.base import read, stamp, write
 from datalayer.schemas.auth import (
     CreateUserInput,
+    ErasureResult,
     UpdateUserInput,
     UserDTO,
     create_user_schema,
@@ -28,6 +28,7 @@ from datalayer.schemas.auth import (
     user_dumper,
 )
 from datalayer.schemas.base import check_id, check_now, load, require
+from datalayer.types import AdminUserId, TenantId, UserId
 
 # touch_last_active writes at most once per interval per user.
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
@@ -45,7 +46,7 @@ class UserQueries:
     """Users: profiles, the active tenant, and activity stamps."""
 
     @staticmethod
-    def find_by_id(user_id: str) -> UserDTO | None:
+    def find_by_id(user_id: UserId) -> UserDTO | None:
         """Return the user with this id, or None.
 
         Trusted code (the sign-in layer, the back office, the user's own profile page).
@@ -99,7 +100,7 @@ class UserQueries:
             return user_dumper.written_one(User.insert(**values))
 
     @staticmethod
-    def update(user_id: str, data: UpdateUserInput) -> UserDTO:
+    def update(user_id: UserId, data: UpdateUserInput) -> UserDTO:
         """Change a user's profile; ConflictError when the new email is taken.
 
         Trusted code acting for the user (their profile settings) or the back office. A
@@ -125,7 +126,7 @@ class UserQueries:
             return _changed(User.update(values).where(User.id == user_id), user_id)
 
     @staticmethod
-    def delete(user_id: str) -> bool:
+    def delete(user_id: UserId) -> bool:
         """Delete a user (their sessions and accounts go too); False when there was none.
 
         Trusted code (account deletion after the user confirmed; for the right to be
@@ -144,7 +145,7 @@ class UserQueries:
             return bool(User.delete().where(User.id == user_id).execute() > 0)
 
     @staticmethod
-    def set_active_tenant(user_id: str, *, tenant_id: str | None) -> UserDTO:
+    def set_active_tenant(user_id: UserId, *, tenant_id: TenantId | None) -> UserDTO:
         """Make a tenant the user's active one (None clears it); the user must be a member.
 
         Any caller acting for ``user_id``.
@@ -175,7 +176,7 @@ class UserQueries:
         return row
 
     @staticmethod
-    def set_admin_role(user_id: str, *, role: str | None) -> UserDTO:
+    def set_admin_role(user_id: UserId, *, role: str | None) -> UserDTO:
         """Set (or clear, with None) the user's admin role; kept out of ``update`` on purpose.
 
         Trusted back-office code only: the role is a privilege, which is why a profile
@@ -200,7 +201,7 @@ class UserQueries:
             return _changed(User.update(admin_role=role).where(User.id == user_id), user_id)
 
     @staticmethod
-    def touch_last_active(user_id: str, *, now: dt.datetime | None = None) -> bool:
+    def touch_last_active(user_id: UserId, *, now: dt.datetime | None = None) -> bool:
         """Stamp the user's activity at most once a minute; tell whether it wrote.
 
         Trusted code on the user's requests (cheap enough to call on each one).
@@ -225,7 +226,7 @@ class UserQueries:
             return bool(query.execute() > 0)
 
     @staticmethod
-    def export(user_id: str) -> dict[str, list[Any]]:
+    def export(user_id: UserId) -> dict[str, list[Any]]:
         """Return every row about the user, by table name, as DTOs (their right of access).
 
         Their profile, sessions and accounts (no token, no password), memberships, invites
@@ -246,7 +247,7 @@ class UserQueries:
             return export_user(user_id)
 
     @staticmethod
-    def erase(user_id: str, actor_admin_id: str, *, reason: str) -> ErasureResult:
+    def erase(user_id: UserId, actor_admin_id: AdminUserId, *, reason: str) -> ErasureResult:
         """Erase the user in one transaction; return the rows deleted or anonymized per
         table (``counts``) and the free text others wrote about them (``review``).
 

@@ -26,6 +26,7 @@ from datalayer.schemas.features import (
     create_user_activity_daily_schema,
     user_activity_daily_dumper,
 )
+from datalayer.types import UserId
 
 # record()'s argument names, by the create schema's field they fill.
 _RECORD_ARGS = {
@@ -108,7 +109,7 @@ class UserActivityQueries:
 
     @staticmethod
     def record(
-        user_id: str,
+        user_id: UserId,
         *,
         day: dt.date | None = None,
         events: int = 1,
@@ -141,7 +142,7 @@ class UserActivityQueries:
     @staticmethod
     @replica_read
     def list_range(
-        user_id: str, *, start: dt.date, end: dt.date
+        user_id: UserId, *, start: dt.date, end: dt.date
     ) -> list[UserActivityDailyDTO]:
         """Return the user's daily rows from start to end (inclusive), oldest first.
 

@@ -36,6 +36,7 @@ from datalayer.schemas.features import (
     todo_dumper,
     update_todo_schema,
 )
+from datalayer.types import TenantId, TodoId, UserId
 
 _COLUMNS = todo_dumper.fields
 _ID = todo_dumper.columns.index("id")
@@ -139,7 +140,7 @@ class TodoQueries:
     """Todos: a user sees and changes only their own."""
 
     @staticmethod
-    def find_by_id(todo_id: str) -> TodoDTO | None:
+    def find_by_id(todo_id: TodoId) -> TodoDTO | None:
         """Return the todo with this id, or None.
 
         For trusted code only (a worker, the back office): it checks no owner and no tenant
@@ -154,7 +155,7 @@ class TodoQueries:
         return _one(_BY_ID.execute({"id": check_id("todo_id", todo_id)}))
 
     @staticmethod
-    def find_for_user(todo_id: str, user_id: str) -> TodoDTO | None:
+    def find_for_user(todo_id: TodoId, user_id: UserId) -> TodoDTO | None:
         """Return the user's todo with this id, or None (also when it is someone else's).
 
         Any caller acting for ``user_id``: only the todo's owner finds it, and a tenant todo
@@ -173,9 +174,9 @@ class TodoQueries:
     @staticmethod
     @replica_read
     def list_for_user(
-        user_id: str,
+        user_id: UserId,
         *,
-        tenant_id: str | None = None,
+        tenant_id: TenantId | None = None,
         completed: bool | None = None,
         limit: int = 50,
         cursor: str | None = None,
@@ -217,7 +218,7 @@ class TodoQueries:
         )
 
     @staticmethod
-    def create(user_id: str, data: CreateTodoInput, *, tenant_id: str | None = None) -> TodoDTO:
+    def create(user_id: UserId, data: CreateTodoInput, *, tenant_id: TenantId | None = None) -> TodoDTO:
         """Create a todo for the user; a tenant todo needs the user's membership.
 
         Any caller acting for ``user_id``.
@@ -246,7 +247,7 @@ class TodoQueries:
             return cast(TodoDTO, _one(_INSERT(tuple(sorted(values))).execute(values)))
 
     @staticmethod
-    def update(todo_id: str, user_id: str, data: UpdateTodoInput) -> TodoDTO:
+    def update(todo_id: TodoId, user_id: UserId, data: UpdateTodoInput) -> TodoDTO:
         """Change the user's todo; NotFoundError when it is not theirs.
 
         Only the todo's owner (``user_id``), and for a tenant todo only while a member.
@@ -267,7 +268,7 @@ class TodoQueries:
         return _changed(_UPDATE(shape).execute(values), todo_id)
 
     @staticmethod
-    def toggle_complete(todo_id: str, user_id: str) -> TodoDTO:
+    def toggle_complete(todo_id: TodoId, user_id: UserId) -> TodoDTO:
         """Flip the todo's ``completed`` flag atomically.
 
         Only the todo's owner (``user_id``), and for a tenant todo only while a member.
@@ -289,7 +290,7 @@ class TodoQueries:
         return _changed(_TOGGLE.execute(values), todo_id)
 
     @staticmethod
-    def delete(todo_id: str, user_id: str) -> bool:
+    def delete(todo_id: TodoId, user_id: UserId) -> bool:
         """Delete the user's todo; False when there was none.
 
         Only the todo's owner (``user_id``), and for a tenant todo only while a member.

@@ -61,6 +61,7 @@ from datalayer.schemas.notifications import (
     notification_delivery_dumper,
     notification_dumper,
 )
+from datalayer.types import DeliveryId
 
 
 def _due(now: dt.datetime, limit: int, channels: list[str] | None) -> Any:
@@ -191,7 +192,7 @@ class DeliveryQueries:
 
     @staticmethod
     def mark_sent(
-        delivery_id: str,
+        delivery_id: DeliveryId,
         worker_id: str,
         *,
         provider_message_id: str | None = None,
@@ -285,7 +286,7 @@ class DeliveryQueries:
 
     @staticmethod
     def mark_skipped(
-        delivery_id: str, worker_id: str, *, reason: str, attempts: int | None = None
+        delivery_id: DeliveryId, worker_id: str, *, reason: str, attempts: int | None = None
     ) -> bool:
         """Record that the delivery will not be sent, and why; False when the lease is gone.
 
@@ -303,7 +304,7 @@ class DeliveryQueries:
 
     @staticmethod
     def mark_failed(
-        delivery_id: str,
+        delivery_id: DeliveryId,
         worker_id: str,
         *,
         error: str,
@@ -450,7 +451,7 @@ class DeliveryQueries:
         return summarize(rows, now)
 
     @staticmethod
-    def find_by_id(delivery_id: str) -> NotificationDeliveryDTO | None:
+    def find_by_id(delivery_id: DeliveryId) -> NotificationDeliveryDTO | None:
         """Return the delivery with this id, or None.
 
         Trusted code (workers, the back office).

@@ -29,6 +29,7 @@ from datalayer.schemas.notifications import (
     notification_delivery_dumper,
     notification_dumper,
 )
+from datalayer.types import NotificationId, TenantId, UserId
 
 N = Notification
 
@@ -60,13 +61,13 @@ class NotificationQueries:
 
     @staticmethod
     def notify(
-        recipient_user_id: str,
+        recipient_user_id: UserId,
         *,
         type: str,  # noqa: A002 - the spec's name
         title: str,
         body: str,
-        tenant_id: str | None = None,
-        actor_user_id: str | None = None,
+        tenant_id: TenantId | None = None,
+        actor_user_id: UserId | None = None,
         deep_link: str | None = None,
         data: Any = None,
         batch_key: str | None = None,
@@ -126,9 +127,9 @@ class NotificationQueries:
     @staticmethod
     @replica_read
     def inbox(
-        user_id: str,
+        user_id: UserId,
         *,
-        tenant_id: str | None = None,
+        tenant_id: TenantId | None = None,
         limit: int = 20,
         cursor: str | None = None,
         include_archived: bool = False,
@@ -168,7 +169,7 @@ class NotificationQueries:
 
     @staticmethod
     @replica_read
-    def unread_count(user_id: str, *, tenant_id: str | None = None) -> int:
+    def unread_count(user_id: UserId, *, tenant_id: TenantId | None = None) -> int:
         """Count the user's notifications neither read nor archived.
 
         Any caller acting for ``user_id`` (the recipient). ``tenant_id`` narrows the count
@@ -185,7 +186,7 @@ class NotificationQueries:
             return N.select().where(cond).count()
 
     @staticmethod
-    def mark_read(notification_id: str, user_id: str) -> bool:
+    def mark_read(notification_id: NotificationId, user_id: UserId) -> bool:
         """Mark the user's notification read; False when it is not theirs or already read.
 
         Any caller acting for ``user_id``: only the recipient marks a notification.
@@ -203,7 +204,7 @@ class NotificationQueries:
             return int(query.execute()) > 0
 
     @staticmethod
-    def mark_all_read(user_id: str, *, tenant_id: str | None = None) -> int:
+    def mark_all_read(user_id: UserId, *, tenant_id: TenantId | None = None) -> int:
         """Mark every unread, unarchived notification of the user read; return how many.
 
         Any caller acting for ``user_id`` (the recipient); ``tenant_id`` narrows it to one
@@ -220,7 +221,7 @@ class NotificationQueries:
             return int(N.update({N.read_at: utcnow()}).where(cond).execute())
 
     @staticmethod
-    def archive(notification_id: str, user_id: str) -> bool:
+    def archive(notification_id: NotificationId, user_id: UserId) -> bool:
         """Archive the user's notification; False when it is not theirs or already archived.
 
         Any caller acting for ``user_id``: only the recipient archives a notification.

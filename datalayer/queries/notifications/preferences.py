@@ -20,6 +20,7 @@ from datalayer.schemas.notifications import (
     notification_preference_dumper,
     update_notification_preference_schema,
 )
+from datalayer.types import TenantId, UserId
 
 Pref = NotificationPreference
 
@@ -29,7 +30,7 @@ class PreferenceQueries:
     """Which channels a user receives notifications on, globally and per tenant."""
 
     @staticmethod
-    def resolve(user_id: str, *, tenant_id: str | None = None) -> ResolvedNotificationPreferenceDTO:
+    def resolve(user_id: UserId, *, tenant_id: TenantId | None = None) -> ResolvedNotificationPreferenceDTO:
         """Return the user's flags in force: the tenant row, else the global row, else defaults.
 
         Any caller acting for ``user_id`` (and ``notify``, which follows it).
@@ -48,7 +49,7 @@ class PreferenceQueries:
 
     @staticmethod
     def upsert(
-        user_id: str, data: UpdateNotificationPreferenceInput, *, tenant_id: str | None = None
+        user_id: UserId, data: UpdateNotificationPreferenceInput, *, tenant_id: TenantId | None = None
     ) -> NotificationPreferenceDTO:
         """Set the given flags on the user's global row (or tenant row), creating it atomically.
 

@@ -19,6 +19,7 @@ from datalayer.schemas.notifications import (
     notification_target_dumper,
     update_notification_target_schema,
 )
+from datalayer.types import UserId
 
 Target = NotificationTarget
 
@@ -43,7 +44,7 @@ class TargetQueries:
     """Where a user's push and messaging providers reach them, and when they were last seen."""
 
     @staticmethod
-    def upsert(user_id: str, data: UpdateNotificationTargetInput) -> NotificationTargetDTO:
+    def upsert(user_id: UserId, data: UpdateNotificationTargetInput) -> NotificationTargetDTO:
         """Set the user's provider identities (the fields given), creating the row atomically.
 
         Trusted code acting for ``user_id`` (the app registering its push token).
@@ -70,7 +71,7 @@ class TargetQueries:
             return notification_target_dumper.written_one(query)
 
     @staticmethod
-    def touch(user_id: str, *, now: dt.datetime | None = None) -> NotificationTargetDTO:
+    def touch(user_id: UserId, *, now: dt.datetime | None = None) -> NotificationTargetDTO:
         """Record that the user was active at ``now``; never moves ``last_active_at`` back.
 
         Trusted code acting for ``user_id``.
@@ -109,7 +110,7 @@ class TargetQueries:
 
     @staticmethod
     def is_active(
-        user_id: str, *, within_seconds: float = 120, now: dt.datetime | None = None
+        user_id: UserId, *, within_seconds: float = 120, now: dt.datetime | None = None
     ) -> bool:
         """Tell whether the user was active in the ``within_seconds`` before ``now``.
 

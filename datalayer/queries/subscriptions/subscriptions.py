@@ -15,6 +15,7 @@ from datalayer.schemas.subscriptions import (
     SubscriptionDTO,
     subscription_dumper,
 )
+from datalayer.types import SubscriptionId, TenantId
 
 PAST_DUE_GRACE = dt.timedelta(days=3)
 
@@ -31,7 +32,7 @@ class SubscriptionQueries:
     """A tenant's subscriptions and whether they grant access."""
 
     @staticmethod
-    def find_by_id(subscription_id: str) -> SubscriptionDTO | None:
+    def find_by_id(subscription_id: SubscriptionId) -> SubscriptionDTO | None:
         """Return the subscription with this id, or None.
 
         Trusted code (billing, the back office): it checks no tenant membership.
@@ -49,7 +50,7 @@ class SubscriptionQueries:
             )
 
     @staticmethod
-    def current_for_tenant(tenant_id: str) -> SubscriptionDTO | None:
+    def current_for_tenant(tenant_id: TenantId) -> SubscriptionDTO | None:
         """Return the tenant's most relevant subscription (live before ended, newest first).
 
         Trusted code deciding for a tenant (check the caller's membership first): ``active``
@@ -72,7 +73,7 @@ class SubscriptionQueries:
             return subscription_dumper.one(query)
 
     @staticmethod
-    def has_access(tenant_id: str, *, now: dt.datetime | None = None) -> bool:
+    def has_access(tenant_id: TenantId, *, now: dt.datetime | None = None) -> bool:
         """Tell whether any of the tenant's subscriptions grants access at ``now``.
 
         Trusted code deciding for a tenant (check the caller's membership first). A
@@ -112,7 +113,7 @@ class SubscriptionQueries:
     @staticmethod
     @replica_read
     def list_for_tenant(
-        tenant_id: str, *, limit: int = 50, cursor: str | None = None
+        tenant_id: TenantId, *, limit: int = 50, cursor: str | None = None
     ) -> Page[SubscriptionDTO]:
         """Return a newest-first page of the tenant's subscriptions.
 

@@ -22,6 +22,7 @@ from datalayer.schemas.tenant import (
     create_tenant_activity_daily_schema,
     tenant_activity_daily_dumper,
 )
+from datalayer.types import TenantId
 
 Daily = TenantActivityDaily
 _COUNTERS = ("event_count", "active_users", "new_members")
@@ -35,7 +36,7 @@ class TenantActivityQueries:
 
     @staticmethod
     def record(
-        tenant_id: str,
+        tenant_id: TenantId,
         *,
         day: dt.date | None = None,
         events: int = 1,
@@ -95,7 +96,7 @@ class TenantActivityQueries:
     @staticmethod
     @replica_read
     def list_range(
-        tenant_id: str, *, start: dt.date, end: dt.date
+        tenant_id: TenantId, *, start: dt.date, end: dt.date
     ) -> list[TenantActivityDailyDTO]:
         """Return the tenant's rows from ``start`` to ``end`` (both included), oldest first.
 

@@ -28,6 +28,7 @@ from datalayer.schemas.tenant import (
     tenant_invite_dumper,
     tenant_member_dumper,
 )
+from datalayer.types import TenantId, TenantInviteId, UserId
 
 TOKEN_BYTES = 32  # 256 random bits, URL-safe base64
 MAX_TTL_SECONDS = 366 * 24 * 3600
@@ -156,8 +157,8 @@ class TenantInviteQueries:
 
     @staticmethod
     def create(
-        tenant_id: str,
-        actor_user_id: str,
+        tenant_id: TenantId,
+        actor_user_id: UserId,
         *,
         email: str,
         role: str = "member",
@@ -217,7 +218,7 @@ class TenantInviteQueries:
             return tenant_invite_dumper.one(query)
 
     @staticmethod
-    def list_pending(tenant_id: str, actor_user_id: str) -> list[TenantInviteDTO]:
+    def list_pending(tenant_id: TenantId, actor_user_id: UserId) -> list[TenantInviteDTO]:
         """Return the tenant's pending, unexpired invites, newest first, to one of its owners
         or admins (``actor_user_id``); PermissionDeniedError for anyone else.
 
@@ -245,7 +246,7 @@ class TenantInviteQueries:
             return tenant_invite_dumper.many(query)
 
     @staticmethod
-    def accept(token: str, user_id: str) -> TenantMemberDTO:
+    def accept(token: str, user_id: UserId) -> TenantMemberDTO:
         """Accept an invite as the user it was sent to; return the new membership.
 
         Any caller acting for ``user_id``, who must be the user the invite was sent to
@@ -272,7 +273,7 @@ class TenantInviteQueries:
             return _join(invite, user_id)
 
     @staticmethod
-    def revoke(invite_id: str, actor_user_id: str) -> TenantInviteDTO:
+    def revoke(invite_id: TenantInviteId, actor_user_id: UserId) -> TenantInviteDTO:
         """Revoke a pending invite (owners and admins of its tenant); return it.
 
         The actor must be an owner or an admin of the invite's tenant.

@@ -16,6 +16,7 @@ from datalayer.schemas.tenant import (
     tenant_member_dumper,
     update_tenant_member_schema,
 )
+from datalayer.types import TenantId, UserId
 
 _USER_COLUMNS = (User.name, User.email, User.image)
 
@@ -54,7 +55,7 @@ class TenantMemberQueries:
     """A tenant's members. Owners and admins manage them; a tenant always keeps an owner."""
 
     @staticmethod
-    def find(tenant_id: str, user_id: str) -> TenantMemberDTO | None:
+    def find(tenant_id: TenantId, user_id: UserId) -> TenantMemberDTO | None:
         """Return the user's membership in the tenant, or None.
 
         Any caller: this is the membership check other code makes before acting for a
@@ -76,7 +77,7 @@ class TenantMemberQueries:
     @staticmethod
     @replica_read
     def list_for_tenant(
-        tenant_id: str, *, limit: int = 50, cursor: str | None = None
+        tenant_id: TenantId, *, limit: int = 50, cursor: str | None = None
     ) -> Page[TenantMemberWithUserDTO]:
         """Return a newest-first page of the tenant's members, each with the user's name, email, image.
 
@@ -107,7 +108,7 @@ class TenantMemberQueries:
         )
 
     @staticmethod
-    def count_owners(tenant_id: str) -> int:
+    def count_owners(tenant_id: TenantId) -> int:
         """Return how many owners the tenant has.
 
         Any caller.
@@ -127,9 +128,9 @@ class TenantMemberQueries:
 
     @staticmethod
     def change_role(
-        tenant_id: str,
-        user_id: str,
-        actor_user_id: str,
+        tenant_id: TenantId,
+        user_id: UserId,
+        actor_user_id: UserId,
         *,
         role: str,
         member_role: str | None = None,
@@ -167,7 +168,7 @@ class TenantMemberQueries:
             return _set_role(tenant_id, user_id, values)
 
     @staticmethod
-    def remove(tenant_id: str, user_id: str, actor_user_id: str) -> TenantMemberDTO:
+    def remove(tenant_id: TenantId, user_id: UserId, actor_user_id: UserId) -> TenantMemberDTO:
         """Remove a member from the tenant; return the removed membership.
 
         The actor must be an owner or an admin of the tenant, and an owner to remove an
@@ -194,7 +195,7 @@ class TenantMemberQueries:
             return _delete(tenant_id, user_id)
 
     @staticmethod
-    def leave(tenant_id: str, user_id: str) -> TenantMemberDTO:
+    def leave(tenant_id: TenantId, user_id: UserId) -> TenantMemberDTO:
         """Leave the tenant; return the ended membership.
 
         Any caller acting for ``user_id`` (a member leaves by themselves). Their active
@@ -218,7 +219,7 @@ class TenantMemberQueries:
 
     @staticmethod
     def transfer_ownership(
-        tenant_id: str, to_user_id: str, actor_user_id: str
+        tenant_id: TenantId, to_user_id: UserId, actor_user_id: UserId
     ) -> TenantMemberDTO:
         """Make another member the owner and the acting owner an admin; return the new owner.
 

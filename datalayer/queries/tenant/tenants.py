@@ -19,6 +19,7 @@ from datalayer.schemas.tenant import (
     tenant_dumper,
     update_tenant_schema,
 )
+from datalayer.types import TenantId, UserId
 
 
 @error_boundary
@@ -26,7 +27,7 @@ class TenantQueries:
     """Tenants: created with an owner, changed by owners and admins, deleted by owners."""
 
     @staticmethod
-    def find_by_id(tenant_id: str) -> TenantDTO | None:
+    def find_by_id(tenant_id: TenantId) -> TenantDTO | None:
         """Return the tenant with this id, or None.
 
         Trusted code: it checks no membership (code acting for a user checks
@@ -43,7 +44,7 @@ class TenantQueries:
             return tenant_dumper.one(tenant_dumper.select().where(Tenant.id == tenant_id))
 
     @staticmethod
-    def create_with_owner(owner_user_id: str, data: CreateTenantInput) -> TenantDTO:
+    def create_with_owner(owner_user_id: UserId, data: CreateTenantInput) -> TenantDTO:
         """Create a tenant owned by the user; make it their active tenant if they had none.
 
         Any caller acting for ``owner_user_id``. The tenant and its first membership
@@ -70,7 +71,7 @@ class TenantQueries:
 
     @staticmethod
     @replica_read
-    def list_for_user(user_id: str) -> list[TenantWithRoleDTO]:
+    def list_for_user(user_id: UserId) -> list[TenantWithRoleDTO]:
         """Return the tenants the user belongs to, each with the user's role, in joining order.
 
         Any caller acting for ``user_id``. Runs on a read replica when there is one.
@@ -94,7 +95,7 @@ class TenantQueries:
         return [{**tenant_dumper.row(values[:width]), "role": values[width]} for values in rows]
 
     @staticmethod
-    def update(tenant_id: str, actor_user_id: str, data: UpdateTenantInput) -> TenantDTO:
+    def update(tenant_id: TenantId, actor_user_id: UserId, data: UpdateTenantInput) -> TenantDTO:
         """Change the tenant's name or type (owners and admins).
 
         The actor (``actor_user_id``) must be an owner or an admin of the tenant.
@@ -121,7 +122,7 @@ class TenantQueries:
         return tenant_dumper.row(rows[0])
 
     @staticmethod
-    def delete(tenant_id: str, actor_user_id: str) -> None:
+    def delete(tenant_id: TenantId, actor_user_id: UserId) -> None:
         """Delete the tenant and everything in it (owners only).
 
         The actor (``actor_user_id``) must be an owner. Memberships, invites, todos,
