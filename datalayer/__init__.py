@@ -24,6 +24,7 @@ from datalayer.errors import (
     PoolerSafetyError,
     PoolExhaustedError,
     QueryTimeoutError,
+    SerializationError,
     ValidationError,
 )
 from datalayer.queries import (
@@ -171,6 +172,7 @@ __all__ = [
     "PoolExhaustedError",
     "PoolerSafetyError",
     "QueryTimeoutError",
+    "SerializationError",
     "ValidationError",
     # the DTOs (results) and inputs (a write's data), as TypedDicts (datalayer.schemas)
     "AccountDTO",
