@@ -29,6 +29,7 @@ from helpers import IS_PG
 from pg_replica import ReplicaPair, available
 
 from datalayer import NotificationQueries, PreferenceQueries, TodoQueries, db, init_db, retrying
+from datalayer.errors import DataLayerError
 from datalayer.evolve.migrate import migrate
 from datalayer.models import User
 from datalayer.models.base import new_id
@@ -64,14 +65,17 @@ def _writer(
         write: Any = (
             functools.partial(TodoQueries.create, user_id, {"title": f"t{n}"})
             if kind == "todos"
-            else functools.partial(NotificationQueries.notify, user_id, "direct_message", f"n{n}", "b")
+            else functools.partial(
+                NotificationQueries.notify, user_id, type="direct_message", title=f"n{n}", body="b"
+            )
         )
         try:
             row = retrying(write, **BUDGET)
             acked.append((row["id"], time.time()))
             last[index] = acked[-1][1]
-        except Exception as exc:  # must not happen: reported, and the test fails
+        except DataLayerError as exc:  # must not happen: reported, and the test fails
             errors.append(f"{type(exc).__name__}: {exc}")
+            last[index] = -1.0  # the test stops waiting for this process
         time.sleep(0.005)
     db.close()
     out.put({"kind": kind, "acked": acked, "errors": errors, "log": log})
@@ -110,8 +114,9 @@ def _worker(url: str, stop: Any, out: Any, last: Any, index: int) -> None:
     stats = None
     try:
         stats = example.run_worker("failover-1", send, batch_size=10, stop=stop.is_set)
-    except Exception as exc:  # must not happen
+    except DataLayerError as exc:  # must not happen
         errors.append(f"{type(exc).__name__}: {exc}")
+        last[index] = -1.0
     db.close()
     out.put({"kind": "worker", "sent": sent, "errors": errors, "stats": repr(stats), "log": log})
 
@@ -161,14 +166,16 @@ def test_writers_and_a_worker_ride_through_a_failover(pair: ReplicaPair) -> None
     for process in processes:
         process.start()
     try:
-        _until(lambda: min(last) > 0, "every process under load")
+        _until(lambda: min(last) > 0, "every process under load", last, processes)
         time.sleep(BEFORE)
         pair.kill_primary()
         time.sleep(0.5)  # the writers' and the worker's connections are cut meanwhile
         pair.promote_standby()
         promoted = time.time()
         # writes resume (each process acknowledged one since), then go on a while
-        _until(lambda: min(last) > promoted, "every process going on after the promotion")
+        _until(
+            lambda: min(last) > promoted, "every process going on after the promotion", last, processes
+        )
         time.sleep(AFTER)
         stop.set()
         results = {r["kind"]: r for r in (out.get(timeout=HANG) for _ in processes)}
@@ -213,10 +220,13 @@ def test_writers_and_a_worker_ride_through_a_failover(pair: ReplicaPair) -> None
     )
 
 
-def _until(condition: Any, what: str) -> None:
+def _until(condition: Any, what: str, last: Any, processes: list[Any]) -> None:
+    """Wait for ``condition``; fail at once when a process died or saw an error."""
     deadline = time.monotonic() + HANG
     while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
+        broken = min(last) < 0 or not all(p.is_alive() for p in processes)
+        late = time.monotonic() > deadline
+        assert not (broken or late), f"never: {what} (last progress: {list(last)})"
         time.sleep(0.05)
 
 
