@@ -39,7 +39,7 @@ import json
 import math
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, TypeAlias, cast, overload
 
 from datalayer.errors import ValidationError
 
@@ -84,6 +84,12 @@ TEXT_MAX = 65_536  # characters of any text input without a narrower limit
 KEY_MAX = 500  # characters of an indexed text column (4 bytes each: under btree's 2,704)
 CURSOR_MAX = 1024  # characters; the cursors this library hands out are far shorter
 
+# What json_value returns: a value json.dumps can write (what json_problem accepts).
+JsonValue: TypeAlias = (
+    "Mapping[str, JsonValue] | list[JsonValue] | tuple[JsonValue, ...] | str | int | float"
+    " | bool | None"
+)
+
 NUL = "Must not contain NUL (\\x00) characters."
 SURROGATE = "Must be valid Unicode text (no lone surrogates such as \\ud800)."
 
@@ -108,6 +114,11 @@ def text_problem(value: str) -> str | None:
     return None
 
 
+@overload
+def text(name: str, value: Any, *, max_length: int | None = None, min_length: int = 0, allow_none: Literal[False] = False,) -> str: ...
+@overload
+def text(name: str, value: Any, *, max_length: int | None = None, min_length: int = 0, allow_none: bool,) -> str | None: ...
+
 def text(
     name: str,
     value: Any,
@@ -115,7 +126,7 @@ def text(
     max_length: int | None = None,
     min_length: int = 0,
     allow_none: bool = False,
-) -> Any:
+) -> str | None:
     """Check a text argument; return it."""
     if value is None and allow_none:
         return None
@@ -137,14 +148,24 @@ def normalize_email(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().lower()
 
 
-def email(name: str, value: Any, *, allow_none: bool = False) -> Any:
+@overload
+def email(name: str, value: Any, *, allow_none: Literal[False] = False) -> str: ...
+@overload
+def email(name: str, value: Any, *, allow_none: bool) -> str | None: ...
+
+def email(name: str, value: Any, *, allow_none: bool = False) -> str | None:
     """Check an email argument (text of at most 255 characters); return it normalized."""
     if value is None and allow_none:
         return None
     return normalize_email(text(name, value, min_length=1, max_length=255))
 
 
-def ident(name: str, value: Any, *, allow_none: bool = False) -> Any:
+@overload
+def ident(name: str, value: Any, *, allow_none: Literal[False] = False) -> str: ...
+@overload
+def ident(name: str, value: Any, *, allow_none: bool) -> str | None: ...
+
+def ident(name: str, value: Any, *, allow_none: bool = False) -> str | None:
     """Check an id argument: non-empty text of at most ``ID_MAX`` characters."""
     if value is None and allow_none:
         return None
@@ -159,6 +180,11 @@ def ident(name: str, value: Any, *, allow_none: bool = False) -> Any:
 # --- numbers, booleans --------------------------------------------------------------------
 
 
+@overload
+def integer(name: str, value: Any, *, minimum: int = INT4_MIN, maximum: int = INT4_MAX, allow_none: Literal[False] = False,) -> int: ...
+@overload
+def integer(name: str, value: Any, *, minimum: int = INT4_MIN, maximum: int = INT4_MAX, allow_none: bool,) -> int | None: ...
+
 def integer(
     name: str,
     value: Any,
@@ -166,7 +192,7 @@ def integer(
     minimum: int = INT4_MIN,
     maximum: int = INT4_MAX,
     allow_none: bool = False,
-) -> Any:
+) -> int | None:
     """Check an integer argument (no bool, no float) within ``minimum``..``maximum``."""
     if value is None and allow_none:
         return None
@@ -177,6 +203,11 @@ def integer(
     return int(value)
 
 
+@overload
+def number(name: str, value: Any, *, minimum: float, maximum: float, exclusive_minimum: bool = False, allow_none: Literal[False] = False,) -> float: ...
+@overload
+def number(name: str, value: Any, *, minimum: float, maximum: float, exclusive_minimum: bool = False, allow_none: bool,) -> float | None: ...
+
 def number(
     name: str,
     value: Any,
@@ -185,7 +216,7 @@ def number(
     maximum: float,
     exclusive_minimum: bool = False,
     allow_none: bool = False,
-) -> Any:
+) -> float | None:
     """Check a finite number (int or float, no bool) within the range; return a float."""
     if value is None and allow_none:
         return None
@@ -203,7 +234,12 @@ def number(
     return result
 
 
-def boolean(name: str, value: Any, *, allow_none: bool = False) -> Any:
+@overload
+def boolean(name: str, value: Any, *, allow_none: Literal[False] = False) -> bool: ...
+@overload
+def boolean(name: str, value: Any, *, allow_none: bool) -> bool | None: ...
+
+def boolean(name: str, value: Any, *, allow_none: bool = False) -> bool | None:
     """Check a boolean argument: ``True`` or ``False`` only."""
     if value is None and allow_none:
         return None
@@ -234,7 +270,12 @@ def datetime_problem(value: dt.datetime) -> tuple[dt.datetime | None, str | None
     return utc, None
 
 
-def aware_datetime(name: str, value: Any, *, allow_none: bool = False) -> Any:
+@overload
+def aware_datetime(name: str, value: Any, *, allow_none: Literal[False] = False) -> dt.datetime: ...
+@overload
+def aware_datetime(name: str, value: Any, *, allow_none: bool) -> dt.datetime | None: ...
+
+def aware_datetime(name: str, value: Any, *, allow_none: bool = False) -> dt.datetime | None:
     """Check a timezone-aware datetime within the supported range; return it in UTC."""
     if value is None and allow_none:
         return None
@@ -246,7 +287,12 @@ def aware_datetime(name: str, value: Any, *, allow_none: bool = False) -> Any:
     return utc
 
 
-def date(name: str, value: Any, *, allow_none: bool = False) -> Any:
+@overload
+def date(name: str, value: Any, *, allow_none: Literal[False] = False) -> dt.date: ...
+@overload
+def date(name: str, value: Any, *, allow_none: bool) -> dt.date | None: ...
+
+def date(name: str, value: Any, *, allow_none: bool = False) -> dt.date | None:
     """Check a calendar date (a ``datetime`` is refused: its time would be dropped)."""
     if value is None and allow_none:
         return None
@@ -258,7 +304,12 @@ def date(name: str, value: Any, *, allow_none: bool = False) -> Any:
 # --- choices ------------------------------------------------------------------------------
 
 
-def choice(name: str, value: Any, allowed: Collection[str], *, allow_none: bool = False) -> Any:
+@overload
+def choice(name: str, value: Any, allowed: Collection[str], *, allow_none: Literal[False] = False) -> str: ...
+@overload
+def choice(name: str, value: Any, allowed: Collection[str], *, allow_none: bool) -> str | None: ...
+
+def choice(name: str, value: Any, allowed: Collection[str], *, allow_none: bool = False) -> str | None:
     """Check that ``value`` is one of ``allowed``."""
     if value is None and allow_none:
         return None
@@ -267,6 +318,11 @@ def choice(name: str, value: Any, allowed: Collection[str], *, allow_none: bool 
     return value
 
 
+@overload
+def choices(name: str, value: Any, allowed: Collection[str], *, allow_empty: bool = False, allow_none: Literal[False] = False,) -> list[str]: ...
+@overload
+def choices(name: str, value: Any, allowed: Collection[str], *, allow_empty: bool = False, allow_none: bool,) -> list[str] | None: ...
+
 def choices(
     name: str,
     value: Any,
@@ -274,7 +330,7 @@ def choices(
     *,
     allow_empty: bool = False,
     allow_none: bool = False,
-) -> Any:
+) -> list[str] | None:
     """Check an iterable of choices (one string counts as one choice); return a list."""
     if value is None and allow_none:
         return None
@@ -351,7 +407,7 @@ def json_problem(value: Any) -> str | None:
     return None
 
 
-def json_value(name: str, value: Any, *, allow_none: bool = True) -> Any:
+def json_value(name: str, value: Any, *, allow_none: bool = True) -> JsonValue:
     """Check a JSON value (depth, size, text, finite numbers); return it."""
     if value is None:
         if allow_none:
@@ -360,7 +416,7 @@ def json_value(name: str, value: Any, *, allow_none: bool = True) -> Any:
     problem = json_problem(value)
     if problem:
         fail(name, problem)
-    return value
+    return cast(JsonValue, value)  # json_problem has checked every member
 
 
 # --- cursors ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import copy
 import datetime as dt
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard, TypeVar, overload
 
 import marshmallow
 import peewee
@@ -297,14 +297,24 @@ def load(schema: marshmallow.Schema, data: Any, *, partial: bool = False) -> dic
     if bad_keys:
         raise ValidationError({"_schema": ["Field names must be valid text."]})
     try:
-        return schema.load(data, partial=partial)  # type: ignore[no-any-return]
+        return schema.load(data, partial=partial)  # type: ignore[no-any-return]  # marshmallow types load() as Any
     except marshmallow.ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         raise ValidationError(messages) from None
 
 
+T = TypeVar("T")
+
+
+@overload
+def require(name: str, value: object, check: Callable[[Any], TypeGuard[T]], message: str) -> T: ...
+@overload
+def require(name: str, value: object, check: Callable[[Any], bool], message: str) -> object: ...
 def require(name: str, value: Any, check: Callable[[Any], bool], message: str) -> Any:
     """Validate one scalar argument (an id, a limit); raise ValidationError naming it.
+
+    Its type is the ``TypeGuard`` type of a ``check`` declared as one (``def is_token(v:
+    object) -> TypeGuard[str]``), else ``object``.
 
     A ``check`` that raises on a value it did not expect refuses it too, and text that
     passes it must still be storable (no NUL, no lone surrogate: ``arguments.text_problem``).
@@ -324,17 +334,17 @@ def require(name: str, value: Any, check: Callable[[Any], bool], message: str) -
 
 def check_id(name: str, value: Any) -> str:
     """Validate an id argument (``arguments.ident``)."""
-    return arguments.ident(name, value)  # type: ignore[no-any-return]
+    return arguments.ident(name, value)
 
 
 def check_limit(limit: Any, *, maximum: int = 1000) -> int:
     """Validate a page size."""
-    return arguments.integer("limit", limit, minimum=1, maximum=maximum)  # type: ignore[no-any-return]
+    return arguments.integer("limit", limit, minimum=1, maximum=maximum)
 
 
 def check_aware(name: str, value: Any) -> dt.datetime:
     """Validate a timezone-aware datetime argument; return it in UTC (``arguments.aware_datetime``)."""
-    return arguments.aware_datetime(name, value)  # type: ignore[no-any-return]
+    return arguments.aware_datetime(name, value)
 
 
 def check_now(now: Any) -> dt.datetime:

@@ -9,7 +9,7 @@ and comes back to life when set again. Set and clear are audited in their transa
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeGuard
 
 import peewee
 
@@ -27,19 +27,22 @@ F = AdminFlag
 TARGETS: dict[str, Any] = {"user": User, "tenant": Tenant}
 
 
+def _is_target_type(value: object) -> TypeGuard[str]:
+    return value in FLAG_TARGET_TYPES
+
+
+def _is_flag_type(value: object) -> TypeGuard[str]:
+    return value in FLAG_TYPES
+
+
 def _target_type(value: Any) -> str:
-    return require(  # type: ignore[no-any-return]
-        "target_type",
-        value,
-        lambda v: v in FLAG_TARGET_TYPES,
-        f"Must be one of: {', '.join(FLAG_TARGET_TYPES)}.",
+    return require(
+        "target_type", value, _is_target_type, f"Must be one of: {', '.join(FLAG_TARGET_TYPES)}."
     )
 
 
 def _flag_type(value: Any) -> str:
-    return require(  # type: ignore[no-any-return]
-        "flag_type", value, lambda v: v in FLAG_TYPES, f"Must be one of: {', '.join(FLAG_TYPES)}."
-    )
+    return require("flag_type", value, _is_flag_type, f"Must be one of: {', '.join(FLAG_TYPES)}.")
 
 
 def _unexpired(now: dt.datetime) -> Any:

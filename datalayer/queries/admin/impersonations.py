@@ -12,7 +12,7 @@ session id) in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 import peewee
 
@@ -45,12 +45,13 @@ WRITE = "users:write"
 MAX_TTL_SECONDS = 3600
 
 
+def _is_ttl(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_TTL_SECONDS
+
+
 def _check_ttl(value: Any) -> int:
-    return require(  # type: ignore[no-any-return]
-        "ttl_seconds",
-        value,
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_TTL_SECONDS,
-        f"Must be an integer between 1 and {MAX_TTL_SECONDS}.",
+    return require(
+        "ttl_seconds", value, _is_ttl, f"Must be an integer between 1 and {MAX_TTL_SECONDS}."
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any
+from typing import Any, TypeGuard
 
 from datalayer.errors import NotFoundError, PermissionDeniedError, error_boundary
 from datalayer.models import AdminAuditLog, AdminSession, AdminUser
@@ -30,13 +30,16 @@ S = AdminSession
 MAX_STEP_UP_SECONDS = 3600
 
 
+def _is_token(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and 0 < len(value) <= SECRET_MAX and "\x00" not in value
+
+
+def _is_step_up_ttl(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_STEP_UP_SECONDS
+
+
 def _check_token(token: Any) -> str:
-    return require(  # type: ignore[no-any-return]
-        "token",
-        token,
-        lambda v: isinstance(v, str) and 0 < len(v) <= SECRET_MAX and "\x00" not in v,
-        "Must be a non-empty token string.",
-    )
+    return require("token", token, _is_token, "Must be a non-empty token string.")
 
 
 def _not_suspended() -> Any:
@@ -174,9 +177,7 @@ class AdminSessionQueries:
         ttl = require(
             "ttl_seconds",
             ttl_seconds,
-            lambda v: (
-                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_STEP_UP_SECONDS
-            ),
+            _is_step_up_ttl,
             f"Must be an integer between 1 and {MAX_STEP_UP_SECONDS}.",
         )
         now = check_now(now)

@@ -9,4 +9,4 @@ from datalayer import arguments
 
 def required_text(name: str, value: Any) -> str:
     """Validate a non-empty string argument such as a token, a provider id or an email."""
-    return arguments.text(name, value, min_length=1, max_length=8192)  # type: ignore[no-any-return]
+    return arguments.text(name, value, min_length=1, max_length=8192)

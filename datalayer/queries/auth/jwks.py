@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 from datalayer.connection.database import db, is_postgres
 from datalayer.errors import error_boundary
@@ -21,15 +21,13 @@ GRACE_MAX_SECONDS = 10 * 365 * 24 * 3600
 
 
 def _check_grace(value: Any) -> float:
+    def valid(v: Any) -> TypeGuard[float]:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= GRACE_MAX_SECONDS
+
     checked: float = require(
         "grace_seconds",
         value,
-        lambda v: (
-            isinstance(v, int | float)
-            and not isinstance(v, bool)
-            and math.isfinite(v)
-            and 0 <= v <= GRACE_MAX_SECONDS
-        ),
+        valid,
         f"Must be a number of seconds between 0 and {GRACE_MAX_SECONDS}.",
     )
     return checked

@@ -7,7 +7,7 @@ import datetime as dt
 import math
 import random
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 import peewee
 
@@ -26,7 +26,7 @@ MAX_RETRY_DELAY = 86_400.0
 def check_seconds(name: str, value: Any, *, positive: bool) -> float:
     """Validate a number of seconds (> 0 when ``positive``, else >= 0; at most 10**9)."""
 
-    def ok(v: Any) -> bool:
+    def ok(v: Any) -> TypeGuard[float]:
         number = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         return number and (v > 0 if positive else v >= 0) and v <= 10**9
 
@@ -44,10 +44,13 @@ def check_attempts(attempts: Any) -> int | None:
     """Validate the ``attempts`` value a claim returned (None: not fenced on the claim)."""
     if attempts is None:
         return None
+    def valid(v: Any) -> TypeGuard[int]:
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**31 - 1
+
     checked: int | None = require(
         "attempts",
         attempts,
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**31 - 1,
+        valid,
         "Must be the positive attempts value the claim returned.",
     )
     return checked

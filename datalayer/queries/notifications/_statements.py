@@ -12,7 +12,7 @@ import functools
 import json
 import re
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 from datalayer.connection.database import db, is_postgres
 from datalayer.models.base import utcnow
@@ -158,12 +158,16 @@ WHERE notification_deliveries.id = v.id AND notification_deliveries.status = 'pr
 )
 
 
+def _is_message_id(value: object) -> TypeGuard[str | None]:
+    return value is None or (isinstance(value, str) and 0 < len(value) <= 255 and "\x00" not in value)
+
+
 def check_message_id(value: Any) -> str | None:
     """Validate a provider message id: None, or a non-empty string of at most 255 characters."""
-    return require(  # type: ignore[no-any-return]
+    return require(
         "provider_message_id",
         value,
-        lambda v: v is None or (isinstance(v, str) and 0 < len(v) <= 255 and "\x00" not in v),
+        _is_message_id,
         "Must be a non-empty string of at most 255 characters.",
     )
 

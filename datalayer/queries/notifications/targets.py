@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import peewee
 
@@ -25,15 +25,13 @@ Target = NotificationTarget
 
 
 def _check_seconds(name: str, value: Any) -> float:
+    def valid(v: Any) -> TypeGuard[float]:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 10**9
+
     checked: float = require(
         name,
         value,
-        lambda v: (
-            isinstance(v, int | float)
-            and not isinstance(v, bool)
-            and math.isfinite(v)
-            and 0 <= v <= 10**9
-        ),
+        valid,
         "Must be a non-negative number of seconds.",
     )
     return checked

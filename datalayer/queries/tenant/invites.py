@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 import peewee
 
@@ -40,20 +40,26 @@ def hash_token(token: str) -> str:
 
 
 def _check_token(token: Any) -> str:
+    def valid(v: Any) -> TypeGuard[str]:
+        return isinstance(v, str) and 0 < len(v) <= 512 and "\x00" not in v
+
     checked: str = require(
         "token",
         token,
-        lambda v: isinstance(v, str) and 0 < len(v) <= 512 and "\x00" not in v,
+        valid,
         "Must be a non-empty token string.",
     )
     return checked
 
 
 def _check_ttl(ttl_seconds: Any) -> int:
+    def valid(v: Any) -> TypeGuard[int]:
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_TTL_SECONDS
+
     checked: int = require(
         "ttl_seconds",
         ttl_seconds,
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_TTL_SECONDS,
+        valid,
         f"Must be an integer between 1 and {MAX_TTL_SECONDS}.",
     )
     return checked
