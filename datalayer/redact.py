@@ -60,8 +60,8 @@ def mark_secret(field: peewee.Field) -> None:
         value = convert(value)
         return Secret(value) if isinstance(value, str) and not isinstance(value, Secret) else value
 
-    field.db_value = db_value  # type: ignore[method-assign]
-    field._datalayer_secret = True  # type: ignore[attr-defined]
+    field.db_value = db_value  # type: ignore[method-assign]  # this field instance only
+    field._datalayer_secret = True  # type: ignore[attr-defined]  # a marker on the field
     _columns.add((field.model._meta.table_name, field.column_name))
     _names.add(field.column_name)
 

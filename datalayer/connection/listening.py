@@ -98,7 +98,7 @@ class Listener:
     def _connect(self) -> Any:
         if self.conn is None or self.conn.closed:
             # The database's own connect (its parameters, unicode handling), not its pool's.
-            conn = peewee.PostgresqlDatabase._connect(self.database)  # type: ignore[attr-defined]
+            conn = peewee.PostgresqlDatabase._connect(self.database)  # type: ignore[attr-defined]  # peewee's private connect, not in its stubs
             conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute(f'LISTEN "{self.channel}"')

@@ -110,7 +110,7 @@ def replica_read(fn: Callable[P, R]) -> Callable[P, R]:
         return router.run(fn, *args, **kwargs)
 
     # A marker the tests and the EXPLAIN check read; functions take attributes at run time.
-    routed.replica_read = True  # type: ignore[attr-defined]
+    routed.replica_read = True  # type: ignore[attr-defined]  # a marker on a function
     return routed
 
 
@@ -178,7 +178,7 @@ def configure(
     replicas = [Replica(url, _build(build, url, primary, options)) for url in replica_urls]
     _router = Router(primary, replicas, merged)
     # The library's database classes have on_write (datalayer.connection.database); peewee.Database has not.
-    primary.on_write = note_write  # type: ignore[attr-defined]
+    primary.on_write = note_write  # type: ignore[attr-defined]  # DataLayerDatabase's (above)
 
 
 def status() -> list[dict[str, Any]]:

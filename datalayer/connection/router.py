@@ -36,7 +36,7 @@ log = logging.getLogger("datalayer.connection.replicas")
 def execute(database: peewee.Database, sql: str) -> Any:
     """Run ``sql`` on ``database``; return its cursor."""
     # peewee's stubs leave Database.execute_sql unannotated.
-    return database.execute_sql(sql)  # type: ignore[no-untyped-call]
+    return database.execute_sql(sql)  # type: ignore[no-untyped-call]  # unannotated in peewee's stubs
 
 
 def lsn_int(text: str | None) -> int | None:
@@ -128,7 +128,7 @@ class Replica:
             self.next_check = time.monotonic() + retry_seconds
         if self.pooled:
             # A pooled database (checked by self.pooled); peewee.Database has no close_idle.
-            self.database.close_idle()  # type: ignore[attr-defined]
+            self.database.close_idle()  # type: ignore[attr-defined]  # pooled only (checked above)
         if was_healthy:
             log.warning("replica %s skipped for %.1fs: %s", self.url, retry_seconds, reason)
 

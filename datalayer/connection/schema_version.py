@@ -19,6 +19,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from datalayer.connection.sql_log import timed
@@ -107,10 +108,11 @@ def check_once(database: Any, key: str) -> None:
 
 def _caller_level() -> int:
     """The stack level of the first frame outside datalayer, peewee and playhouse."""
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         if not module.startswith(("datalayer.", "peewee", "playhouse")):
             return level
-        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+        frame, level = frame.f_back, level + 1
     return 1

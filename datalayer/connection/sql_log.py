@@ -105,7 +105,7 @@ def statement_hook(log: bool, slow_ms: float | None) -> Callable[[Any], None]:
             event.sql, event.params, event.duration, event.exception, log=log, slow_ms=slow_ms
         )
 
-    hook.datalayer_sql_log = True  # type: ignore[attr-defined]
+    hook.datalayer_sql_log = True  # type: ignore[attr-defined]  # a marker on a function
     return hook
 
 

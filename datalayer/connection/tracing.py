@@ -32,7 +32,7 @@ from datalayer.connection.database import is_postgres
 try:  # the ``otel`` extra
     from opentelemetry import trace as _trace
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
-    _trace = None  # type: ignore[assignment]
+    _trace = None  # type: ignore[assignment]  # no opentelemetry: None stands for it
 
 __all__ = [
     "TRACER_NAME",
@@ -120,7 +120,7 @@ def traced(function: Callable[..., Any], name: str) -> Callable[..., Any]:
                     span.set_attribute(ROWS, count)
             return result
 
-    wrapper.__datalayer_traced__ = True  # type: ignore[attr-defined]
+    wrapper.__datalayer_traced__ = True  # type: ignore[attr-defined]  # a marker on a function
     return wrapper
 
 

@@ -165,8 +165,8 @@ def _install_backref_fix() -> None:
                 backref in field.rel_model.__dict__:
             delattr(field.rel_model, backref)
 
-    del_field._datalayer_fixed = True  # type: ignore[attr-defined]
-    Migrator.__del_field__ = del_field  # type: ignore[method-assign]
+    del_field._datalayer_fixed = True  # type: ignore[attr-defined]  # a marker on a function
+    Migrator.__del_field__ = del_field  # type: ignore[method-assign]  # patching peewee_migrate (why: above)
 
 
 def install_index_fix() -> None:
@@ -191,5 +191,5 @@ def install_index_fix() -> None:
         finally:
             meta.indexes = [*meta.indexes, *named]
 
-    drop_index._datalayer_fixed = True  # type: ignore[attr-defined]
-    Migrator.drop_index = drop_index  # type: ignore[method-assign]
+    drop_index._datalayer_fixed = True  # type: ignore[attr-defined]  # a marker on a function
+    Migrator.drop_index = drop_index  # type: ignore[method-assign]  # patching peewee_migrate (why: above)

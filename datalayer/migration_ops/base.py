@@ -125,7 +125,7 @@ def server_default(field: pw.Field) -> Dialect | None:
     """Return the server DEFAULT a field declares, if any (any class named ServerDefault)."""
     for node in field.constraints or ():
         if type(node).__name__ == "ServerDefault":
-            return node  # type: ignore[no-any-return]
+            return node  # type: ignore[no-any-return]  # peewee types constraints as Any
         sql = getattr(node, "sql", None)
         if isinstance(sql, str) and sql.upper().startswith("DEFAULT "):
             return ServerDefault(sql[8:])

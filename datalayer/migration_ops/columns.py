@@ -127,7 +127,7 @@ def alter_column(migrator: Any, table: str, name: str, field: pw.Field) -> None:
     old = meta.columns.get(field.column_name or name) or meta.fields[name]
     forget_field(model, old)
     # The column keeps its place (peewee orders fields by their creation counter).
-    field._order, field._sort_key = old._order, old._sort_key  # type: ignore[attr-defined]
+    field._order, field._sort_key = old._order, old._sort_key  # type: ignore[attr-defined]  # peewee's private ordering, not in its stubs
     meta.add_field(name, field)
     if is_sqlite(migrator):
         queue_rebuild(migrator, table)

@@ -84,7 +84,7 @@ def find_models() -> list[type[BaseModel]]:
             waiting.append(subclass)
             if subclass.__module__.startswith(__name__ + ".") and subclass not in found:
                 found.append(subclass)
-    ordered: list[type[BaseModel]] = peewee.sort_models(  # type: ignore[attr-defined]
+    ordered: list[type[BaseModel]] = peewee.sort_models(  # type: ignore[attr-defined]  # not in peewee's stubs
         found)  # not in peewee's stubs
     return ordered
 

@@ -210,7 +210,7 @@ def page_of(
 def for_update(query: Q, **kwargs: Any) -> Q:
     """Lock the selected rows on PostgreSQL (SQLite's single writer already serializes)."""
     # peewee's stubs declare for_update() on Select, not on the SelectQuery base.
-    return query.for_update(**kwargs) if is_postgres() else query  # type: ignore[attr-defined]
+    return query.for_update(**kwargs) if is_postgres() else query  # type: ignore[attr-defined]  # see above
 
 
 # --- statements compiled once -----------------------------------------------------------
@@ -252,7 +252,7 @@ class Statement:
         if compiled is None:
             context = database.get_sql_context()
             # peewee's Context.sql() is unannotated in its stubs.
-            sql, params = context.sql(self._build()).query()  # type: ignore[no-untyped-call]
+            sql, params = context.sql(self._build()).query()  # type: ignore[no-untyped-call]  # see above
             plan = tuple((p.name, p.convert) if isinstance(p, Param) else (None, p) for p in params)
             compiled = self._compiled[key] = (sql, plan)
         return compiled

@@ -116,7 +116,7 @@ _SetAdminFlagFields = writable_schema(
 )
 
 
-class SetAdminFlagSchema(_SetAdminFlagFields):  # type: ignore[misc,valid-type]
+class SetAdminFlagSchema(_SetAdminFlagFields):  # type: ignore[misc,valid-type]  # a schema class built at run time
     """Set (create or renew) a flag: a ``custom`` flag needs a label, the others take none."""
 
     @validates_schema

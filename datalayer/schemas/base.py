@@ -100,12 +100,13 @@ class AwareDateTime(fields.AwareDateTime):
         except (OverflowError, ValueError, TypeError):  # e.g. "0001-01-01T00:00:00+01:00"
             raise self.make_error("invalid", input=value, obj_type="datetime") from None
         utc, problem = arguments.datetime_problem(result)
-        if problem:
-            raise marshmallow.ValidationError(problem)
-        return utc  # type: ignore[return-value]
+        if problem or utc is None:  # utc is None exactly when there is a problem
+            raise marshmallow.ValidationError(problem or "Must be a timezone-aware datetime.")
+        return utc
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
-        return None if value is None else to_utc(value).isoformat()  # type: ignore[union-attr]
+        utc = to_utc(value)
+        return None if utc is None else utc.isoformat()
 
 
 class Date(fields.Date):

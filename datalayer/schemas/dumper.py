@@ -178,7 +178,7 @@ class Dumper(Generic[DTO]):
         """Run ``query`` (made by ``select``) and dump its first row, or return None."""
         for values in query.limit(1).tuples():
             # peewee's stubs type .tuples() rows as the model, not as tuples.
-            return self.row(values)  # type: ignore[arg-type]
+            return self.row(values)  # type: ignore[arg-type]  # see above
         return None
 
     def written(self, query: Any) -> DTO | None:
@@ -198,4 +198,4 @@ class Dumper(Generic[DTO]):
     def many(self, query: peewee.ModelSelect) -> list[DTO]:
         """Run ``query`` (made by ``select``) and dump every row."""
         # peewee's stubs type .tuples() rows as the model, not as tuples.
-        return self.rows(query.tuples())  # type: ignore[arg-type]
+        return self.rows(query.tuples())  # type: ignore[arg-type]  # see above

@@ -38,7 +38,7 @@ def resolve_preferences(user_id: str, tenant_id: str | None) -> ResolvedNotifica
         values = {name: bool(v) for name, v in zip(PREFERENCE_FLAGS, row[1:], strict=True)}
         source = "global" if row[0] is None else "tenant"
     # The flags are spread from PREFERENCE_FLAGS: keys mypy cannot see in a dict[str, bool].
-    return {"user_id": user_id, "tenant_id": tenant_id, **values, "source": source}  # type: ignore[typeddict-item]
+    return {"user_id": user_id, "tenant_id": tenant_id, **values, "source": source}  # type: ignore[typeddict-item]  # see above
 
 
 __all__ = ["resolve_preferences"]

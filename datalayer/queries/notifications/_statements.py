@@ -135,7 +135,7 @@ def claimed_rows(rows: Sequence[Sequence[Any]]) -> list[ClaimedDeliveryDTO]:
             "name": name,
         }
         claimed.append(delivery)
-    return claimed  # type: ignore[return-value]
+    return claimed  # type: ignore[return-value]  # dicts filled key by key into the DTO shape
 
 
 # One UPDATE for a claimed batch; each row keeps mark_sent's fence (this worker's lease,

@@ -107,7 +107,7 @@ def wait_for_work(timeout: float, channels: list[str] | None, poll_seconds: floa
     if due_in is not None and due_in <= 0:
         return True
     until_due = due_in is not None and due_in <= timeout
-    outcome = session.wait(due_in if until_due else timeout, time.monotonic)  # type: ignore[arg-type]
+    outcome = session.wait(due_in if due_in is not None and until_due else timeout, time.monotonic)
     if outcome == "timeout":
         return until_due
     return outcome == "notified"

@@ -116,7 +116,7 @@ def _with_sending_details(deliveries: list[dict[str, Any]]) -> list[ClaimedDeliv
         details[notification["id"]] = (notification, recipient)
     for delivery in deliveries:
         delivery["notification"], delivery["recipient"] = details[delivery["notification_id"]]
-    return deliveries  # type: ignore[return-value]
+    return deliveries  # type: ignore[return-value]  # now with notification and recipient
 
 
 def _fail_attempt(fence: Any, attempts: int, base: float, text: str, now: dt.datetime) -> bool:
