@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from factories import make_user
@@ -63,6 +64,31 @@ def test_link_and_find_never_dump_secrets() -> None:
     assert Account.get_by_id(local["id"]).password == "scrypt$hash"
 
 
+# (data, the field the ValidationError names); "OTHER" stands for another user's id.
+LINK_REFUSALS = [
+    ({"account_id": "x"}, "provider_id"),
+    ({"provider_id": "google"}, "account_id"),
+    ({"provider_id": "google", "account_id": ""}, "account_id"),
+    ({"provider_id": "google", "account_id": "x", "user_id": "OTHER"}, "user_id"),
+    ({"provider_id": "google", "account_id": "x", "id": "mine"}, "id"),
+    (
+        {"provider_id": "google", "account_id": "x", "refresh_token_expires_at": "2030-01-01T00:00:00"},
+        "refresh_token_expires_at",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "field"), LINK_REFUSALS)
+def test_a_refused_link_names_the_field_and_writes_nothing(data: dict[str, Any], field: str) -> None:
+    user, other = make_user(), make_user()
+    data = {k: other.id if v == "OTHER" else v for k, v in data.items()}
+    before = _accounts()
+    with pytest.raises(ValidationError) as info:
+        AccountQueries.link(user.id, data)
+    assert field in info.value.messages, (data, info.value.messages)
+    assert _accounts() == before
+
+
 def test_link_refusals_write_nothing() -> None:
     user, other = make_user(), make_user()
     AccountQueries.link(user.id, {"provider_id": "google", "account_id": "g-1"})
@@ -71,24 +97,6 @@ def test_link_refusals_write_nothing() -> None:
         AccountQueries.link(other.id, {"provider_id": "google", "account_id": "g-1"})
     with pytest.raises(NotFoundError):
         AccountQueries.link("no-such-user", {"provider_id": "google", "account_id": "g-2"})
-    for data, field in [
-        ({"account_id": "x"}, "provider_id"),
-        ({"provider_id": "google"}, "account_id"),
-        ({"provider_id": "google", "account_id": ""}, "account_id"),
-        ({"provider_id": "google", "account_id": "x", "user_id": other.id}, "user_id"),
-        ({"provider_id": "google", "account_id": "x", "id": "mine"}, "id"),
-        (
-            {
-                "provider_id": "google",
-                "account_id": "x",
-                "refresh_token_expires_at": "2030-01-01T00:00:00",
-            },
-            "refresh_token_expires_at",
-        ),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            AccountQueries.link(user.id, data)
-        assert field in info.value.messages, (data, info.value.messages)
     with pytest.raises(ValidationError) as info:
         AccountQueries.link("", {"provider_id": "google", "account_id": "x"})
     assert "user_id" in info.value.messages
@@ -145,19 +153,27 @@ def test_jwks_create_and_list_valid() -> None:
     assert Jwks.get_by_id(forever["id"]).private_key == "priv-a"
 
 
-def test_jwks_create_refusals_write_nothing() -> None:
-    before = _keys()
-    for args, field in [
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
         (("", "priv"), "public_key"),
         (("pub", ""), "private_key"),
         (("pub", None), "private_key"),
         (("pub", "priv", dt.datetime(2030, 1, 1)), "expires_at"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            JwksQueries.create(  # type: ignore[arg-type]
-                **dict(zip(("public_key", "private_key", "expires_at"), args, strict=False))
-            )
-        assert field in info.value.messages
+    ],
+)
+def test_a_refused_jwks_create_names_the_field_and_writes_nothing(
+    args: tuple[Any, ...], field: str
+) -> None:
+    before = _keys()
+    with pytest.raises(ValidationError) as info:
+        JwksQueries.create(**dict(zip(("public_key", "private_key", "expires_at"), args, strict=False)))
+    assert field in info.value.messages
+    assert _keys() == before
+
+
+def test_list_valid_refuses_a_naive_now() -> None:
+    before = _keys()
     with pytest.raises(ValidationError):
         JwksQueries.list_valid(now=dt.datetime(2030, 1, 1))
     assert _keys() == before
@@ -179,23 +195,34 @@ def test_rotate_expires_older_keys_after_the_grace() -> None:
     assert [k["id"] for k in JwksQueries.list_valid(now=T0 + HOUR)] == [new["id"]]
 
 
-def test_rotate_refusals_write_nothing() -> None:
-    old = JwksQueries.create(public_key="pub", private_key="priv")
-    before = _keys()
-    for args, field in [
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
         (("pub", "priv", -1), "grace_seconds"),
         (("pub", "priv", "3600"), "grace_seconds"),
         (("pub", "priv", True), "grace_seconds"),
         (("pub", "priv", float("inf")), "grace_seconds"),
         (("", "priv", 60), "public_key"),
         (("pub", "", 60), "private_key"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            public_key, private_key, grace_seconds = args
-            JwksQueries.rotate(  # type: ignore[arg-type]
-                public_key=public_key, private_key=private_key, grace_seconds=grace_seconds, now=T0
-            )
-        assert field in info.value.messages
+    ],
+)
+def test_a_refused_rotate_names_the_field_and_writes_nothing(
+    args: tuple[Any, ...], field: str
+) -> None:
+    JwksQueries.create(public_key="pub", private_key="priv")
+    before = _keys()
+    public_key, private_key, grace_seconds = args
+    with pytest.raises(ValidationError) as info:
+        JwksQueries.rotate(
+            public_key=public_key, private_key=private_key, grace_seconds=grace_seconds, now=T0
+        )
+    assert field in info.value.messages
+    assert _keys() == before
+
+
+def test_rotate_refuses_a_naive_now_and_writes_nothing() -> None:
+    old = JwksQueries.create(public_key="pub", private_key="priv")
+    before = _keys()
     with pytest.raises(ValidationError):
         JwksQueries.rotate(public_key="pub", private_key="priv", grace_seconds=60, now=dt.datetime(2030, 1, 1))
     assert _keys() == before
