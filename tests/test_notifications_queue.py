@@ -91,10 +91,9 @@ def test_claim_skips_future_and_non_pending_deliveries() -> None:
     assert sorted(d["id"] for d in claimed) == sorted(later)
 
 
-def test_claim_refuses_bad_arguments_and_changes_nothing() -> None:
-    queue(1)
-    before = snapshot()
-    for kwargs, field in [
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
         ({"worker_id": ""}, "worker_id"),
         ({"worker_id": None}, "worker_id"),
         ({"limit": 0}, "limit"),
@@ -104,10 +103,14 @@ def test_claim_refuses_bad_arguments_and_changes_nothing() -> None:
         ({"lease_seconds": 0}, "lease_seconds"),
         ({"lease_seconds": float("nan")}, "lease_seconds"),
         ({"now": dt.datetime(2024, 1, 1)}, "now"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            DeliveryQueries.claim(**{"worker_id": "w", **kwargs})
-        assert field in info.value.messages
+    ],
+)
+def test_claim_refuses_bad_arguments_and_changes_nothing(kwargs: dict[str, Any], field: str) -> None:
+    queue(1)
+    before = snapshot()
+    with pytest.raises(ValidationError) as info:
+        DeliveryQueries.claim(**{"worker_id": "w", **kwargs})
+    assert field in info.value.messages
     assert snapshot() == before
 
 
@@ -138,18 +141,28 @@ def test_mark_sent_only_while_the_lease_is_held() -> None:
     assert sent["sent_at"] is not None and sent["locked_by"] == "w1"  # who sent it
     assert DeliveryQueries.mark_sent(delivery["id"], "w1", provider_message_id="msg-2") is False  # already done
     assert row(delivery["id"])["provider_message_id"] == "msg-1"
-    for bad, field in [(("", "w1"), "delivery_id"), ((delivery["id"], ""), "worker_id")]:
-        with pytest.raises(ValidationError) as info:
-            DeliveryQueries.mark_sent(*bad)
-        assert field in info.value.messages
-    for kwargs, field in [
-        ({"provider_message_id": "x" * 256}, "provider_message_id"),
-        ({"attempts": 0}, "attempts"),
-        ({"attempts": "1"}, "attempts"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            DeliveryQueries.mark_sent(delivery["id"], "w1", **kwargs)
-        assert field in info.value.messages
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "field"),
+    [
+        (("", "w1"), {}, "delivery_id"),
+        (("HELD", ""), {}, "worker_id"),
+        (("HELD", "w1"), {"provider_message_id": "x" * 256}, "provider_message_id"),
+        (("HELD", "w1"), {"attempts": 0}, "attempts"),
+        (("HELD", "w1"), {"attempts": "1"}, "attempts"),
+    ],
+)
+def test_mark_sent_refuses_bad_arguments_and_changes_nothing(
+    args: tuple[str, str], kwargs: dict[str, Any], field: str
+) -> None:
+    queue(1)
+    [delivery] = DeliveryQueries.claim("w1", limit=1)
+    before = snapshot()
+    with pytest.raises(ValidationError) as info:
+        DeliveryQueries.mark_sent(*(delivery["id"] if a == "HELD" else a for a in args), **kwargs)
+    assert field in info.value.messages
+    assert snapshot() == before
 
 
 def test_mark_skipped_records_the_reason() -> None:
@@ -211,18 +224,28 @@ def test_mark_failed_is_fenced_with_or_without_attempts() -> None:
     assert DeliveryQueries.mark_failed(first["id"], "w", error="boom", retry_base_seconds=0) is True  # fence read in SQL
     assert row(first["id"])["status"] == "pending"
     assert DeliveryQueries.mark_failed(first["id"], "w", error="boom") is False  # no longer held
-    for kwargs, field in [
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
         ({"error": ""}, "error"),
         ({"error": None}, "error"),
         ({"retry_base_seconds": -1}, "retry_base_seconds"),
         ({"now": dt.datetime(2024, 1, 1)}, "now"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            DeliveryQueries.mark_failed(
-                **{"delivery_id": second["id"], "worker_id": "w", "error": "e", **kwargs}
-            )
-        assert field in info.value.messages
-    assert row(second["id"])["status"] == "processing"
+    ],
+)
+def test_mark_failed_refuses_bad_arguments_and_changes_nothing(
+    kwargs: dict[str, Any], field: str
+) -> None:
+    queue(1)
+    held = DeliveryQueries.claim("w")[0]
+    before = snapshot()
+    with pytest.raises(ValidationError) as info:
+        DeliveryQueries.mark_failed(**{"delivery_id": held["id"], "worker_id": "w", "error": "e", **kwargs})
+    assert field in info.value.messages
+    assert snapshot() == before
+    assert row(held["id"])["status"] == "processing"
 
 
 def test_release_stale_returns_expired_leases_and_fences_the_old_holder() -> None:
