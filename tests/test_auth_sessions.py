@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from factories import make_user
@@ -65,21 +66,34 @@ def test_session_create_refusals_write_nothing() -> None:
         SessionQueries.create(user.id, token="taken", expires_at=T0 + HOUR)
     with pytest.raises(NotFoundError):
         SessionQueries.create("no-such-user", token="fresh", expires_at=T0)
-    for args, field in [
-        ((user.id, "", T0), "token"),
-        ((user.id, None, T0), "token"),
-        ((user.id, "t\x00", T0), "token"),
-        ((user.id, "t", dt.datetime(2030, 1, 1)), "expires_at"),  # naive
-        ((user.id, "t", "soon"), "expires_at"),
-        ((user.id, "t", T0, 123), "ip_address"),
+    assert _sessions() == before
+
+
+# (user_id, token, expires_at[, ip_address]), the field named; "USER" is a real user's id.
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("USER", "", T0), "token"),
+        (("USER", None, T0), "token"),
+        (("USER", "t\x00", T0), "token"),
+        (("USER", "t", dt.datetime(2030, 1, 1)), "expires_at"),  # naive
+        (("USER", "t", "soon"), "expires_at"),
+        (("USER", "t", T0, 123), "ip_address"),
         (("", "t", T0), "user_id"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            user_id, *options = args
-            SessionQueries.create(  # type: ignore[arg-type]
-                user_id, **dict(zip(("token", "expires_at", "ip_address"), options, strict=False))
-            )
-        assert field in info.value.messages, (args, info.value.messages)
+    ],
+)
+def test_a_refused_session_create_names_the_field_and_writes_nothing(
+    args: tuple[Any, ...], field: str
+) -> None:
+    user = make_user()
+    before = _sessions()
+    user_id, *options = args
+    with pytest.raises(ValidationError) as info:
+        SessionQueries.create(
+            user.id if user_id == "USER" else user_id,
+            **dict(zip(("token", "expires_at", "ip_address"), options, strict=False)),
+        )
+    assert field in info.value.messages, (args, info.value.messages)
     assert _sessions() == before
 
 
@@ -138,20 +152,23 @@ def test_verification_create_never_dumps_the_value() -> None:
     assert row["expires_at"] == (T0 + HOUR).isoformat()
 
 
-def test_verification_create_refusals_write_nothing() -> None:
-    before = _verifications()
-    for args, field in [
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
         (("", "v", T0), "identifier"),
         (("id", "", T0), "value"),
         (("id", None, T0), "value"),
         (("id", "v", None), "expires_at"),
         (("id", "v", dt.datetime(2030, 1, 1)), "expires_at"),
         (("id\x00", "v", T0), "identifier"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            identifier, value, expires_at = args
-            VerificationQueries.create(identifier, value, expires_at=expires_at)  # type: ignore[arg-type]
-        assert field in info.value.messages, (args, info.value.messages)
+    ],
+)
+def test_verification_create_refusals_write_nothing(args: tuple[Any, ...], field: str) -> None:
+    before = _verifications()
+    identifier, value, expires_at = args
+    with pytest.raises(ValidationError) as info:
+        VerificationQueries.create(identifier, value, expires_at=expires_at)
+    assert field in info.value.messages, (args, info.value.messages)
     assert _verifications() == before
 
 
@@ -173,16 +190,20 @@ def test_consume_is_false_once_expired() -> None:
     assert VerificationQueries.consume("otp:y", "111") is True
 
 
-def test_consume_refuses_bad_arguments() -> None:
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [(("", "1"), "identifier"), (("otp:z", ""), "value"), (("otp:z", 1), "value")],
+)
+def test_consume_refuses_bad_arguments(args: tuple[Any, ...], field: str) -> None:
     VerificationQueries.create("otp:z", "1", expires_at=T0 + HOUR)
-    for args, field in [
-        (("", "1"), "identifier"),
-        (("otp:z", ""), "value"),
-        (("otp:z", 1), "value"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            VerificationQueries.consume(*args, now=T0)  # type: ignore[arg-type]
-        assert field in info.value.messages
+    with pytest.raises(ValidationError) as info:
+        VerificationQueries.consume(*args, now=T0)
+    assert field in info.value.messages
+    assert VerificationQueries.consume("otp:z", "1", now=T0) is True  # still there
+
+
+def test_consume_refuses_a_naive_now() -> None:
+    VerificationQueries.create("otp:z", "1", expires_at=T0 + HOUR)
     with pytest.raises(ValidationError):
         VerificationQueries.consume("otp:z", "1", now=dt.datetime(2030, 1, 1))
     assert VerificationQueries.consume("otp:z", "1", now=T0) is True  # still there
