@@ -31,6 +31,7 @@ from typing import Any
 import peewee as pw
 
 from datalayer import migration_ops
+from datalayer.migration_ops.columns import forget_field
 from datalayer.migration_steps import Backfill, Statement, Step
 
 __all__ = [
@@ -62,8 +63,9 @@ def _is_sqlite(migrator: Any) -> bool:
     return isinstance(migrator.__database__, pw.SqliteDatabase)
 
 
-def _queue(migrator: Any, name: str, units: Sequence[Statement | Backfill]) -> None:
-    migrator.__ops__.append(Step(migrator.__database__, name, units))
+def _queue(migrator: Any, name: str, units: Sequence[Statement | Backfill],
+           drops: tuple[tuple[str, str, str | None], ...] = ()) -> None:
+    migrator.__ops__.append(Step(migrator.__database__, name, units, drops=drops))
 
 
 def _has_constraint(table: str, name: str) -> str:
@@ -100,6 +102,10 @@ def add_column(migrator: Any, table: str, name: str, field: pw.Field, *,
     constraint ``NOT VALID`` then validated, named ``<table>_<column>_fkey``; index it
     with ``add_index(..., concurrently=True)`` in the next migration.
     """
+    if _is_sqlite(migrator):  # SQLite: migration_ops' own (a rebuild when it must)
+        migration_ops.add_column(migrator, table, name, field, **(
+            {} if fill is None else {"fill": migration_ops.ServerDefault(fill)}))
+        return
     model = migrator.orm[table]
     model._meta.add_field(name, field)
     definition = _column_ddl(migrator, field)
@@ -125,13 +131,20 @@ def add_column(migrator: Any, table: str, name: str, field: pw.Field, *,
 
 
 def drop_column(migrator: Any, table: str, name: str) -> None:
-    """Drop column ``name`` (brief lock; its constraints and indexes go with it)."""
-    meta = migrator.orm[table]._meta
-    column = meta.fields[name].column_name
-    meta.remove_field(name)
+    """Drop column ``name`` (brief lock; its constraints and indexes go with it).
+
+    ``datalayer migrate`` refuses while it holds values, without --allow-data-loss.
+    """
+    if _is_sqlite(migrator):
+        migration_ops.drop_column(migrator, table, name)
+        return
+    model = migrator.orm[table]
+    field = model._meta.fields[name]
+    column = field.column_name
+    forget_field(model, field)
     _queue(migrator, f"drop_column {table}.{column}", [Statement(
-        f"ALTER TABLE {_q(table)} DROP COLUMN IF EXISTS {_q(column)}",
-        sqlite=f"ALTER TABLE {_q(table)} DROP COLUMN {_q(column)}")])
+        f"ALTER TABLE {_q(table)} DROP COLUMN IF EXISTS {_q(column)}")],
+        drops=(("column", table, column),))
 
 
 def add_foreign_key(migrator: Any, table: str, name: str, column: str, target: str,
@@ -175,8 +188,8 @@ def drop_constraint(migrator: Any, table: str, name: str) -> None:
 
 def set_not_null(migrator: Any, table: str, name: str) -> None:
     """Make column ``name`` NOT NULL without holding writers up while rows are scanned."""
-    if _is_sqlite(migrator):  # a rebuild (peewee_migrate's own operation)
-        migrator.add_not_null(table, name)
+    if _is_sqlite(migrator):  # a rebuild
+        migration_ops.add_not_null(migrator, table, name)
         return
     field = migrator.orm[table]._meta.fields[name]
     field.null = False
@@ -192,7 +205,7 @@ def set_not_null(migrator: Any, table: str, name: str) -> None:
 def drop_not_null(migrator: Any, table: str, name: str) -> None:
     """Let column ``name`` hold NULL again (a catalog change, no scan)."""
     if _is_sqlite(migrator):
-        migrator.drop_not_null(table, name)
+        migration_ops.drop_not_null(migrator, table, name)
         return
     field = migrator.orm[table]._meta.fields[name]
     field.null = True
@@ -276,7 +289,7 @@ def contract(migrator: Any, table: str, name: str, field: pw.Field) -> None:
     field.column_name = column
     not_null = not meta.fields[name].null
     if _is_sqlite(migrator):  # no concurrent writers to spare: SQLite rebuilds the table
-        migrator.change_fields(table, **{name: field})
+        migration_ops.alter_column(migrator, table, name, field)
         return
     meta.add_field(name, field)
     _queue(migrator, f"contract {table}.{column}",
@@ -291,7 +304,7 @@ def uncontract(migrator: Any, table: str, name: str, old_field: pw.Field, old_ty
     column = meta.fields[name].column_name
     old_field.column_name = column
     if _is_sqlite(migrator):
-        migrator.change_fields(table, **{name: old_field})
+        migration_ops.alter_column(migrator, table, name, old_field)
         return
     meta.add_field(name, old_field)
     shadow, sql = _shadow(column), using.replace("{type}", old_type)

@@ -185,9 +185,9 @@ class Step:
     datalayer_online = True
 
     def __init__(self, database: Any, name: str, units: Sequence[Statement | Backfill],
-                 *, rebuilds: str | None = None) -> None:
+                 *, drops: tuple[tuple[str, str, str | None], ...] = ()) -> None:
         self.database, self.__name__, self.units = database, name, list(units)
-        self.rebuilds_table = rebuilds  # SQLite: the table this step rebuilds, if any
+        self.drops = drops  # ("column", table, column): migrate's data-loss guard reads it
 
     def __call__(self) -> None:
         """Run inside the caller's transaction (SQLite, pw_migrate): no retries."""

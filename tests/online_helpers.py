@@ -22,7 +22,7 @@ HEADER = '''"""{doc}"""
 import peewee as pw
 from peewee_migrate import Migrator
 
-from datalayer.migration_ops import ServerDefault, add_index, drop_index
+from datalayer.migration_ops import ServerDefault, add_check, add_index, drop_check, drop_index
 from datalayer.migration_online import *  # noqa: F403
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import peewee as pw
 import pytest
 from helpers import IS_PG, scratch_database
 from online_helpers import Project, Writers, connected, make_project, populate
@@ -97,7 +98,9 @@ def test_online_operations_apply_roll_back_and_apply_again(
             assert project.values("SELECT is_nullable, column_default FROM "
                                   "information_schema.columns WHERE table_name = 'todos' "
                                   "AND column_name = 'label'") == [("NO", None)]
-        assert migrations.rollback(project.url, count=2) == names[::-1]
+        with pytest.raises(migrations.DataLossError, match="todos.priority"):
+            migrations.rollback(project.url, count=2)  # the guard sees online drops too
+        assert migrations.rollback(project.url, count=2, allow_data_loss=True) == names[::-1]
         assert counts(project) == before
         assert "priority" not in {c.name for c in _columns(project)}
 
@@ -276,7 +279,7 @@ def test_int_to_bigint_and_text_to_varchar_online_with_writers_running(
     with Writers(project.url) as writers:  # they change titles, never these columns
         assert migrations.migrate(project.url) == names
         after, swapped = _types(project), project.values(rows)
-        assert migrations.rollback(project.url, count=3) == names[::-1]
+        assert migrations.rollback(project.url, count=3, allow_data_loss=True) == names[::-1]
     assert not writers.errors and writers.latencies
     print(f"\nexpand/backfill/contract and back with writers: worst latency "
           f"{writers.worst * 1000:.0f} ms over {len(writers.latencies)} writes")
@@ -302,7 +305,7 @@ def test_migrate_says_which_tables_a_sqlite_rebuild_will_lock(project: Project) 
                        'drop_not_null(migrator, "todos", "label")')
     heard: list[str] = []
     migrations.migrate(project.url, notify=heard.append)
-    assert heard == [f"{name} rebuilds todos ({ROWS} rows): SQLite copies every row into a "
+    assert heard[-1:] == [f"{name} rebuilds todos ({ROWS} rows): SQLite copies every row into a "
                      "new table, and the database is write-locked until the migration "
                      "commits"]
     assert project.values("SELECT count(*) FROM todos WHERE label = 'none'") == [(ROWS,)]
@@ -356,7 +359,7 @@ def test_the_online_forms_pass_squawk(project: Project, tmp_path: Path,
     project.add("contract", CONTRACT, UNCONTRACT)
     monkeypatch.setattr(pw.Database, "execute_sql", recording)
     migrations.migrate(project.url)
-    migrations.rollback(project.url, count=6)
+    migrations.rollback(project.url, count=6, allow_data_loss=True)
     monkeypatch.undo()
     ddl = [s for s in statements if s.lstrip().split(None, 1)[0].upper()
            in {"CREATE", "ALTER", "DROP"} and "migratehistory" not in s]
@@ -366,3 +369,88 @@ def test_the_online_forms_pass_squawk(project: Project, tmp_path: Path,
     result = subprocess.run([squawk, *[f"--exclude={r}" for r in sorted(SQUAWK_EXEMPT)],
                              str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_split_moves_the_online_forms_and_their_rollbacks() -> None:
+    """What makemigrations does with a plan (evolve.online_plan), on its own."""
+    from datalayer.evolve.diff import Plan
+    from datalayer.evolve.online_plan import split
+
+    forward, backward = Plan(), Plan()
+    forward.add("add_column(migrator, 'todos', 'rank', pw.IntegerField(null=True))",
+                "add_column")
+    forward.add("add_index(migrator, 'todos', 'todos_rank', ['rank'], unique=True)",
+                "add_index")
+    forward.add("add_index(migrator, 'fresh', 'fresh_x', ['x'])", "add_index")
+    forward.add("add_check(migrator, 'todos', 'todos_rank_check', 'rank > 0')", "add_check")
+    forward.add("add_not_null(migrator, 'todos', 'description')", "add_not_null")
+    backward.add("drop_not_null(migrator, 'todos', 'description')", "drop_not_null")
+    backward.add("drop_check(migrator, 'todos', 'todos_rank_check')", "drop_check")
+    backward.add("drop_index(migrator, 'todos', 'todos_rank')", "drop_index")
+    backward.add("drop_column(migrator, 'todos', 'rank')", "drop_column")
+    parts = split(forward, backward, created={"fresh"})
+    assert parts.forward.steps == [forward.steps[0], forward.steps[2]]
+    assert parts.forward.helpers == {"add_column", "add_index"}
+    assert parts.backward.steps == [backward.steps[3]] and parts.backward.helpers == {
+        "drop_column"}
+    assert parts.online_forward.steps == [
+        "add_index(migrator, 'todos', 'todos_rank', ['rank'], unique=True, concurrently=True)",
+        "add_check_online(migrator, 'todos', 'todos_rank_check', 'rank > 0')",
+        "set_not_null(migrator, 'todos', 'description')"]
+    assert parts.online_backward.steps == [
+        "drop_not_null(migrator, 'todos', 'description')",
+        "drop_constraint(migrator, 'todos', 'todos_rank_check')",
+        "drop_index(migrator, 'todos', 'todos_rank', concurrently=True)"]
+
+
+@with_writers
+def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Path) -> None:
+    """A new column and, on the existing todos, an index and a CHECK: the column in
+    NNN_x.py, the index (CONCURRENTLY) and the CHECK (NOT VALID, VALIDATE) in
+    NNN_x_online.py; the cycle goes through on a seeded database."""
+    import shutil
+
+    from test_day_two import REPO_ROOT, Checkout
+
+    root = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns("__pycache__", "*.sqlite3*")
+    shutil.copytree(REPO_ROOT / "datalayer", root / "datalayer", ignore=ignore)
+    shutil.copytree(REPO_ROOT / "migrations", root / "migrations", ignore=ignore)
+    shutil.copy(REPO_ROOT / "setup.cfg", root / "setup.cfg")
+    with scratch_database(tmp_path) as url:
+        checkout = Checkout(root, url)
+        checkout.run("migrate")
+        checkout.run("seed", "--tenants", "2", "--users-per-tenant", "2",
+                     "--todos-per-user", "3", "--notifications-per-user", "1")
+        before = checkout.counts()
+        models = "datalayer/models/features.py"
+        checkout.edit(models, "    due_date = TimestampTZField(null=True)\n",
+                      "    due_date = TimestampTZField(null=True)\n"
+                      "    rank = pw.IntegerField(null=True)\n")
+        checkout.edit(models, '"length(title) BETWEEN 1 AND 255"),',
+                      '"length(title) BETWEEN 1 AND 255"),\n'
+                      '            check_constraint("todos_title_trimmed", '
+                      '"title = trim(title)"),')
+        checkout.edit(models, "class Waitlist(BaseModel):",
+                      'Todo.add_index(Todo.index(Todo.title, name="todos_title_idx"))\n\n\n'
+                      "class Waitlist(BaseModel):")
+        written = checkout.run("makemigrations", "ranked").stdout
+        assert written.count("Wrote") == 2, written
+        first, online = [(root / "migrations").glob(f"*_{n}.py").__next__().read_text()
+                         for n in ("ranked", "ranked_online")]
+        assert "add_column(migrator, 'todos', 'rank'" in first and "add_index" not in first
+        assert "add_index(migrator, 'todos', 'todos_title_idx', ['title'], concurrently=True)" \
+            in online
+        assert "add_check_online(migrator, 'todos', 'todos_title_trimmed'" in online
+        assert "from datalayer.migration_online import" in online
+        checkout.run("migrate")
+        assert "matches the models" in checkout.run("check").stdout
+        assert "No changes" in checkout.run("makemigrations", "again").stdout
+        checkout.run("rollback", "--count", "2")
+        assert checkout.counts() == before
+        checkout.run("migrate")
+        assert "matches the models" in checkout.run("check").stdout
+        if IS_PG:
+            assert checkout.values("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON "
+                                   "c.oid = i.indexrelid WHERE c.relname = 'todos_title_idx'"
+                                   ) == [(True,)]

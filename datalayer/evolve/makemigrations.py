@@ -22,6 +22,7 @@ from peewee_migrate import Migrator, Router
 
 from datalayer.errors import DataLayerError
 from datalayer.evolve.diff import Plan, diff
+from datalayer.evolve.online_plan import ONLINE_HELPERS, split
 from datalayer.evolve.paths import migrations_dir
 from datalayer.evolve.renames import (
     RenameQuestion,
@@ -89,12 +90,15 @@ def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
                    not_renames: Iterable[tuple[str | None, str, str]] = (),
                    ask: Callable[[RenameQuestion], bool] | None = None,
                    fills: Mapping[tuple[str, str], Any] | None = None,
-                   database: pw.Database | None = None) -> Path | None:
+                   database: pw.Database | None = None, online: bool = True) -> Path | None:
     """Write ``migrate_dir/NNN_name.py``; return its path, or None when nothing changed.
 
     ``renames`` / ``not_renames`` answer the rename questions: (table, old, new) for a
     field, (None, old_table, new_table) for a table; ``ask`` answers the others (on a
     terminal). ``fills`` gives a new NOT NULL column's value for the existing rows.
+    With ``online`` (the default), index, CHECK and NOT NULL changes to existing tables
+    go in their online forms into a second file, ``NNN_name_online.py``
+    (``evolve.online_plan``); the path returned is the first file written.
     """
     if not re.fullmatch(r"[a-z0-9_]+", name):
         raise MakeMigrationsError(f"migration name {name!r}: use lower-case letters, digits "
@@ -118,6 +122,21 @@ def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
             raise MakeMigrationsError("; ".join(forward.errors) + " (nothing was written)")
         if not forward.steps:
             return None
+    if not online or empty:
+        return _write(migrate_dir, name, forward, backward, empty=empty)
+    parts = split(forward, backward, {t for t in want if t not in have})
+    first = None
+    if parts.forward.steps:
+        first = _write(migrate_dir, name, parts.forward, parts.backward, empty=False)
+    if parts.online_forward.steps:
+        later = _write(migrate_dir, f"{name}_online" if first else name,
+                       parts.online_forward, parts.online_backward, empty=False)
+        first = first or later
+    return first
+
+
+def _write(migrate_dir: Path, name: str, forward: Plan, backward: Plan, *,
+           empty: bool) -> Path:
     path = migrate_dir / f"{_next_number(migrate_dir):03d}_{name}.py"
     path.write_text(_render(name, forward, backward, empty=empty), encoding="utf-8")
     return path
@@ -178,9 +197,11 @@ def _next_number(migrate_dir: Path) -> int:
 def _render(name: str, forward: Plan, backward: Plan, *, empty: bool) -> str:
     helpers = sorted(forward.helpers | backward.helpers)
     imports = ""
-    if helpers:
-        imports = "\nfrom datalayer.migration_ops import (\n" + "".join(
-            f"    {h},\n" for h in helpers) + ")\n"
+    for module, names in (("migration_ops", [h for h in helpers if h not in ONLINE_HELPERS]),
+                          ("migration_online", [h for h in helpers if h in ONLINE_HELPERS])):
+        if names:
+            imports += f"\nfrom datalayer.{module} import (\n" + "".join(
+                f"    {h},\n" for h in names) + ")\n"
     drops = ""
     if forward.drops:
         drops = ("\nReview: applying it deletes data (`datalayer migrate` refuses without "
@@ -252,9 +273,13 @@ def _writable_migrations_dir() -> Path:
 @click.option("--database", "url", metavar="URL", default=None,
               help="Replay the migrations against this database's backend "
                    "(default: an in-memory SQLite).")
+@click.option("--no-online", "plain", is_flag=True,
+              help="Write index, CHECK and NOT NULL changes to existing tables in the "
+                   "migration's transaction too (they block writers while they scan), "
+                   "instead of in their online forms in NNN_NAME_online.py.")
 def makemigrations_command(name: str, empty: bool, renames: tuple[str, ...],
                            not_renames: tuple[str, ...], fills: tuple[str, ...],
-                           url: str | None) -> None:
+                           url: str | None, plain: bool) -> None:
     """Write migrations/NNN_NAME.py from the difference between the models and the
     migrations, with its rollback. Review it, then `datalayer migrate`.
     """
@@ -265,15 +290,18 @@ def makemigrations_command(name: str, empty: bool, renames: tuple[str, ...],
                "database: none (the migrations are replayed on an in-memory SQLite)", err=True)
     if url:
         database = build_database(url)
-    path = make_migration(name, _writable_migrations_dir(), empty=empty,
+    folder = _writable_migrations_dir()
+    before = set(folder.glob("[0-9]*.py"))
+    path = make_migration(name, folder, empty=empty,
                           renames=_parse_renames(renames),
                           not_renames=_parse_renames(not_renames),
                           ask=_ask if sys.stdin.isatty() else None,
-                          fills=_parse_fills(fills), database=database)
+                          fills=_parse_fills(fills), database=database, online=not plain)
     if path is None:
         click.echo("No changes: the models and the migrations agree.")
         return
-    click.echo(f"Wrote {path}")
+    for written in sorted(set(folder.glob("[0-9]*.py")) - before):
+        click.echo(f"Wrote {written}")
     click.echo("Review it, then run `datalayer migrate` (and `datalayer rollback` to undo).")
 
 

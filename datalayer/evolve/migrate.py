@@ -146,16 +146,34 @@ def _migrate_batch(url: str | None, allow_data_loss: bool, lock_timeout: float,
                 break
             defaults = column_defaults(migrator)
             ops = queue(router.read, migrator, database, name)
-            if _concurrent(ops, name, database):
-                return done, name
             lost = data_loss(database, ops, name, defaults)
             if lost and not allow_data_loss:
                 raise DataLossError(lost)
+            if _concurrent(ops, name, database):
+                if not allow_data_loss:  # refuse now, before the online one runs
+                    _check_the_rest(router, migrator, database, name, to)
+                return done, name
             _announce_rebuilds(database, ops, name, notify)
             _run(migrator, name)
             router.model.create(name=name)
             done.append(name)
         return done, None
+
+
+def _check_the_rest(router: Router, migrator: Migrator, database: peewee.Database,
+                    after: str, to: str | None) -> None:
+    """Refuse (DataLossError) if a migration pending after ``after`` drops data: an
+    online migration commits on its own, so the run must not start it and then stop."""
+    names = list(router.diff)
+    for name in names[names.index(after) + 1:]:
+        migrator.__ops__ = []
+        defaults = column_defaults(migrator)
+        lost = data_loss(database, queue(router.read, migrator, database, name), name,
+                         defaults)
+        if lost:
+            raise DataLossError(lost)
+        if name == to:
+            break
 
 
 def _rollback_batch(url: str | None, count: int, lock_timeout: float,
@@ -171,11 +189,19 @@ def _rollback_batch(url: str | None, count: int, lock_timeout: float,
             migrator = _state_before(router, database, name)
             defaults = column_defaults(migrator)
             ops = queue(router.read, migrator, database, name, downgrade=True)
-            if _concurrent(ops, name, database):
-                return undone, name
             lost = data_loss(database, ops, f"rolling back {name}", defaults)
             if lost and not allow_data_loss:
                 raise DataLossError(lost)
+            if _concurrent(ops, name, database):
+                if not allow_data_loss:
+                    for older in names[names.index(name) + 1:count]:
+                        before = _state_before(router, database, older)
+                        lost = data_loss(database, queue(
+                            router.read, before, database, older, downgrade=True),
+                            f"rolling back {older}", column_defaults(before))
+                        if lost:
+                            raise DataLossError(lost)
+                return undone, name
             _run(migrator, name, rolling_back=True)
             router.model.delete().where(router.model.name == name).execute()
             undone.append(name)
@@ -284,7 +310,11 @@ def _run_locked_outside(database: peewee.Database, name: str, *, downgrade: bool
                 "transaction holds a lock the migration needs; end it or retry with a "
                 "longer --lock-timeout. The migration is still pending; its finished "
                 "steps are kept and are skipped when it runs again") from exc
-        raise
+        what = "rolling back" if downgrade else "applying"
+        raise MigrationError(
+            f"{what} {name}.py failed: {database_detail(exc)} -- {name} is still "
+            f"{'applied' if downgrade else 'pending'}; an index it was building is dropped, "
+            "its finished steps are kept and are skipped when it runs again") from exc
     with database.atomic():
         if downgrade:
             router.model.delete().where(router.model.name == name).execute()

@@ -1,0 +1,104 @@
+"""The generated steps that must not stop writers, moved into a migration of their own.
+
+``makemigrations`` writes a change to an existing table in its online form by default:
+
+- an index, unique or partial: ``add_index(..., concurrently=True)`` (rollback
+  ``drop_index(..., concurrently=True)``);
+- a CHECK: ``add_check_online`` (``NOT VALID``, then ``VALIDATE`` on its own);
+- NOT NULL on an existing column: ``set_not_null`` (a validated check, then
+  ``SET NOT NULL`` without a scan).
+
+On PostgreSQL those run outside the migration's transaction, and such a migration may
+hold nothing else, so they go into a second file, ``NNN_<name>_online.py``, applied
+after the first (which keeps the other steps, in one transaction). The same file runs on
+SQLite, where the online operations fall back to the plain ones. Tables the migration
+creates keep the plain steps: nobody writes to them yet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from datalayer.evolve.diff import Plan
+
+__all__ = ["ONLINE_HELPERS", "Split", "split"]
+
+# Helpers the online file imports from datalayer.migration_online (others: migration_ops).
+ONLINE_HELPERS = {"add_check_online", "drop_constraint", "set_not_null", "drop_not_null"}
+
+_ADD_INDEX = re.compile(r"add_index\(migrator, '(\w+)', '(\w+)', (.*)\)", re.S)
+_ADD_CHECK = re.compile(r"add_check\(migrator, '(\w+)', '(\w+)', ('(?:[^'\\]|\\.)*'|"
+                        r"\"(?:[^\"\\]|\\.)*\")\)", re.S)
+_ADD_NOT_NULL = re.compile(r"add_not_null\(migrator, '(\w+)', '(\w+)'\)")
+_DROP_INDEX = re.compile(r"drop_index\(migrator, '(\w+)', '(\w+)'\)")
+_DROP_CHECK = re.compile(r"drop_check\(migrator, '(\w+)', '(\w+)'\)")
+_DROP_NOT_NULL = re.compile(r"drop_not_null\(migrator, '(\w+)', '(\w+)'\)")
+
+
+@dataclass
+class Split:
+    """The transactional migration's steps and the online one's, each with its rollback."""
+
+    forward: Plan
+    backward: Plan
+    online_forward: Plan
+    online_backward: Plan
+
+
+def split(forward: Plan, backward: Plan, created: set[str]) -> Split:
+    """Move the steps on existing tables that have an online form to their own plans."""
+    result = Split(Plan(), Plan(), Plan(), Plan())
+    moved: set[tuple[str, str, str]] = set()
+    for step in forward.steps:
+        online = _online_form(step, created)
+        if online is None:
+            result.forward.steps.append(step)
+        else:
+            key, code, helper = online
+            moved.add(key)
+            result.online_forward.add(code, helper)
+    for step in backward.steps:
+        undo = _online_undo(step, moved)
+        if undo is None:
+            result.backward.steps.append(step)
+        else:
+            result.online_backward.add(*undo)
+    result.forward.drops = forward.drops
+    for plan, source in ((result.forward, forward), (result.backward, backward)):
+        text = "\n".join(plan.steps)
+        plan.helpers = {h for h in source.helpers if re.search(rf"\b{h}\b", text)}
+    return result
+
+
+def _online_form(step: str, created: set[str]) -> tuple[tuple[str, str, str], str, str] | None:
+    if match := _ADD_INDEX.fullmatch(step):
+        table, name, rest = match.groups()
+        if table not in created:
+            return (("index", table, name),
+                    f"add_index(migrator, {table!r}, {name!r}, {rest}, concurrently=True)",
+                    "add_index")
+    elif match := _ADD_CHECK.fullmatch(step):
+        table, name, expression = match.groups()
+        if table not in created:
+            return (("check", table, name),
+                    f"add_check_online(migrator, {table!r}, {name!r}, {expression})",
+                    "add_check_online")
+    elif match := _ADD_NOT_NULL.fullmatch(step):
+        table, name = match.groups()
+        if table not in created:
+            return (("not_null", table, name),
+                    f"set_not_null(migrator, {table!r}, {name!r})", "set_not_null")
+    return None
+
+
+def _online_undo(step: str, moved: set[tuple[str, str, str]]) -> tuple[str, str] | None:
+    if (match := _DROP_INDEX.fullmatch(step)) and ("index", *match.groups()) in moved:
+        table, name = match.groups()
+        return f"drop_index(migrator, {table!r}, {name!r}, concurrently=True)", "drop_index"
+    if (match := _DROP_CHECK.fullmatch(step)) and ("check", *match.groups()) in moved:
+        table, name = match.groups()
+        return f"drop_constraint(migrator, {table!r}, {name!r})", "drop_constraint"
+    if (match := _DROP_NOT_NULL.fullmatch(step)) and ("not_null", *match.groups()) in moved:
+        return step, "drop_not_null"
+    return None
