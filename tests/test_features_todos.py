@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from factories import add_member, make_tenant, make_user
 
@@ -21,9 +23,9 @@ def test_create_and_find() -> None:
     assert TodoQueries.find_for_user(todo["id"], make_user().id) is None
 
 
-def test_create_rejects_bad_input_and_writes_nothing() -> None:
-    user = make_user()
-    for bad, field in [
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
         ({}, "title"),
         ({"title": ""}, "title"),
         ({"title": "x" * 256}, "title"),
@@ -31,10 +33,13 @@ def test_create_rejects_bad_input_and_writes_nothing() -> None:
         ({"title": "ok", "completed": "yes"}, "completed"),
         ({"title": "ok", "user_id": "someone"}, "user_id"),
         ({"title": "ok", "due_date": "2030-01-01T00:00:00"}, "due_date"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            TodoQueries.create(user.id, bad)
-        assert field in info.value.messages
+    ],
+)
+def test_create_rejects_bad_input_and_writes_nothing(bad: dict[str, Any], field: str) -> None:
+    user = make_user()
+    with pytest.raises(ValidationError) as info:
+        TodoQueries.create(user.id, bad)
+    assert field in info.value.messages
     assert Todo.select().where(Todo.user == user.id).count() == 0
 
 
