@@ -80,8 +80,17 @@ def rebuild(database: Any, table: str, create: str, columns: list[str],
     after = database.execute_sql(f"SELECT count(*) FROM {quote(temporary)}").fetchone()[0]
     if after != before:
         raise RebuildError(f"rebuilding {table} copied {after} of {before} rows")
-    database.execute_sql(f"DROP TABLE {quote(table)}")
-    database.execute_sql(f"ALTER TABLE {quote(temporary)} RENAME TO {quote(table)}")
+    # Between the DROP and the RENAME the table does not exist: a trigger on another table
+    # that names it (the audit log's, naming "user") makes a modern RENAME, which checks
+    # the whole schema, fail. The legacy RENAME renames only the table; the names those
+    # triggers use are right again once it is done.
+    legacy = database.execute_sql("PRAGMA legacy_alter_table").fetchone()[0]
+    database.execute_sql("PRAGMA legacy_alter_table = ON")
+    try:
+        database.execute_sql(f"DROP TABLE {quote(table)}")
+        database.execute_sql(f"ALTER TABLE {quote(temporary)} RENAME TO {quote(table)}")
+    finally:
+        database.execute_sql(f"PRAGMA legacy_alter_table = {int(legacy)}")
     for statement in kept:
         database.execute_sql(statement)
     broken = database.execute_sql(f"PRAGMA foreign_key_check({quote(table)})").fetchall()

@@ -26,7 +26,12 @@ def rename_table(migrator: Any, old: str, new: str) -> None:
     migrator.orm.remove(model)
     meta.set_table_name(new)
     migrator.orm.add(model)
-    queue_sql(migrator, f"ALTER TABLE {quote(old)} RENAME TO {quote(new)}")
+    if is_sqlite(migrator):
+        database = migrator.__database__
+        migrator.__ops__.append(Step(f"rename {old} to {new}",
+                                     lambda: _rename_sqlite_table(database, old, new)))
+    else:
+        queue_sql(migrator, f"ALTER TABLE {quote(old)} RENAME TO {quote(new)}")
     for field, name in zip(fields, before, strict=True):
         renamed = index_name(pw.ModelIndex(model, (field,), field.unique))
         if renamed == name:
@@ -52,3 +57,15 @@ def _rename_pg_constraints(database: Any, old: str, new: str) -> None:
             renamed = new + name[len(old):]
             database.execute_sql(f"ALTER TABLE {quote(new)} RENAME CONSTRAINT "
                                  f"{quote(name)} TO {quote(renamed)}")
+
+
+def _rename_sqlite_table(database: Any, old: str, new: str) -> None:
+    """Rename with SQLite's modern ALTER TABLE, which also renames the table in the foreign
+    keys of the tables referencing it (``datalayer migrate`` runs in the legacy mode, in
+    which table rebuilds keep other tables' triggers intact)."""
+    legacy = database.execute_sql("PRAGMA legacy_alter_table").fetchone()[0]
+    database.execute_sql("PRAGMA legacy_alter_table = OFF")
+    try:
+        database.execute_sql(f"ALTER TABLE {quote(old)} RENAME TO {quote(new)}")
+    finally:
+        database.execute_sql(f"PRAGMA legacy_alter_table = {int(legacy)}")
