@@ -128,7 +128,8 @@ def take_options(options: dict[str, Any]) -> dict[str, Any]:
         urls = os.environ.get("DATABASE_REPLICA_URLS", "")
     if isinstance(urls, str):
         # Split on the commas that start another URL: a multi-host URL has commas of its own.
-        urls = [u.strip() for u in _URL_LIST.split(urls)]
+        # A comma that starts no URL (a trailing one) is only a separator.
+        urls = [u.strip().rstrip(",").strip() for u in _URL_LIST.split(urls)]
     taken["replica_urls"] = [u for u in urls if u]
     return taken
 
