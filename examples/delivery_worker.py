@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from datalayer import db, init_db
+from datalayer import Channel, SentItem, db, init_db
 from datalayer.errors import ConnectionLostError
 from datalayer.queries import DeliveryQueries
 from datalayer.schemas.notifications import ClaimedDeliveryDTO
@@ -93,10 +93,10 @@ def process_batch(
     stats: WorkerStats,
     retry_base_seconds: float,
     stop: Callable[[], bool] | None = None,
-) -> list[tuple[str, str | None, int]]:
+) -> list[SentItem]:
     """Send a claimed batch (until ``stop()``); mark failures and skips; return the sent
     ones to mark. Deliveries left unsent when stopped stay claimed, for ``release``."""
-    sent: list[tuple[str, str | None, int]] = []
+    sent: list[SentItem] = []
     for delivery in batch:
         if stop is not None and stop():
             break
@@ -154,7 +154,7 @@ def run_worker(
     sender: Sender = log_sender,
     *,
     batch_size: int = 50,
-    channels: Sequence[str] | None = None,
+    channels: Sequence[Channel] | None = None,
     lease_seconds: float = 300,
     retry_base_seconds: float = 30,
     once: bool = False,
@@ -175,7 +175,7 @@ def run_worker(
     stats = WorkerStats()
     started = time.monotonic()
     last_release = -math.inf
-    sent: list[tuple[str, str | None, int]] = []
+    sent: list[SentItem] = []
 
     def stopped() -> bool:
         out_of_time = max_seconds is not None and time.monotonic() - started >= max_seconds
@@ -213,7 +213,7 @@ def run_worker(
 
 
 def _idle(
-    channels: Sequence[str] | None, idle: float, poll: float, stopped: Callable[[], bool]
+    channels: Sequence[Channel] | None, idle: float, poll: float, stopped: Callable[[], bool]
 ) -> None:
     """Wait until a delivery may be due (one statement per ``idle`` seconds meanwhile)."""
     wait = functools.partial(

@@ -168,12 +168,24 @@ def test_user_code_type_checks_and_typos_in_keys_are_caught(tmp_path: Path) -> N
 # Each mistake is one line of a script, beside its correction. The script with the mistakes
 # must be reported at each mistake's line, and the corrected script must pass.
 MISTAKES_PRELUDE = """\
-from datalayer import NotificationQueries, TodoQueries, UserId
+from datalayer import (
+    BillingSubscriptionState,
+    DeliveryQueries,
+    NotificationQueries,
+    SubscriptionEventQueries,
+    TenantMemberQueries,
+    TenantQueries,
+    TodoQueries,
+    UserId,
+)
 
-user_id = UserId("u1")
+user_id, other = UserId("u1"), UserId("u2")
 todo = TodoQueries.create(user_id, {"title": "Write the first program"})
 note = NotificationQueries.notify(user_id, type="direct_message", title="Hi", body="b")
+tenant = TenantQueries.create_with_owner(user_id, {"name": "Analytical Engines"})
+state: BillingSubscriptionState = {"status": "active", "plan_id": "pro", "polar_subscription_id": "sub_1"}
 """
+EVENT = '"event_id": "evt_1", "event_type": "subscription.created", "occurred_at": "2026-01-01T00:00:00+00:00", "subscription": state'
 MISTAKES: dict[str, tuple[str, str]] = {
     "ids swapped in TodoQueries.delete": (
         'TodoQueries.delete(user_id, todo["id"])',
@@ -182,6 +194,26 @@ MISTAKES: dict[str, tuple[str, str]] = {
     "ids swapped in NotificationQueries.archive": (
         'NotificationQueries.archive(user_id, note["id"])',
         'NotificationQueries.archive(note["id"], user_id)',
+    ),
+    "an unknown role": (
+        'TenantMemberQueries.change_role(tenant["id"], other, user_id, role="onwer")',
+        'TenantMemberQueries.change_role(tenant["id"], other, user_id, role="owner")',
+    ),
+    "an unknown notification type": (
+        'NotificationQueries.notify(other, type="memberjoined", title="t", body="b")',
+        'NotificationQueries.notify(other, type="member_joined", title="t", body="b")',
+    ),
+    "an unknown channel": (
+        'DeliveryQueries.claim("worker-1", channels=["sms"])',
+        'DeliveryQueries.claim("worker-1", channels=["email"])',
+    ),
+    "a misspelled stats() key": (
+        'print(DeliveryQueries.stats()["oldest_due_age_secs"])',
+        'print(DeliveryQueries.stats()["oldest_due_age_seconds"])',
+    ),
+    "a billing event with a misspelled field": (
+        'SubscriptionEventQueries.ingest({"provder": "polar", ' + EVENT + "})",
+        'SubscriptionEventQueries.ingest({"provider": "polar", ' + EVENT + "})",
     ),
 }
 

@@ -18,7 +18,7 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -52,6 +52,7 @@ from datalayer.queries import (
     WaitlistQueries,
 )
 from datalayer.redact import redact_url
+from datalayer.schemas.subscriptions import BillingEvent
 
 Echo = Callable[[str], None]
 
@@ -171,7 +172,7 @@ def _billing(team: dict[str, Any], run: str, echo: Echo) -> None:
                     "subscription": {**state, "status": "active"}},
     }
     for name in ("created", "renewed", "created", "past_due", "renewed"):
-        outcome = SubscriptionEventQueries.ingest(events[name])
+        outcome = SubscriptionEventQueries.ingest(cast(BillingEvent, events[name]))
         echo(f"  webhook {events[name]['event_id']} ({name}) -> {outcome}")
     current = SubscriptionQueries.current_for_tenant(team["id"])
     access = SubscriptionQueries.has_access(team["id"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -39,7 +40,7 @@ def queue_command(url: str | None, as_json: bool) -> None:
     click.echo(render_stats(stats))
 
 
-def render_stats(stats: dict[str, Any]) -> str:
+def render_stats(stats: Mapping[str, Any]) -> str:
     """The stats as a small table and a few lines."""
     statuses = list(stats["by_status"])
     lines = [f"{'channel':<10}" + "".join(f"{s:>12}" for s in statuses)]

@@ -86,6 +86,7 @@ from datalayer.schemas.notifications import (
     CreateNotificationSchema,
     DeliveryRecipientDTO,
     DeliveryRecipientSchema,
+    DeliveryStats,
     NotificationDeliveryDTO,
     NotificationDeliverySchema,
     NotificationDTO,
@@ -98,12 +99,15 @@ from datalayer.schemas.notifications import (
     NotificationWithDeliveriesSchema,
     ResolvedNotificationPreferenceDTO,
     ResolvedNotificationPreferenceSchema,
+    SentItem,
     UpdateNotificationPreferenceInput,
     UpdateNotificationPreferenceSchema,
     UpdateNotificationTargetInput,
     UpdateNotificationTargetSchema,
 )
 from datalayer.schemas.subscriptions import (
+    BillingEvent,
+    BillingSubscriptionState,
     IngestEventSchema,
     IngestOutcome,
     SubscriptionDTO,
@@ -136,6 +140,10 @@ from datalayer.schemas.tenant import (
 )
 
 __all__ = [
+    "BillingEvent",
+    "BillingSubscriptionState",
+    "DeliveryStats",
+    "SentItem",
     "ErasureResult",
     "ReviewItem",
     "Dumper",

@@ -23,7 +23,13 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
-from datalayer.types import AdminUserId, AuditLogId, ImpersonationSessionId
+from datalayer.types import (
+    AdminStatus,
+    AdminUserId,
+    AuditLogId,
+    AuditTargetType,
+    ImpersonationSessionId,
+)
 
 # Modular-crypt / PHC strings ($argon2id$..., $2b$..., $scrypt$...) and werkzeug-style
 # "method$salt$hash" (pbkdf2:sha256:600000$...): a scheme, then "$"-separated parts.
@@ -128,7 +134,7 @@ CreateAdminUserInput = TypedDict(
         "name": str | None,
         "password_hash": str | None,
         "company": str,
-        "status": str,
+        "status": AdminStatus,
         "avatar_url": str | None,
     },
     total=False,
@@ -140,7 +146,7 @@ class AdminUserDTO(TypedDict):
     email: str
     name: str | None
     company: str
-    status: str
+    status: AdminStatus
     avatar_url: str | None
     created_at: str
     updated_at: str
@@ -167,7 +173,7 @@ class AdminAuditLogDTO(TypedDict):
     id: AuditLogId
     admin_user_id: AdminUserId
     action: str
-    target_type: str
+    target_type: AuditTargetType
     target_id: str | None
     reason: str | None
     metadata: Any

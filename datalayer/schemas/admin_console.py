@@ -24,6 +24,10 @@ from datalayer.types import (
     AdminFlagId,
     AdminSessionId,
     AdminUserId,
+    FlagTargetType,
+    FlagType,
+    ImpersonationEndReason,
+    ImpersonationScope,
     ImpersonationSessionId,
     NoteId,
     TenantId,
@@ -172,20 +176,20 @@ class AdminImpersonationSessionDTO(TypedDict):
     admin_user_id: AdminUserId
     target_user_id: UserId | None
     target_tenant_id: TenantId | None
-    scope: str
+    scope: ImpersonationScope
     reason: str
     started_at: str
     expires_at: str
     ended_at: str | None
-    end_reason: str | None
+    end_reason: ImpersonationEndReason | None
     metadata: Any
 
 
 class AdminFlagDTO(TypedDict):
     id: AdminFlagId
-    target_type: str
+    target_type: FlagTargetType
     target_id: str
-    flag_type: str
+    flag_type: FlagType
     custom_label: str | None
     reason: str
     created_by: AdminUserId

@@ -21,7 +21,17 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
-from datalayer.types import AccountId, JwksId, SessionId, TenantId, UserId, VerificationId
+from datalayer.types import (
+    AccountId,
+    AnalyticsConsent,
+    JwksId,
+    LifecycleStage,
+    SessionId,
+    TenantId,
+    UserAdminRole,
+    UserId,
+    VerificationId,
+)
 
 SECRET_MAX = 8192  # tokens, hashes and PEM/JWK keys: generous, but bounded
 
@@ -136,7 +146,7 @@ CreateUserInput = TypedDict(
         "email": Required[str],
         "email_verified": bool,
         "image": str | None,
-        "analytics_consent": str,
+        "analytics_consent": AnalyticsConsent,
         "preferred_language": str | None,
     },
     total=False,
@@ -150,9 +160,9 @@ UpdateUserInput = TypedDict(
         "email": str,
         "email_verified": bool,
         "image": str | None,
-        "analytics_consent": str,
+        "analytics_consent": AnalyticsConsent,
         "preferred_language": str | None,
-        "lifecycle_stage": str,
+        "lifecycle_stage": LifecycleStage,
         "churn_risk_score": int | None,
         "is_power_user": bool | None,
     },
@@ -185,13 +195,13 @@ class UserDTO(TypedDict):
     image: str | None
     created_at: str
     updated_at: str
-    analytics_consent: str
+    analytics_consent: AnalyticsConsent
     first_seen_at: str | None
     last_active_at: str | None
-    lifecycle_stage: str
+    lifecycle_stage: LifecycleStage
     churn_risk_score: int | None
     is_power_user: bool | None
-    admin_role: str | None
+    admin_role: UserAdminRole | None
     preferred_language: str | None
     active_tenant_id: TenantId | None
 

@@ -20,7 +20,9 @@ from datalayer.schemas.base import (
     writable_schema,
 )
 from datalayer.types import (
+    Channel,
     DeliveryId,
+    DeliveryStatus,
     NotificationId,
     NotificationPreferenceId,
     NotificationTargetId,
@@ -134,8 +136,8 @@ class NotificationDTO(TypedDict):
 class NotificationDeliveryDTO(TypedDict):
     id: DeliveryId
     notification_id: NotificationId
-    channel: str
-    status: str
+    channel: Channel
+    status: DeliveryStatus
     attempts: int
     max_attempts: int
     next_attempt_at: str
@@ -249,7 +251,41 @@ DEFAULT_PREFERENCES: dict[str, bool] = {
 }
 PREFERENCE_FLAGS = tuple(DEFAULT_PREFERENCES)
 
+
+# One item of ``DeliveryQueries.mark_sent_many``: ``(delivery_id, provider_message_id)``, or
+# with the ``attempts`` of the claim as a third member to fence the mark on that claim.
+SentItem = tuple[DeliveryId, str | None] | tuple[DeliveryId, str | None, int | None]
+
+
+class DeliveryStats(TypedDict):
+    """The delivery queue's health (``DeliveryQueries.stats``, ``datalayer queue --json``).
+
+    Attributes:
+        now: The moment the figures are for (ISO-8601, UTC).
+        by_status: Deliveries per status, every status present (0 when none).
+        by_channel: The same counts per channel.
+        oldest_due_age_seconds: How long the oldest due pending delivery has waited;
+            None when none is due.
+        expired_leases: Deliveries still ``processing`` past their lease's end.
+        sent_last_hour: Deliveries sent in the last hour.
+        failed_last_hour: Deliveries that failed for good in the last hour.
+        failure_rate_last_hour: failed / (sent + failed) in the last hour; None when
+            neither happened.
+    """
+
+    now: str
+    by_status: dict[DeliveryStatus, int]
+    by_channel: dict[str, dict[DeliveryStatus, int]]
+    oldest_due_age_seconds: float | None
+    expired_leases: int
+    sent_last_hour: int
+    failed_last_hour: int
+    failure_rate_last_hour: float | None
+
+
 __all__ = [
+    "DeliveryStats",
+    "SentItem",
     "UpdateNotificationPreferenceInput",
     "UpdateNotificationTargetInput",
     "ClaimedDeliveryDTO",

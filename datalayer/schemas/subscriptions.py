@@ -20,7 +20,15 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
-from datalayer.types import IngestOutcome, SubscriptionEventId, SubscriptionId, TenantId, UserId
+from datalayer.types import (
+    IngestOutcome,
+    Provider,
+    SubscriptionEventId,
+    SubscriptionId,
+    SubscriptionStatus,
+    TenantId,
+    UserId,
+)
 
 # The provider-neutral event types that change a subscription. Polar's own names are
 # already these; RevenueCat's are mapped by ``neutral_event_type``. Any other type is
@@ -119,7 +127,7 @@ class IngestEventSchema(marshmallow.Schema):
 
 class _BillingSubscriptionStateKeys(TypedDict, total=False):
     purchased_by_user_id: str | None
-    status: str
+    status: SubscriptionStatus
     plan_id: str
     plan_name: str | None
     current_period_start: dt.datetime | str | None
@@ -163,7 +171,7 @@ class BillingSubscriptionState(_BillingSubscriptionStateKeys):
 
 
 class _BillingEventKeys(TypedDict):
-    provider: str
+    provider: Provider
     event_id: str
     event_type: str
     occurred_at: dt.datetime | str
@@ -201,7 +209,7 @@ class SubscriptionDTO(TypedDict):
     id: SubscriptionId
     tenant_id: TenantId
     purchased_by_user_id: UserId | None
-    status: str
+    status: SubscriptionStatus
     plan_id: str
     plan_name: str | None
     current_period_start: str | None
@@ -209,7 +217,7 @@ class SubscriptionDTO(TypedDict):
     cancel_at_period_end: bool | None
     trial_start: str | None
     trial_end: str | None
-    provider: str
+    provider: Provider
     polar_subscription_id: str | None
     polar_customer_id: str | None
     revenuecat_app_user_id: str | None
@@ -226,7 +234,7 @@ class SubscriptionEventDTO(TypedDict):
     event_type: str
     payload: Any
     subscription_id: SubscriptionId | None
-    outcome: str
+    outcome: IngestOutcome
     occurred_at: str | None
     processed_at: str
 

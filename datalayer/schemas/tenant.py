@@ -16,7 +16,18 @@ from datalayer.schemas.base import (
     model_schema,
     writable_schema,
 )
-from datalayer.types import TenantActivityId, TenantId, TenantInviteId, TenantMemberId, UserId
+from datalayer.types import (
+    InviteRole,
+    InviteStatus,
+    MemberSubRole,
+    Role,
+    TenantActivityId,
+    TenantId,
+    TenantInviteId,
+    TenantMemberId,
+    TenantType,
+    UserId,
+)
 
 TenantSchema = model_schema(
     Tenant,
@@ -96,7 +107,7 @@ CreateTenantInput = TypedDict(
     "CreateTenantInput",
     {
         "name": Required[str],
-        "type": str,
+        "type": TenantType,
     },
     total=False,
 )
@@ -106,7 +117,7 @@ UpdateTenantInput = TypedDict(
     "UpdateTenantInput",
     {
         "name": str,
-        "type": str,
+        "type": TenantType,
     },
     total=False,
 )
@@ -115,7 +126,7 @@ UpdateTenantInput = TypedDict(
 class TenantDTO(TypedDict):
     id: TenantId
     name: str
-    type: str
+    type: TenantType
     created_at: str
     updated_at: str
 
@@ -128,8 +139,8 @@ class TenantMemberDTO(TypedDict):
     id: TenantMemberId
     tenant_id: TenantId
     user_id: UserId
-    role: str
-    member_role: str | None
+    role: Role
+    member_role: MemberSubRole | None
     joined_at: str
     updated_at: str
 
@@ -145,8 +156,8 @@ class TenantInviteDTO(TypedDict):
     tenant_id: TenantId
     invited_by: UserId
     email: str
-    role: str
-    status: str
+    role: InviteRole
+    status: InviteStatus
     expires_at: str
     accepted_at: str | None
     created_at: str

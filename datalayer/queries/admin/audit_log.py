@@ -21,7 +21,7 @@ from datalayer.schemas.admin import (
     admin_audit_log_dumper,
 )
 from datalayer.schemas.base import check_aware, check_id, require
-from datalayer.types import AdminUserId, ImpersonationSessionId
+from datalayer.types import AdminUserId, AuditTargetType, ImpersonationSessionId
 
 
 def _filters(
@@ -87,7 +87,7 @@ class AuditLogQueries:
         actor_admin_id: AdminUserId,
         *,
         action: str,
-        target_type: str,
+        target_type: AuditTargetType,
         target_id: str | None = None,
         reason: str | None = None,
         metadata: Any = None,
@@ -141,7 +141,7 @@ class AuditLogQueries:
         *,
         admin_user_id: AdminUserId | None = None,
         action: str | None = None,
-        target_type: str | None = None,
+        target_type: AuditTargetType | None = None,
         target_id: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,

@@ -21,27 +21,27 @@ from datalayer.queries.admin._audit import audit
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.schemas.admin_console import AdminFlagDTO, admin_flag_dumper, set_admin_flag_schema
 from datalayer.schemas.base import check_id, check_now, load, require
-from datalayer.types import AdminUserId, TenantId, UserId
+from datalayer.types import AdminUserId, FlagTargetType, FlagType, TenantId, UserId
 
 F = AdminFlag
 TARGETS: dict[str, Any] = {"user": User, "tenant": Tenant}
 
 
-def _is_target_type(value: object) -> TypeGuard[str]:
+def _is_target_type(value: object) -> TypeGuard[FlagTargetType]:
     return value in FLAG_TARGET_TYPES
 
 
-def _is_flag_type(value: object) -> TypeGuard[str]:
+def _is_flag_type(value: object) -> TypeGuard[FlagType]:
     return value in FLAG_TYPES
 
 
-def _target_type(value: Any) -> str:
+def _target_type(value: Any) -> FlagTargetType:
     return require(
         "target_type", value, _is_target_type, f"Must be one of: {', '.join(FLAG_TARGET_TYPES)}."
     )
 
 
-def _flag_type(value: Any) -> str:
+def _flag_type(value: Any) -> FlagType:
     return require("flag_type", value, _is_flag_type, f"Must be one of: {', '.join(FLAG_TYPES)}.")
 
 
@@ -61,11 +61,11 @@ class AdminFlagQueries:
 
     @staticmethod
     def set(  # noqa: A003 - the spec's name
-        target_type: str,
+        target_type: FlagTargetType,
         target_id: UserId | TenantId,
         actor_admin_id: AdminUserId,
         *,
-        flag_type: str,
+        flag_type: FlagType,
         reason: str,
         custom_label: str | None = None,
         expires_at: dt.datetime | None = None,
@@ -115,7 +115,7 @@ class AdminFlagQueries:
 
     @staticmethod
     def clear(
-        target_type: str, target_id: UserId | TenantId, actor_admin_id: AdminUserId, *, flag_type: str
+        target_type: FlagTargetType, target_id: UserId | TenantId, actor_admin_id: AdminUserId, *, flag_type: FlagType
     ) -> bool:
         """Remove the flag (audited USER_FLAG_REMOVE / TENANT_FLAG_REMOVE); False when the
         target had none of that type."""
@@ -146,7 +146,7 @@ class AdminFlagQueries:
 
     @staticmethod
     def list_for(
-        target_type: str, target_id: UserId | TenantId, *, now: dt.datetime | None = None
+        target_type: FlagTargetType, target_id: UserId | TenantId, *, now: dt.datetime | None = None
     ) -> list[AdminFlagDTO]:
         """Return the target's flags that have not expired at ``now``, newest first."""
         target_type = _target_type(target_type)
@@ -163,7 +163,7 @@ class AdminFlagQueries:
     @staticmethod
     def list_by_type(
         *,
-        flag_type: str,
+        flag_type: FlagType,
         limit: int = 50,
         cursor: str | None = None,
         now: dt.datetime | None = None,

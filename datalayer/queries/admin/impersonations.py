@@ -35,7 +35,14 @@ from datalayer.schemas.admin_console import (
     start_impersonation_schema,
 )
 from datalayer.schemas.base import check_id, check_now, load, require
-from datalayer.types import AdminUserId, ImpersonationSessionId, TenantId, UserId
+from datalayer.types import (
+    AdminUserId,
+    ImpersonationEndReason,
+    ImpersonationScope,
+    ImpersonationSessionId,
+    TenantId,
+    UserId,
+)
 
 I = AdminImpersonationSession  # noqa: E741 - the table, as in the other query modules
 dumper = admin_impersonation_session_dumper
@@ -111,7 +118,7 @@ class ImpersonationQueries:
         actor_admin_id: AdminUserId,
         *,
         reason: str,
-        scope: str = "read_only",
+        scope: ImpersonationScope = "read_only",
         ttl_seconds: int = 1800,
         target_tenant_id: TenantId | None = None,
         metadata: Any = None,
@@ -175,7 +182,7 @@ class ImpersonationQueries:
         return row
 
     @staticmethod
-    def end(session_id: ImpersonationSessionId, actor_admin_id: AdminUserId, *, reason: str = "manual") -> bool:
+    def end(session_id: ImpersonationSessionId, actor_admin_id: AdminUserId, *, reason: ImpersonationEndReason = "manual") -> bool:
         """End the admin's own open session (audited); False when it is not theirs or
         already ended."""
         check_id("session_id", session_id)

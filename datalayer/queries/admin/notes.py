@@ -30,7 +30,7 @@ from datalayer.schemas.admin_console import (
     update_admin_user_note_schema,
 )
 from datalayer.schemas.base import Dumper, check_id, load, require
-from datalayer.types import AdminUserId, NoteId, TenantId, UserId
+from datalayer.types import AdminUserId, FlagTargetType, NoteId, TenantId, UserId
 
 MODERATE = "admin_roles:write"  # deletes another admin's note
 
@@ -78,7 +78,7 @@ class AdminNoteQueries:
     """Notes admins keep about a user or a tenant (``target_type`` 'user' or 'tenant')."""
 
     @staticmethod
-    def add(target_type: str, target_id: UserId | TenantId, actor_admin_id: AdminUserId, *, note: str) -> NoteDTO:
+    def add(target_type: FlagTargetType, target_id: UserId | TenantId, actor_admin_id: AdminUserId, *, note: str) -> NoteDTO:
         """Add a note (audited *_NOTE_ADD); NotFoundError when the target or admin is unknown."""
         kind = _kind(target_type)
         check_id("target_id", target_id)
@@ -99,7 +99,7 @@ class AdminNoteQueries:
         return cast(NoteDTO, row)
 
     @staticmethod
-    def edit(target_type: str, note_id: NoteId, actor_admin_id: AdminUserId, *, note: str) -> NoteDTO:
+    def edit(target_type: FlagTargetType, note_id: NoteId, actor_admin_id: AdminUserId, *, note: str) -> NoteDTO:
         """Replace the note's text (audited *_NOTE_EDIT). PermissionDeniedError unless
         ``actor_admin_id`` wrote it; NotFoundError when there is no such note."""
         kind = _kind(target_type)
@@ -126,7 +126,7 @@ class AdminNoteQueries:
         return cast(NoteDTO, row)
 
     @staticmethod
-    def delete(target_type: str, note_id: NoteId, actor_admin_id: AdminUserId) -> bool:
+    def delete(target_type: FlagTargetType, note_id: NoteId, actor_admin_id: AdminUserId) -> bool:
         """Delete the note (audited *_NOTE_DELETE); False when there is none. Its author,
         or an admin with ``admin_roles:write``; anyone else gets PermissionDeniedError."""
         kind = _kind(target_type)
@@ -160,7 +160,7 @@ class AdminNoteQueries:
 
     @staticmethod
     def list_for(
-        target_type: str, target_id: UserId | TenantId, *, limit: int = 50, cursor: str | None = None
+        target_type: FlagTargetType, target_id: UserId | TenantId, *, limit: int = 50, cursor: str | None = None
     ) -> Page[NoteDTO]:
         """Return a newest-first page of the notes about the target."""
         if cursor is not None:  # a forged cursor is named whatever else is wrong

@@ -23,7 +23,7 @@ from datalayer.schemas.admin import (
     create_admin_user_schema,
 )
 from datalayer.schemas.base import check_id, load, require
-from datalayer.types import AdminUserId
+from datalayer.types import AdminStatus, AdminUserId
 
 
 def _is_email(value: Any) -> bool:
@@ -69,7 +69,7 @@ class AdminUserQueries:
 
     @staticmethod
     def set_status(
-        admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, status: str, reason: str | None = None
+        admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, status: AdminStatus, reason: str | None = None
     ) -> AdminUserDTO:
         """Change an admin's status, audited; a status already set changes and audits nothing."""
         check_id("admin_user_id", admin_user_id)

@@ -28,7 +28,7 @@ from datalayer.schemas.auth import (
     user_dumper,
 )
 from datalayer.schemas.base import check_id, check_now, load, require
-from datalayer.types import AdminUserId, TenantId, UserId
+from datalayer.types import AdminUserId, TenantId, UserAdminRole, UserId
 
 # touch_last_active writes at most once per interval per user.
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
@@ -176,7 +176,7 @@ class UserQueries:
         return row
 
     @staticmethod
-    def set_admin_role(user_id: UserId, *, role: str | None) -> UserDTO:
+    def set_admin_role(user_id: UserId, *, role: UserAdminRole | None) -> UserDTO:
         """Set (or clear, with None) the user's admin role; kept out of ``update`` on purpose.
 
         Trusted back-office code only: the role is a privilege, which is why a profile

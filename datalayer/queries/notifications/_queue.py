@@ -7,7 +7,7 @@ import datetime as dt
 import math
 import random
 from collections.abc import Iterable
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 import peewee
 
@@ -17,6 +17,7 @@ from datalayer.models.base import utcnow
 from datalayer.models.notifications import CHANNELS
 from datalayer.queries.base import StatementCache, param, stamp
 from datalayer.schemas.base import check_id, require
+from datalayer.types import Channel
 
 D = NotificationDelivery
 ERROR_MAX = 2000
@@ -34,10 +35,10 @@ def check_seconds(name: str, value: Any, *, positive: bool) -> float:
     return checked
 
 
-def check_channels(channels: Iterable[str] | None) -> list[str] | None:
+def check_channels(channels: Iterable[str] | None) -> list[Channel] | None:
     """Validate the channels a claim is limited to (None: all); one name counts as a list."""
-    checked: list[str] | None = arguments.choices("channels", channels, CHANNELS, allow_none=True)
-    return checked
+    checked = arguments.choices("channels", channels, CHANNELS, allow_none=True)
+    return cast("list[Channel] | None", checked)  # each is one of CHANNELS
 
 
 def check_attempts(attempts: Any) -> int | None:

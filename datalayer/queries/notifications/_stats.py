@@ -10,6 +10,8 @@ import peewee
 from datalayer.models.base import to_utc
 from datalayer.models.notifications import CHANNELS, DELIVERY_STATUSES
 from datalayer.queries.notifications._queue import D
+from datalayer.schemas.notifications import DeliveryStats
+from datalayer.types import DeliveryStatus
 
 HOUR = dt.timedelta(hours=1)
 
@@ -32,9 +34,9 @@ def stats_query(now: dt.datetime) -> Any:
     ).group_by(D.status, D.channel)
 
 
-def summarize(rows: list[tuple[Any, ...]], now: dt.datetime) -> dict[str, Any]:
+def summarize(rows: list[tuple[Any, ...]], now: dt.datetime) -> DeliveryStats:
     """Fold the grouped rows into the stats mapping."""
-    by_channel = {c: dict.fromkeys(DELIVERY_STATUSES, 0) for c in CHANNELS}
+    by_channel: dict[str, dict[DeliveryStatus, int]] = {c: dict.fromkeys(DELIVERY_STATUSES, 0) for c in CHANNELS}
     sent = failed = expired = 0
     oldest: dt.datetime | None = None
     for status, channel, n, sent_n, failed_n, expired_n, due in rows:

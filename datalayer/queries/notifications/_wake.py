@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import peewee
@@ -48,7 +49,7 @@ def waking_count(query: peewee.Query) -> int:
     return int(db.execute_sql(_NOTIFY + sql, params).rowcount)
 
 
-def _next_due(channels: list[str] | None) -> Any:
+def _next_due(channels: Sequence[str] | None) -> Any:
     """The query of the earliest due time of a pending delivery (the due index's first row)."""
     query = D.select(peewee.fn.MIN(D.next_attempt_at)).where(D.status == "pending")
     if channels is not None:
@@ -73,7 +74,7 @@ def _say_once(reason: str) -> None:
         log.info("wait_for_work polls instead of listening: %s", reason)
 
 
-def _poll(timeout: float, channels: list[str] | None, poll_seconds: float) -> bool:
+def _poll(timeout: float, channels: Sequence[str] | None, poll_seconds: float) -> bool:
     """Without LISTEN: look for a due delivery every ``poll_seconds`` until ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -89,7 +90,7 @@ def _poll(timeout: float, channels: list[str] | None, poll_seconds: float) -> bo
             return False
 
 
-def wait_for_work(timeout: float, channels: list[str] | None, poll_seconds: float) -> bool:
+def wait_for_work(timeout: float, channels: Sequence[str] | None, poll_seconds: float) -> bool:
     """Block until a delivery may be due (True), or ``timeout`` passes or ``interrupt()``
     comes (False); see ``DeliveryQueries.wait_for_work``."""
     refused = listen_refused(db.obj)

@@ -56,15 +56,17 @@ from datalayer.queries.notifications._wake import wait_for_work, waking_count
 from datalayer.schemas.base import check_id, check_limit, check_now
 from datalayer.schemas.notifications import (
     ClaimedDeliveryDTO,
+    DeliveryStats,
     NotificationDeliveryDTO,
     NotificationDTO,
+    SentItem,
     notification_delivery_dumper,
     notification_dumper,
 )
-from datalayer.types import DeliveryId
+from datalayer.types import Channel, DeliveryId
 
 
-def _due(now: dt.datetime, limit: int, channels: list[str] | None) -> Any:
+def _due(now: dt.datetime, limit: int, channels: Sequence[str] | None) -> Any:
     """The condition matching up to ``limit`` due pending deliveries, locked for one claim."""
     due: Any = D.select(D.id).where((D.status == "pending") & (D.next_attempt_at <= now))
     if channels is not None:
@@ -136,7 +138,7 @@ class DeliveryQueries:
         worker_id: str,
         *,
         limit: int = 50,
-        channels: Sequence[str] | None = None,
+        channels: Sequence[Channel] | None = None,
         lease_seconds: float = 300,
         now: dt.datetime | None = None,
     ) -> list[ClaimedDeliveryDTO]:
@@ -216,7 +218,7 @@ class DeliveryQueries:
         return bool(MARK_SENT(attempts is not None).execute(values).rowcount > 0)
 
     @staticmethod
-    def mark_sent_many(worker_id: str, sent: Sequence[Any]) -> int:
+    def mark_sent_many(worker_id: str, sent: Sequence[SentItem]) -> int:
         """Mark a claimed batch sent in one statement; return how many the worker still held.
 
         The worker that claimed them. ``sent``: ``(delivery_id, provider_message_id)``
@@ -241,10 +243,10 @@ class DeliveryQueries:
     @staticmethod
     def mark_sent_and_claim(
         worker_id: str,
-        sent: Sequence[Any],
+        sent: Sequence[SentItem],
         *,
         limit: int = 50,
-        channels: Sequence[str] | None = None,
+        channels: Sequence[Channel] | None = None,
         lease_seconds: float = 300,
         now: dt.datetime | None = None,
     ) -> tuple[int, list[ClaimedDeliveryDTO]]:
@@ -268,7 +270,11 @@ class DeliveryQueries:
         lease = check_seconds("lease_seconds", lease_seconds, positive=True)
         now = check_now(now)
         if not is_postgres() or not items:
-            marked = DeliveryQueries.mark_sent_many(worker_id, items) if items else 0
+            marked = (
+                DeliveryQueries.mark_sent_many(worker_id, cast("list[SentItem]", items))
+                if items
+                else 0
+            )
             return marked, DeliveryQueries.claim(
                 worker_id, limit=limit, channels=wanted, lease_seconds=lease, now=now
             )
@@ -394,7 +400,7 @@ class DeliveryQueries:
     def wait_for_work(
         *,
         timeout: float,
-        channels: Sequence[str] | None = None,
+        channels: Sequence[Channel] | None = None,
         poll_seconds: float = 1.0,
     ) -> bool:
         """Block until a delivery may be due (True), or ``timeout`` seconds pass or
@@ -432,7 +438,7 @@ class DeliveryQueries:
         clear_interrupt()
 
     @staticmethod
-    def stats(*, now: dt.datetime | None = None) -> dict[str, Any]:
+    def stats(*, now: dt.datetime | None = None) -> DeliveryStats:
         """Return the queue's health: counts by status and channel, the age of the oldest
         due delivery, leases past their end, sent and failed in the last hour.
 

@@ -29,7 +29,7 @@ from datalayer.schemas.notifications import (
     notification_delivery_dumper,
     notification_dumper,
 )
-from datalayer.types import NotificationId, TenantId, UserId
+from datalayer.types import NotificationId, NotificationType, TenantId, UserId
 
 N = Notification
 
@@ -63,7 +63,7 @@ class NotificationQueries:
     def notify(
         recipient_user_id: UserId,
         *,
-        type: str,  # noqa: A002 - the spec's name
+        type: NotificationType,  # noqa: A002 - the spec's name
         title: str,
         body: str,
         tenant_id: TenantId | None = None,

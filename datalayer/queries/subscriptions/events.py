@@ -24,7 +24,6 @@ webhook's signature stays with the application (docs/security.md).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 import peewee
@@ -43,6 +42,7 @@ from datalayer.schemas.base import check_id, load
 from datalayer.schemas.subscriptions import (
     PROVIDER_KEYS,
     STATE_COLUMNS,
+    BillingEvent,
     IngestOutcome,
     SubscriptionEventDTO,
     ingest_event_schema,
@@ -207,7 +207,7 @@ class SubscriptionEventQueries:
 
     @staticmethod
     def ingest(
-        event: Mapping[str, Any],
+        event: BillingEvent,
         *,
         max_future_skew: float = MAX_FUTURE_SKEW.total_seconds(),
     ) -> IngestOutcome:

@@ -28,7 +28,7 @@ from datalayer.schemas.tenant import (
     tenant_invite_dumper,
     tenant_member_dumper,
 )
-from datalayer.types import TenantId, TenantInviteId, UserId
+from datalayer.types import InviteRole, TenantId, TenantInviteId, UserId
 
 TOKEN_BYTES = 32  # 256 random bits, URL-safe base64
 MAX_TTL_SECONDS = 366 * 24 * 3600
@@ -167,7 +167,7 @@ class TenantInviteQueries:
         actor_user_id: UserId,
         *,
         email: str,
-        role: str = "member",
+        role: InviteRole = "member",
         ttl_seconds: int = 7 * 24 * 3600,
     ) -> tuple[TenantInviteDTO, str]:
         """Invite an email to the tenant; return the invite and its token (shown only now).

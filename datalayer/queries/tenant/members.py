@@ -16,7 +16,7 @@ from datalayer.schemas.tenant import (
     tenant_member_dumper,
     update_tenant_member_schema,
 )
-from datalayer.types import TenantId, UserId
+from datalayer.types import MemberSubRole, Role, TenantId, UserId
 
 _USER_COLUMNS = (User.name, User.email, User.image)
 
@@ -132,8 +132,8 @@ class TenantMemberQueries:
         user_id: UserId,
         actor_user_id: UserId,
         *,
-        role: str,
-        member_role: str | None = None,
+        role: Role,
+        member_role: MemberSubRole | None = None,
     ) -> TenantMemberDTO:
         """Give a member another role (and sub-role when given); the last owner stays owner.
 
