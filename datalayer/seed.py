@@ -15,7 +15,7 @@ from typing import Any
 
 from datalayer.bulk import copy_rows
 from datalayer.connection.database import db
-from datalayer.errors import ConflictError, DataLayerError
+from datalayer.errors import ConflictError, DataLayerError, translate_errors
 from datalayer.models import (
     AdminFlag,
     AdminImpersonationSession,
@@ -288,7 +288,7 @@ def seed(plan: SeedPlan, progress: Callable[[int], None] | None = None) -> dict[
         "admin_tenant_notes": generator.admin_tenant_notes,
     }
     written: dict[str, int] = {}
-    with db.atomic():
+    with translate_errors(), db.atomic():  # the transaction's own BEGIN/COMMIT too
         for name, model, _ in TABLES:
             columns, defaults = planned[name]
             rows = _reporting(_with_defaults(sources[name](), defaults), progress)
