@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 from helpers import IS_PG, PG_ADMIN_URL, scratch_database
@@ -130,22 +131,30 @@ def test_sqlite_url_with_two_slashes_is_configuration(unbound) -> None:
         init_db("sqlite://relative.db")
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"url": 5},
+        {"statement_timeout": "soon"},
+        {"lock_timeout": -5},
+        {"slow_query_ms": "slow"},
+        {"query": "?slow_query_ms=-1"},
+    ],
+    ids=repr,
+)
+def test_bad_options_are_configuration(unbound, tmp_path, bad: dict[str, Any]) -> None:
+    options = dict(bad)
+    url = options.pop("url", f"sqlite:///{tmp_path}/options.sqlite3" + options.pop("query", ""))
+    with pytest.raises(ConfigurationError):
+        init_db(url, **options)
+
+
 def test_bad_urls_are_configuration(unbound, tmp_path) -> None:
     with pytest.raises(ConfigurationError):
         init_db("mysql://u@h/d")
     with pytest.raises(ConfigurationError) as info:
         init_db("postgresql://u:hunter2@h:5432/")
     assert "hunter2" not in str(info.value)
-    sqlite = f"sqlite:///{tmp_path}/options.sqlite3"
-    for bad in (
-        {"url": 5},
-        {"url": sqlite, "statement_timeout": "soon"},
-        {"url": sqlite, "lock_timeout": -5},
-        {"url": sqlite, "slow_query_ms": "slow"},
-        {"url": sqlite + "?slow_query_ms=-1"},
-    ):
-        with pytest.raises(ConfigurationError):
-            init_db(**bad)
     if IS_PG:
         init_db(_server("postgres@127.0.0.1:5432/postgres?no_such_option=1"))
         with pytest.raises(ConfigurationError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from factories import add_member, make_tenant, make_user
@@ -134,14 +135,18 @@ def test_inbox_pages_newest_first_and_is_scoped_to_the_recipient() -> None:
     scoped = NotificationQueries.inbox(user.id, tenant_id=tenant.id)["items"]
     assert [n["id"] for n in scoped] == [n["id"] for n in reversed(in_tenant)]
     assert NotificationQueries.inbox(other.id, tenant_id=tenant.id)["items"] == []
-    for bad in (
-        {"limit": 0},
-        {"cursor": "garbage!"},
-        {"include_archived": "yes"},
-        {"tenant_id": ""},
-    ):
-        with pytest.raises(ValidationError):
-            NotificationQueries.inbox(user.id, **bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"limit": 0}, {"cursor": "garbage!"}, {"include_archived": "yes"}, {"tenant_id": ""}],
+    ids=lambda bad: next(iter(bad)),
+)
+def test_inbox_refuses_a_bad_filter_naming_it(bad: dict[str, Any]) -> None:
+    user = make_user()
+    with pytest.raises(ValidationError) as info:
+        NotificationQueries.inbox(user.id, **bad)
+    assert list(info.value.messages) == list(bad)
 
 
 def test_archive_hides_from_inbox_unless_asked() -> None:
