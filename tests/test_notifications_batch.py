@@ -67,28 +67,39 @@ def test_mark_sent_many_marks_only_what_this_worker_and_claim_still_hold() -> No
     assert state(lost["id"]) == ("sent", "w2", 2, None)
 
 
+# (worker_id, sent, the field named): "GOOD" is a held delivery's valid entry, "OTHER"
+# the second claimed delivery's id.
+MARK_SENT_MANY_REFUSALS = [
+    ("", ["GOOD"], "worker_id"),
+    ("w", "abc", "sent"),
+    ("w", {"a": 1}, "sent"),
+    ("w", None, "sent"),
+    ("w", ["GOOD", ("OTHER",)], "sent"),
+    ("w", ["GOOD", ("", "m")], "delivery_id"),
+    ("w", ["GOOD", ("OTHER", "")], "provider_message_id"),
+    ("w", ["GOOD", ("OTHER", "m", 0)], "attempts"),
+    ("w", ["GOOD", ("OTHER", "m", True)], "attempts"),
+    ("w", ["GOOD"] * 10_001, "sent"),
+]
+
+
 @pytest.mark.usefixtures("txn")
-def test_mark_sent_many_refuses_bad_input_and_changes_nothing() -> None:
+@pytest.mark.parametrize(("worker", "sent", "field"), MARK_SENT_MANY_REFUSALS)
+def test_mark_sent_many_refuses_bad_input_and_changes_nothing(worker: str, sent: Any, field: str) -> None:
     queue(1)
     batch = DeliveryQueries.claim("w")
-    good = (batch[0]["id"], "m", 1)
+    good, other = (batch[0]["id"], "m", 1), batch[1]["id"]
+    if isinstance(sent, list):
+        sent = [good if e == "GOOD" else tuple(other if v == "OTHER" else v for v in e) for e in sent]
     before = snapshot()
-    for worker, sent, field in [
-        ("", [good], "worker_id"),
-        ("w", "abc", "sent"),
-        ("w", {"a": 1}, "sent"),
-        ("w", None, "sent"),
-        ("w", [good, (batch[1]["id"],)], "sent"),
-        ("w", [good, ("", "m")], "delivery_id"),
-        ("w", [good, (batch[1]["id"], "")], "provider_message_id"),
-        ("w", [good, (batch[1]["id"], "m", 0)], "attempts"),
-        ("w", [good, (batch[1]["id"], "m", True)], "attempts"),
-        ("w", [good] * 10_001, "sent"),
-    ]:
-        with pytest.raises(ValidationError) as info:
-            DeliveryQueries.mark_sent_many(worker, sent)
-        assert field in info.value.messages
+    with pytest.raises(ValidationError) as info:
+        DeliveryQueries.mark_sent_many(worker, sent)
+    assert field in info.value.messages
     assert snapshot() == before
+
+
+@pytest.mark.usefixtures("txn")
+def test_mark_sent_many_of_nothing_marks_nothing() -> None:
     assert DeliveryQueries.mark_sent_many("w", []) == 0
 
 
