@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import peewee as pw
 import pytest
@@ -21,6 +22,8 @@ from helpers import IS_PG, scratch_database
 from online_helpers import Project, Writers, connected, make_project, populate
 
 from datalayer.evolve import migrate as migrations
+
+REPO_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 pg_only = pytest.mark.skipif(not IS_PG, reason="PostgreSQL: online DDL")
 # The tests with writer processes take seconds each and do not depend on the Python
@@ -454,3 +457,66 @@ def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Pa
             assert checkout.values("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON "
                                    "c.oid = i.indexrelid WHERE c.relname = 'todos_title_idx'"
                                    ) == [(True,)]
+
+
+def _checkout(tmp_path: Path, url: str) -> object:
+    import shutil
+
+    from test_day_two import REPO_ROOT, Checkout
+
+    root = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns("__pycache__", "*.sqlite3*")
+    shutil.copytree(REPO_ROOT / "datalayer", root / "datalayer", ignore=ignore)
+    shutil.copytree(REPO_ROOT / "migrations", root / "migrations", ignore=ignore)
+    shutil.copy(REPO_ROOT / "setup.cfg", root / "setup.cfg")
+    return Checkout(root, url)
+
+
+@with_writers
+def test_a_rewrite_is_sized_refused_above_the_threshold_or_written_online(
+        tmp_path: Path) -> None:
+    """int -> bigint rewrites tenant_activity_daily: makemigrations says so with its size,
+    refuses above --rewrite-threshold, and with --online writes expand / fill / contract,
+    which go through the cycle keeping every value."""
+    with scratch_database(tmp_path) as url:
+        checkout: Any = _checkout(tmp_path, url)
+        checkout.run("migrate")
+        checkout.execute("INSERT INTO tenants (id, name) VALUES ('t1', 'T')")
+        checkout.execute("INSERT INTO tenant_activity_daily (id, tenant_id, date, "
+                         "event_count) VALUES ('a1', 't1', '2026-01-01', 7), "
+                         "('a2', 't1', '2026-01-02', 2147483647)")
+        checkout.edit("datalayer/models/tenant.py",
+                      "    event_count = pw.IntegerField(default=0, constraints=[ZERO])",
+                      "    event_count = pw.BigIntegerField(default=0, constraints=[ZERO])")
+        refused = checkout.run("makemigrations", "wide", "--database", url,
+                               "--rewrite-threshold", "1", ok=False)
+        assert refused.returncode == 1
+        assert "tenant_activity_daily.event_count: INTEGER -> BIGINT rewrites table " \
+               "tenant_activity_daily (~2 rows" in refused.stderr
+        assert "writers are blocked" in refused.stderr and "--online" in refused.stderr
+        assert len(checkout.migrations()) == len(list((REPO_MIGRATIONS).glob("[0-9]*.py")))
+        made = checkout.run("makemigrations", "wide", "--online").stdout
+        assert made.count("Wrote") == 3, made
+        names = checkout.migrations()[-3:]
+        assert [n.split("_", 1)[1] for n in names] == ["wide.py", "wide_fill.py",
+                                                        "wide_contract.py"]
+        sources = [(checkout.root / "migrations" / n).read_text() for n in names]
+        assert "expand(migrator, 'tenant_activity_daily', 'event_count', 'BIGINT')" \
+            in sources[0]
+        assert "fill_expanded(" in sources[1] and "contract(" in sources[2]
+        before = checkout.values("SELECT id, event_count FROM tenant_activity_daily ORDER BY 1")
+        checkout.run("migrate")
+        assert "matches the models" in checkout.run("check").stdout
+        assert "No changes" in checkout.run("makemigrations", "again").stdout
+        assert checkout.values("SELECT id, event_count FROM tenant_activity_daily ORDER BY 1"
+                               ) == before
+        checkout.run("rollback", "--count", "3")
+        assert checkout.values("SELECT id, event_count FROM tenant_activity_daily ORDER BY 1"
+                               ) == before
+        checkout.run("migrate")
+        assert "matches the models" in checkout.run("check").stdout
+        if IS_PG:
+            assert checkout.values(
+                "SELECT data_type, column_default FROM information_schema.columns WHERE "
+                "table_name = 'tenant_activity_daily' AND column_name = 'event_count'") == [
+                ("bigint", "0")]

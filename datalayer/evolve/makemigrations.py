@@ -21,6 +21,7 @@ import peewee as pw
 from peewee_migrate import Migrator, Router
 
 from datalayer.errors import DataLayerError
+from datalayer.evolve import rewrites
 from datalayer.evolve.diff import Plan, diff
 from datalayer.evolve.online_plan import ONLINE_HELPERS, split
 from datalayer.evolve.paths import migrations_dir
@@ -90,7 +91,8 @@ def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
                    not_renames: Iterable[tuple[str | None, str, str]] = (),
                    ask: Callable[[RenameQuestion], bool] | None = None,
                    fills: Mapping[tuple[str, str], Any] | None = None,
-                   database: pw.Database | None = None, online: bool = True) -> Path | None:
+                   database: pw.Database | None = None, online: bool = True,
+                   rewrite: rewrites.RewritePolicy | None = None) -> Path | None:
     """Write ``migrate_dir/NNN_name.py``; return its path, or None when nothing changed.
 
     ``renames`` / ``not_renames`` answer the rename questions: (table, old, new) for a
@@ -98,7 +100,8 @@ def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
     terminal). ``fills`` gives a new NOT NULL column's value for the existing rows.
     With ``online`` (the default), index, CHECK and NOT NULL changes to existing tables
     go in their online forms into a second file, ``NNN_name_online.py``
-    (``evolve.online_plan``); the path returned is the first file written.
+    (``evolve.online_plan``); the path returned is the first file written. ``rewrite``
+    says what to do with a change that rewrites a table (``evolve.rewrites``).
     """
     if not re.fullmatch(r"[a-z0-9_]+", name):
         raise MakeMigrationsError(f"migration name {name!r}: use lower-case letters, digits "
@@ -122,17 +125,19 @@ def make_migration(name: str, migrate_dir: Path, *, empty: bool = False,
             raise MakeMigrationsError("; ".join(forward.errors) + " (nothing was written)")
         if not forward.steps:
             return None
+        forward, backward, stages = (rewrite or rewrites.RewritePolicy()).apply(
+            rewrites.find(have, want), forward, backward)
     if not online or empty:
         return _write(migrate_dir, name, forward, backward, empty=empty)
     parts = split(forward, backward, {t for t in want if t not in have})
-    first = None
-    if parts.forward.steps:
-        first = _write(migrate_dir, name, parts.forward, parts.backward, empty=False)
-    if parts.online_forward.steps:
-        later = _write(migrate_dir, f"{name}_online" if first else name,
-                       parts.online_forward, parts.online_backward, empty=False)
-        first = first or later
-    return first
+    written: list[Path] = []
+    for suffix, ahead, behind in [("", parts.forward, parts.backward),
+                                  ("_online", parts.online_forward, parts.online_backward),
+                                  *((f"_{s}", f, b) for s, f, b in stages)]:
+        if ahead.steps:
+            written.append(_write(migrate_dir, f"{name}{suffix}" if written else name,
+                                  ahead, behind, empty=False))
+    return written[0] if written else None
 
 
 def _write(migrate_dir: Path, name: str, forward: Plan, backward: Plan, *,
@@ -273,13 +278,24 @@ def _writable_migrations_dir() -> Path:
 @click.option("--database", "url", metavar="URL", default=None,
               help="Replay the migrations against this database's backend "
                    "(default: an in-memory SQLite).")
+@click.option("--online", "online_rewrites", is_flag=True,
+              help="Write a column type change that rewrites the table as three "
+                   "migrations (expand with a sync trigger, batched backfill, contract by "
+                   "renames) that writers run through.")
+@click.option("--allow-rewrite", is_flag=True,
+              help="Write a table-rewriting type change even above --rewrite-threshold "
+                   "rows (writers are blocked while it runs).")
+@click.option("--rewrite-threshold", type=click.IntRange(min=0),
+              default=rewrites.REWRITE_THRESHOLD, show_default=True, metavar="ROWS",
+              help="Refuse a table rewrite above this many (estimated) rows.")
 @click.option("--no-online", "plain", is_flag=True,
               help="Write index, CHECK and NOT NULL changes to existing tables in the "
                    "migration's transaction too (they block writers while they scan), "
                    "instead of in their online forms in NNN_NAME_online.py.")
 def makemigrations_command(name: str, empty: bool, renames: tuple[str, ...],
                            not_renames: tuple[str, ...], fills: tuple[str, ...],
-                           url: str | None, plain: bool) -> None:
+                           url: str | None, plain: bool, online_rewrites: bool,
+                           allow_rewrite: bool, rewrite_threshold: int) -> None:
     """Write migrations/NNN_NAME.py from the difference between the models and the
     migrations, with its rollback. Review it, then `datalayer migrate`.
     """
@@ -296,7 +312,11 @@ def makemigrations_command(name: str, empty: bool, renames: tuple[str, ...],
                           renames=_parse_renames(renames),
                           not_renames=_parse_renames(not_renames),
                           ask=_ask if sys.stdin.isatty() else None,
-                          fills=_parse_fills(fills), database=database, online=not plain)
+                          fills=_parse_fills(fills), database=database, online=not plain,
+                          rewrite=rewrites.RewritePolicy(
+                              allow=allow_rewrite, online=online_rewrites,
+                              threshold=rewrite_threshold, size=rewrites.sizes_at(url),
+                              say=lambda text: click.echo(f"Rewrite: {text}", err=True)))
     if path is None:
         click.echo("No changes: the models and the migrations agree.")
         return

@@ -25,7 +25,8 @@ from datalayer.evolve.diff import Plan
 __all__ = ["ONLINE_HELPERS", "Split", "split"]
 
 # Helpers the online file imports from datalayer.migration_online (others: migration_ops).
-ONLINE_HELPERS = {"add_check_online", "drop_constraint", "set_not_null", "drop_not_null"}
+ONLINE_HELPERS = {"add_check_online", "drop_constraint", "set_not_null", "drop_not_null",
+                  "expand", "unexpand", "fill_expanded", "contract", "uncontract"}
 
 _ADD_INDEX = re.compile(r"add_index\(migrator, '(\w+)', '(\w+)', (.*)\)", re.S)
 _ADD_CHECK = re.compile(r"add_check\(migrator, '(\w+)', '(\w+)', ('(?:[^'\\]|\\.)*'|"
