@@ -7,6 +7,7 @@ none relies on conftest fixtures (only on the scratch_database helper).
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,8 +28,11 @@ ALL = sorted(p.stem for p in migrations_dir().glob("[0-9][0-9][0-9]_*.py"))
 
 @pytest.fixture
 def url(tmp_path: Path) -> Iterator[str]:
-    """The URL of a new, empty database of this test's own."""
+    """The URL of a new, empty database of this test's own (on SQLite, an empty file: the
+    commands other than migrate refuse a file that does not exist)."""
     with scratch_database(tmp_path) as scratch:
+        if scratch.startswith("sqlite:///"):
+            sqlite3.connect(scratch.removeprefix("sqlite:///")).close()
         yield scratch
 
 
@@ -158,7 +162,7 @@ def test_direct_url_wins_over_database_url(url: str, monkeypatch: pytest.MonkeyP
     [
         ("nosuchscheme://host/db", "unsupported database URL scheme"),
         ("postgresql://postgres@127.0.0.1:1/nowhere", "cannot connect to the database"),
-        ("sqlite:////nonexistent-dir/sub/x.sqlite3", "cannot connect to the database"),
+        ("sqlite:////nonexistent-dir/sub/x.sqlite3", "no database at /nonexistent-dir/sub/x.sqlite3"),
     ],
 )
 def test_errors_are_one_line(database: str, fragment: str) -> None:

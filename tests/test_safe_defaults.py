@@ -59,6 +59,25 @@ def test_the_embedded_default_says_database_url_is_not_set(
         " - the embedded default, because DATABASE_URL is not set")
 
 
+@pytest.mark.parametrize("args", [["status"], ["check"], ["queue"], ["maintain"], ["rollback"],
+                                  ["user", "export", "a@example.com"], ["seed"]],
+                         ids=lambda a: a[0])
+def test_commands_other_than_migrate_leave_a_missing_sqlite_file_uncreated(
+        args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATABASE_DIRECT_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    path = tmp_path.resolve() / "datalayer.sqlite3"
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: no database at {path} (DATABASE_URL is not set): run `datalayer migrate` "
+        "to create it, or point DATABASE_URL (or --database) at your database")
+    assert list(tmp_path.iterdir()) == []  # nothing created
+    migrated = CliRunner().invoke(main, ["migrate"])  # migrate creates it
+    assert migrated.exit_code == 0 and path.is_file()
+
+
 def test_erase_shows_the_target_before_it_asks(fresh_db: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     UserQueries.create({"name": "Real", "email": "real@corp.example"})

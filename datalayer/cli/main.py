@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import warnings
 from typing import Any
 
 import click
 
-from datalayer.connection.database import describe_target, resolve_target
+from datalayer.connection.database import describe_target, resolve_target, sqlite_file
 from datalayer.connection.schema_version import SchemaBehindWarning
 from datalayer.errors import DataLayerError
 from datalayer.evolve import migrate as migrations
@@ -139,12 +140,21 @@ def database_option(function: Any) -> Any:
                         help=URL_HELP)(function)
 
 
-def announce(url: str | None, *, direct: bool = False) -> None:
+def announce(url: str | None, *, direct: bool = False, creates: bool = False) -> None:
     """Say on stderr which database the command works on (password masked).
 
-    ``direct``: a migration command (``DATABASE_DIRECT_URL`` first).
+    ``direct``: a migration command (``DATABASE_DIRECT_URL`` first). A command that
+    does not create the database (``creates`` False) stops when it names a SQLite file
+    that does not exist, rather than leave an empty one behind in the working directory.
     """
     click.echo(describe_target(url, direct=direct), err=True)
+    target, source = resolve_target(url, direct=direct)
+    path = sqlite_file(target)
+    if not creates and path is not None and not os.path.exists(path):
+        unset = " (DATABASE_URL is not set)" if source == "default" else ""
+        raise click.ClickException(
+            f"no database at {os.path.abspath(path)}{unset}: run `datalayer migrate` to "
+            "create it, or point DATABASE_URL (or --database) at your database")
 
 
 @main.command()
@@ -169,7 +179,7 @@ def migrate(allow_data_loss: bool, lock_timeout: float, to: str | None,
     that drops a table or column holding data is refused, with its row counts, unless
     --allow-data-loss.
     """
-    announce(url, direct=True)
+    announce(url, direct=True, creates=True)
     _warn_unshipped()
     applied = migrations.migrate(url, to=to, allow_data_loss=allow_data_loss,
                                  lock_timeout=lock_timeout,

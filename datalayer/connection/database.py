@@ -50,6 +50,7 @@ __all__ = [
     "driver_url",
     "init_db",
     "resolve_target",
+    "sqlite_file",
     "is_postgres",
     "is_sqlite",
 ]
@@ -323,6 +324,12 @@ def describe_target(url: str | None = None, *, direct: bool = False) -> str:
     if source == "default":
         return text + " - the embedded default, because DATABASE_URL is not set"
     return text + (" (--database)" if source == "argument" else f" (from {source})")
+
+
+def sqlite_file(url: str) -> str | None:
+    """Return the file a SQLite URL names (as written: relative to the working directory or
+    absolute), or None for an in-memory database or another backend."""
+    return _sqlite_path(url)
 
 
 def _sqlite_path(url: str) -> str | None:
