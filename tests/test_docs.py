@@ -52,6 +52,24 @@ def test_the_reference_index_lists_every_public_function() -> None:
     assert listed == expected
 
 
+def test_every_public_function_says_what_it_returns_and_raises() -> None:
+    """The reference shows, for each function, what comes back and which errors leave it."""
+    import inspect
+
+    import datalayer
+
+    bare = []
+    for name in datalayer.__all__:
+        namespace = getattr(datalayer, name)
+        if not (inspect.isclass(namespace) and name.endswith("Queries")):
+            continue
+        for function in vars(namespace):
+            doc = inspect.getdoc(getattr(namespace, function)) or ""
+            if not function.startswith("_") and "Returns:" not in doc:
+                bare.append(f"{name}.{function}")
+    assert not bare, bare
+
+
 def test_the_errors_page_documents_every_error() -> None:
     import inspect
 

@@ -100,6 +100,17 @@ class AuditLogQueries:
         The actions the library writes itself (USER_ERASE, IMPERSONATION_*, ADMIN_ROLE_*)
         are refused (PermissionDeniedError): a USER_ERASE row is written by
         ``UserQueries.erase`` alone, and the trail's redaction rule relies on it.
+        Back-office code recording an action of the application's own.
+
+        Returns:
+            The new audit entry.
+
+        Raises:
+            ValidationError: ``action``, ``target_type`` (user, tenant, subscription,
+                admin_user, webhook_event, system), a text, ``metadata`` or an id is not
+                valid; nothing was written.
+            PermissionDeniedError: ``action`` is one the library writes itself.
+            NotFoundError: the admin does not exist.
         """
         reserved_action(action)
         with write():
@@ -118,7 +129,18 @@ class AuditLogQueries:
     @staticmethod
     @replica_read
     def summary(*, since: dt.datetime, until: dt.datetime) -> AuditSummaryDTO:
-        """Count the entries in [since, until) by action and by admin."""
+        """Count the entries in [since, until) by action and by admin.
+
+        Back-office code (the console's audit page). Runs on a read replica when there is
+        one.
+
+        Returns:
+            The totals; zero counts and empty maps when the window holds no entry.
+
+        Raises:
+            ValidationError: ``since`` or ``until`` is not timezone-aware, or ``until`` is
+                before ``since``.
+        """
         since, until = check_aware("since", since), check_aware("until", until)
         if until < since:
             raise ValidationError({"until": ["Must not be before since."]})
@@ -148,7 +170,17 @@ class AuditLogQueries:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[AdminAuditLogDTO]:
-        """Return a newest-first page of audit entries matching every filter given."""
+        """Return a newest-first page of audit entries matching every filter given.
+
+        Back-office code (the console's audit page). Runs on a read replica when there is
+        one.
+
+        Returns:
+            A page; ``items`` is empty when no entry matches.
+
+        Raises:
+            ValidationError: a filter, ``limit`` (1-1000) or ``cursor`` is not valid.
+        """
         terms = _filters(admin_user_id, action, target_type, target_id, since, until)
         query = admin_audit_log_dumper.select()
         if terms:

@@ -71,7 +71,19 @@ class AdminFlagQueries:
         expires_at: dt.datetime | None = None,
     ) -> AdminFlagDTO:
         """Flag the target (audited USER_FLAG_SET / TENANT_FLAG_SET); setting the same flag
-        type again updates its reason, label and expiry. ``custom`` needs a label."""
+        type again updates its reason, label and expiry. ``custom`` needs a label.
+
+        Back-office code acting as ``actor_admin_id``.
+
+        Returns:
+            The flag as it is now.
+
+        Raises:
+            ValidationError: ``target_type`` (user, tenant), ``flag_type``, ``reason``,
+                ``custom_label``, an ``expires_at`` not in the future, or an id is not
+                valid; nothing was written.
+            NotFoundError: the target or the actor does not exist.
+        """
         values = load(
             set_admin_flag_schema,
             {
@@ -118,7 +130,17 @@ class AdminFlagQueries:
         target_type: FlagTargetType, target_id: UserId | TenantId, actor_admin_id: AdminUserId, *, flag_type: FlagType
     ) -> bool:
         """Remove the flag (audited USER_FLAG_REMOVE / TENANT_FLAG_REMOVE); False when the
-        target had none of that type."""
+        target had none of that type.
+
+        Back-office code acting as ``actor_admin_id``.
+
+        Returns:
+            True when a flag was removed; False when the target had none of that type.
+
+        Raises:
+            ValidationError: ``target_type``, ``flag_type`` or an id is not valid.
+            NotFoundError: the actor does not exist.
+        """
         target_type = _target_type(target_type)
         check_id("target_id", target_id)
         flag_type = _flag_type(flag_type)
@@ -148,7 +170,16 @@ class AdminFlagQueries:
     def list_for(
         target_type: FlagTargetType, target_id: UserId | TenantId, *, now: dt.datetime | None = None
     ) -> list[AdminFlagDTO]:
-        """Return the target's flags that have not expired at ``now``, newest first."""
+        """Return the target's flags that have not expired at ``now``, newest first.
+
+        Back-office code (the console's user and tenant pages).
+
+        Returns:
+            The flags; an empty list when the target has none (or does not exist).
+
+        Raises:
+            ValidationError: ``target_type``, the id or ``now`` is not valid.
+        """
         target_type = _target_type(target_type)
         check_id("target_id", target_id)
         now = check_now(now)
@@ -168,7 +199,17 @@ class AdminFlagQueries:
         cursor: str | None = None,
         now: dt.datetime | None = None,
     ) -> Page[AdminFlagDTO]:
-        """Return a newest-first page of the unexpired flags of this type (every target)."""
+        """Return a newest-first page of the unexpired flags of this type (every target).
+
+        Back-office code (e.g. every ``at_risk`` user and tenant).
+
+        Returns:
+            A page; ``items`` is empty when no target carries the flag.
+
+        Raises:
+            ValidationError: ``flag_type``, ``limit`` (1-1000), ``cursor`` or ``now`` is
+                not valid.
+        """
         if cursor is not None:  # a forged cursor is named whatever else is wrong
             arguments.cursor(cursor)
         flag_type = _flag_type(flag_type)

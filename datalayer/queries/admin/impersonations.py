@@ -125,7 +125,23 @@ class ImpersonationQueries:
     ) -> AdminImpersonationSessionDTO:
         """Start impersonating ``target_user_id`` (in ``target_tenant_id``, which the user
         must belong to). Needs ``users:impersonate``; ``read_write`` needs ``users:write``
-        too. Ends the admin's open session first (``revoked``)."""
+        too. Ends the admin's open session first (``revoked``).
+
+        Back-office code acting as ``actor_admin_id``. At most ``ttl_seconds`` (an hour at
+        most), one active session per admin, also when two starts race; audited
+        IMPERSONATION_START.
+
+        Returns:
+            The new session.
+
+        Raises:
+            ValidationError: ``reason`` (required), ``scope`` (read_only, read_write),
+                ``ttl_seconds``, ``metadata`` or an id is not valid; nothing was written.
+            PermissionDeniedError: the admin lacks ``users:impersonate`` (or
+                ``users:write`` for ``read_write``), or is suspended.
+            NotFoundError: the target user does not exist, or is not a member of
+                ``target_tenant_id``.
+        """
         check_id("actor_admin_id", actor_admin_id)
         values = load(
             start_impersonation_schema,
@@ -184,7 +200,18 @@ class ImpersonationQueries:
     @staticmethod
     def end(session_id: ImpersonationSessionId, actor_admin_id: AdminUserId, *, reason: ImpersonationEndReason = "manual") -> bool:
         """End the admin's own open session (audited); False when it is not theirs or
-        already ended."""
+        already ended.
+
+        Back-office code acting as ``actor_admin_id``, the session's admin.
+
+        Returns:
+            True when it was ended now; False when no session has this id, it is another
+            admin's, or it has ended.
+
+        Raises:
+            ValidationError: an id or ``reason`` (manual, expired, revoked, logout) is not
+                valid.
+        """
         check_id("session_id", session_id)
         check_id("actor_admin_id", actor_admin_id)
         end_reason = load(end_impersonation_schema, {"end_reason": reason})["end_reason"]
@@ -198,7 +225,16 @@ class ImpersonationQueries:
     def active_for(
         admin_user_id: AdminUserId, *, now: dt.datetime | None = None
     ) -> AdminImpersonationSessionDTO | None:
-        """Return the admin's session that has neither ended nor expired at ``now``, or None."""
+        """Return the admin's session that has neither ended nor expired at ``now``, or None.
+
+        Back-office code (the console's banner "you are impersonating …").
+
+        Returns:
+            The session, or None when the admin has no active one.
+
+        Raises:
+            ValidationError: the id or ``now`` is not valid.
+        """
         check_id("admin_user_id", admin_user_id)
         now = check_now(now)
         query = dumper.select().where(
@@ -212,7 +248,18 @@ class ImpersonationQueries:
         session_id: ImpersonationSessionId, *, now: dt.datetime | None = None
     ) -> AdminImpersonationSessionDTO:
         """Return the session if it is active at ``now`` and ``read_write``; else
-        PermissionDeniedError (also for an unknown session)."""
+        PermissionDeniedError (also for an unknown session).
+
+        Back-office code, before every write made while impersonating.
+
+        Returns:
+            The session.
+
+        Raises:
+            ValidationError: the id or ``now`` is not valid.
+            PermissionDeniedError: no such session, it ended or expired, or it is
+                ``read_only``.
+        """
         check_id("session_id", session_id)
         now = check_now(now)
         with read():
@@ -227,7 +274,16 @@ class ImpersonationQueries:
 
     @staticmethod
     def expire_overdue(*, now: dt.datetime | None = None) -> int:
-        """End every open session whose time is up (``expired``, audited); return how many."""
+        """End every open session whose time is up (``expired``, audited); return how many.
+
+        Trusted code (``datalayer maintain`` calls it).
+
+        Returns:
+            How many were ended; 0 when none was due.
+
+        Raises:
+            ValidationError: ``now`` is not a timezone-aware datetime.
+        """
         now = check_now(now)
         with write():
             return len(_end(I.expires_at <= now, "expired", now))

@@ -79,7 +79,18 @@ class AdminNoteQueries:
 
     @staticmethod
     def add(target_type: FlagTargetType, target_id: UserId | TenantId, actor_admin_id: AdminUserId, *, note: str) -> NoteDTO:
-        """Add a note (audited *_NOTE_ADD); NotFoundError when the target or admin is unknown."""
+        """Add a note (audited *_NOTE_ADD); NotFoundError when the target or admin is unknown.
+
+        Back-office code acting as ``actor_admin_id`` (the note's author).
+
+        Returns:
+            The new note.
+
+        Raises:
+            ValidationError: ``target_type`` (user, tenant), ``note`` or an id is not
+                valid; nothing was written.
+            NotFoundError: the target or the admin does not exist.
+        """
         kind = _kind(target_type)
         check_id("target_id", target_id)
         check_id("actor_admin_id", actor_admin_id)
@@ -101,7 +112,18 @@ class AdminNoteQueries:
     @staticmethod
     def edit(target_type: FlagTargetType, note_id: NoteId, actor_admin_id: AdminUserId, *, note: str) -> NoteDTO:
         """Replace the note's text (audited *_NOTE_EDIT). PermissionDeniedError unless
-        ``actor_admin_id`` wrote it; NotFoundError when there is no such note."""
+        ``actor_admin_id`` wrote it; NotFoundError when there is no such note.
+
+        Back-office code acting as ``actor_admin_id``, the note's author.
+
+        Returns:
+            The changed note.
+
+        Raises:
+            ValidationError: ``target_type``, ``note`` or an id is not valid.
+            PermissionDeniedError: the actor did not write the note.
+            NotFoundError: no note has this id.
+        """
         kind = _kind(target_type)
         check_id("note_id", note_id)
         check_id("actor_admin_id", actor_admin_id)
@@ -128,7 +150,16 @@ class AdminNoteQueries:
     @staticmethod
     def delete(target_type: FlagTargetType, note_id: NoteId, actor_admin_id: AdminUserId) -> bool:
         """Delete the note (audited *_NOTE_DELETE); False when there is none. Its author,
-        or an admin with ``admin_roles:write``; anyone else gets PermissionDeniedError."""
+        or an admin with ``admin_roles:write``; anyone else gets PermissionDeniedError.
+
+        Returns:
+            True when it was deleted; False when no note has this id.
+
+        Raises:
+            ValidationError: ``target_type`` or an id is not valid.
+            PermissionDeniedError: the actor is neither the author nor holds
+                ``admin_roles:write``.
+        """
         kind = _kind(target_type)
         check_id("note_id", note_id)
         check_id("actor_admin_id", actor_admin_id)
@@ -162,7 +193,16 @@ class AdminNoteQueries:
     def list_for(
         target_type: FlagTargetType, target_id: UserId | TenantId, *, limit: int = 50, cursor: str | None = None
     ) -> Page[NoteDTO]:
-        """Return a newest-first page of the notes about the target."""
+        """Return a newest-first page of the notes about the target.
+
+        Back-office code (the console's user and tenant pages).
+
+        Returns:
+            A page; ``items`` is empty when there is no note about the target.
+
+        Raises:
+            ValidationError: ``target_type``, the id, ``limit`` or ``cursor`` is not valid.
+        """
         if cursor is not None:  # a forged cursor is named whatever else is wrong
             arguments.cursor(cursor)
         kind = _kind(target_type)

@@ -36,7 +36,18 @@ class AdminRoleQueries:
     def upsert_role(
         key: str, *, name: str, permissions: list[str], description: str | None = None
     ) -> AdminRoleDTO:
-        """Create the role, or replace its name, permissions and description."""
+        """Create the role, or replace its name, permissions and description.
+
+        Back-office code (setting the console's roles up). Permissions are stored sorted
+        and without duplicates.
+
+        Returns:
+            The role as it is now.
+
+        Raises:
+            ValidationError: ``key``, ``name``, ``permissions`` or ``description`` is not
+                valid; nothing was written.
+        """
         values = load(
             upsert_admin_role_schema,
             {"key": key, "name": name, "permissions": permissions, "description": description},
@@ -57,7 +68,18 @@ class AdminRoleQueries:
     def grant(
         admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, role_key: str, reason: str | None = None
     ) -> bool:
-        """Grant the role (audited); False, and no audit row, when it was already granted."""
+        """Grant the role (audited); False, and no audit row, when it was already granted.
+
+        Back-office code acting as ``actor_admin_id``; the permission the acting admin
+        needs is in "Who may do what in the console".
+
+        Returns:
+            True when it was granted now; False when the admin already held it.
+
+        Raises:
+            ValidationError: an id or ``reason`` is not valid.
+            NotFoundError: the admin, the role or the actor does not exist.
+        """
         check_id("admin_user_id", admin_user_id)
         check_id("role_key", role_key)
         check_id("actor_admin_id", actor_admin_id)
@@ -87,7 +109,17 @@ class AdminRoleQueries:
     def revoke(
         admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, role_key: str, reason: str | None = None
     ) -> bool:
-        """Revoke the role (audited); False, and no audit row, when it was not granted."""
+        """Revoke the role (audited); False, and no audit row, when it was not granted.
+
+        Back-office code acting as ``actor_admin_id``.
+
+        Returns:
+            True when it was revoked now; False when the admin did not hold it.
+
+        Raises:
+            ValidationError: an id or ``reason`` is not valid.
+            NotFoundError: the actor does not exist.
+        """
         check_id("admin_user_id", admin_user_id)
         check_id("role_key", role_key)
         check_id("actor_admin_id", actor_admin_id)
@@ -109,7 +141,17 @@ class AdminRoleQueries:
 
     @staticmethod
     def permissions_for(admin_user_id: AdminUserId) -> list[str]:
-        """Return the sorted union of the admin's roles' permissions (none when suspended)."""
+        """Return the sorted union of the admin's roles' permissions (none when suspended).
+
+        Back-office code deciding what an admin may do.
+
+        Returns:
+            The permissions; an empty list when the admin holds no role, is suspended or
+            does not exist.
+
+        Raises:
+            ValidationError: ``admin_user_id`` is not a valid id.
+        """
         check_id("admin_user_id", admin_user_id)
         query: Any = (
             AdminRole.select(AdminRole.permissions)
@@ -122,12 +164,30 @@ class AdminRoleQueries:
 
     @staticmethod
     def has_permission(admin_user_id: AdminUserId, *, permission: str) -> bool:
-        """Tell whether one of the admin's roles grants ``permission`` (exact match)."""
+        """Tell whether one of the admin's roles grants ``permission`` (exact match).
+
+        Back-office code deciding what an admin may do.
+
+        Returns:
+            True when it does; False otherwise (also for a suspended or unknown admin).
+
+        Raises:
+            ValidationError: the id or ``permission`` is not valid.
+        """
         return _permission(permission) in AdminRoleQueries.permissions_for(admin_user_id)
 
     @staticmethod
     def find_role(key: str) -> AdminRoleDTO | None:
-        """Return the role with this key, or None."""
+        """Return the role with this key, or None.
+
+        Back-office code.
+
+        Returns:
+            The role, or None when no role has this key.
+
+        Raises:
+            ValidationError: ``key`` is not valid.
+        """
         check_id("key", key)
         with read():
             return admin_role_dumper.one(admin_role_dumper.select().where(AdminRole.key == key))

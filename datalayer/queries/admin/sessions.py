@@ -66,7 +66,20 @@ class AdminSessionQueries:
         user_agent: str | None = None,
     ) -> AdminSessionDTO:
         """Open a session (audited ADMIN_SESSION_CREATE). NotFoundError for an unknown
-        admin, PermissionDeniedError for a suspended one, ConflictError for a token in use."""
+        admin, PermissionDeniedError for a suspended one, ConflictError for a token in use.
+
+        The console's sign-in, once it checked the admin's credentials. The token is
+        stored but never appears in a DTO or the SQL log.
+
+        Returns:
+            The new session (without its token).
+
+        Raises:
+            ValidationError: ``token``, ``expires_at``, a text or the id is not valid.
+            NotFoundError: no admin has this id.
+            PermissionDeniedError: the admin is suspended.
+            ConflictError: the token is already in use.
+        """
         check_id("admin_user_id", admin_user_id)
         values = load(
             create_admin_session_schema,
@@ -98,7 +111,17 @@ class AdminSessionQueries:
 
     @staticmethod
     def find_valid(token: str, *, now: dt.datetime | None = None) -> AdminSessionDTO | None:
-        """Return the session with this token unless it expired or its admin is suspended."""
+        """Return the session with this token unless it expired or its admin is suspended.
+
+        Anyone presenting the token (the console's cookie): the token is the credential.
+
+        Returns:
+            The session, or None when no session has this token, it expired, or its admin
+            is suspended.
+
+        Raises:
+            ValidationError: ``token`` or ``now`` is not valid.
+        """
         token = _check_token(token)
         now = check_now(now)
         with read():
@@ -107,7 +130,16 @@ class AdminSessionQueries:
 
     @staticmethod
     def revoke(token: str) -> bool:
-        """End the session with this token (audited ADMIN_LOGOUT); False when there was none."""
+        """End the session with this token (audited ADMIN_LOGOUT); False when there was none.
+
+        Anyone presenting the token (sign-out).
+
+        Returns:
+            True when it was ended; False when no session has this token.
+
+        Raises:
+            ValidationError: ``token`` is not valid.
+        """
         token = _check_token(token)
         query = S.delete().where(S.token == token).returning(S.id, S.admin_user)
         with write():
@@ -125,7 +157,18 @@ class AdminSessionQueries:
     @staticmethod
     def revoke_all(admin_user_id: AdminUserId, actor_admin_id: AdminUserId | None = None) -> int:
         """End every session of the admin; return how many (audited ADMIN_SESSIONS_REVOKE,
-        by ``actor_admin_id``, default the admin themselves, when there were any)."""
+        by ``actor_admin_id``, default the admin themselves, when there were any).
+
+        Back-office code: the admin themselves ("sign out everywhere") or another admin
+        acting as ``actor_admin_id``.
+
+        Returns:
+            How many were ended; 0 when the admin had none.
+
+        Raises:
+            ValidationError: an id is not valid.
+            NotFoundError: the actor does not exist.
+        """
         check_id("admin_user_id", admin_user_id)
         actor = (
             admin_user_id if actor_admin_id is None else check_id("actor_admin_id", actor_admin_id)
@@ -145,7 +188,16 @@ class AdminSessionQueries:
     @staticmethod
     def delete_expired(*, now: dt.datetime | None = None) -> int:
         """Delete the sessions expired at ``now``; return how many. One audit row
-        (ADMIN_SESSIONS_EXPIRED) per admin whose sessions went, in the same transaction."""
+        (ADMIN_SESSIONS_EXPIRED) per admin whose sessions went, in the same transaction.
+
+        Trusted code (``datalayer maintain`` calls it).
+
+        Returns:
+            How many were deleted; 0 when none had expired.
+
+        Raises:
+            ValidationError: ``now`` is not a timezone-aware datetime.
+        """
         now = check_now(now)
         query = S.delete().where(S.expires_at <= now).returning(S.admin_user)
         with write():
@@ -172,7 +224,17 @@ class AdminSessionQueries:
         token: str, *, ttl_seconds: int = 900, now: dt.datetime | None = None
     ) -> AdminSessionDTO:
         """Record a step-up (the admin just re-authenticated) valid ``ttl_seconds`` (at
-        most an hour); audited ADMIN_STEP_UP. NotFoundError unless the session is valid."""
+        most an hour); audited ADMIN_STEP_UP. NotFoundError unless the session is valid.
+
+        The console, right after the admin re-entered their credentials.
+
+        Returns:
+            The session with its new step-up window.
+
+        Raises:
+            ValidationError: ``token``, ``ttl_seconds`` or ``now`` is not valid.
+            NotFoundError: no valid session has this token.
+        """
         token = _check_token(token)
         ttl = require(
             "ttl_seconds",
@@ -201,7 +263,18 @@ class AdminSessionQueries:
     @staticmethod
     def require_step_up(token: str, *, now: dt.datetime | None = None) -> AdminSessionDTO:
         """Return the session if its step-up is still valid at ``now``; else
-        PermissionDeniedError (also for an expired, revoked or unknown session)."""
+        PermissionDeniedError (also for an expired, revoked or unknown session).
+
+        The console, before a sensitive action.
+
+        Returns:
+            The session.
+
+        Raises:
+            ValidationError: ``token`` or ``now`` is not valid.
+            PermissionDeniedError: no step-up is valid on this session (or there is no
+                such session).
+        """
         token = _check_token(token)
         now = check_now(now)
         query = admin_session_dumper.select().where(

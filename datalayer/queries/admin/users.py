@@ -36,7 +36,16 @@ class AdminUserQueries:
 
     @staticmethod
     def find_by_id(admin_user_id: AdminUserId) -> AdminUserDTO | None:
-        """Return the admin user with this id, or None."""
+        """Return the admin user with this id, or None.
+
+        Back-office code (the console's own sign-in and pages).
+
+        Returns:
+            The admin user (no password hash), or None when none has this id.
+
+        Raises:
+            ValidationError: ``admin_user_id`` is not a valid id.
+        """
         check_id("admin_user_id", admin_user_id)
         query = admin_user_dumper.select().where(AdminUser.id == admin_user_id)
         with read():
@@ -44,7 +53,16 @@ class AdminUserQueries:
 
     @staticmethod
     def find_by_email(email: str) -> AdminUserDTO | None:
-        """Return the admin user with this email (any letter case), or None."""
+        """Return the admin user with this email (any letter case), or None.
+
+        Back-office code (the console's sign-in).
+
+        Returns:
+            The admin user, or None when none has this email.
+
+        Raises:
+            ValidationError: ``email`` is not an email address.
+        """
         require("email", email, _is_email, "Must be an email address.")
         # Emails are stored normalized (NFKC, trimmed, lower-cased: the Email field), so an
         # equality on the normalized input is case-insensitive and uses the unique index.
@@ -56,7 +74,16 @@ class AdminUserQueries:
     def create(actor_admin_id: AdminUserId | None, data: CreateAdminUserInput) -> AdminUserDTO:
         """Create an admin user invited by ``actor_admin_id`` (None for the first admin).
 
-        ConflictError when the email is taken.
+        Back-office code acting as ``actor_admin_id``; the permission the acting admin
+        needs is in "Who may do what in the console".
+
+        Returns:
+            The new admin user.
+
+        Raises:
+            ValidationError: ``data`` or the id is not valid; nothing was written.
+            NotFoundError: ``actor_admin_id`` names no admin.
+            ConflictError: an admin already has this email.
         """
         values = load(create_admin_user_schema, data)
         if actor_admin_id is not None:
@@ -71,7 +98,19 @@ class AdminUserQueries:
     def set_status(
         admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, status: AdminStatus, reason: str | None = None
     ) -> AdminUserDTO:
-        """Change an admin's status, audited; a status already set changes and audits nothing."""
+        """Change an admin's status, audited; a status already set changes and audits nothing.
+
+        Back-office code acting as ``actor_admin_id``. A suspended admin holds no
+        permission and cannot open a session.
+
+        Returns:
+            The admin user as it is now.
+
+        Raises:
+            ValidationError: ``status`` (active, suspended, pending), ``reason`` or an id
+                is not valid.
+            NotFoundError: ``admin_user_id`` names no admin, or the actor does not exist.
+        """
         check_id("admin_user_id", admin_user_id)
         check_id("actor_admin_id", actor_admin_id)
         require(
@@ -107,7 +146,18 @@ class AdminUserQueries:
     def record_login(
         admin_user_id: AdminUserId, *, ip: str | None = None, user_agent: str | None = None
     ) -> AdminUserDTO:
-        """Stamp the admin's last login, audited; PermissionDeniedError when suspended."""
+        """Stamp the admin's last login, audited; PermissionDeniedError when suspended.
+
+        The console's sign-in, once it checked the admin's credentials.
+
+        Returns:
+            The admin user with its new ``last_login_at``.
+
+        Raises:
+            ValidationError: the id, ``ip`` or ``user_agent`` is not valid.
+            PermissionDeniedError: the admin is suspended.
+            NotFoundError: no admin has this id.
+        """
         check_id("admin_user_id", admin_user_id)
         query = (
             AdminUser.update(last_login_at=utcnow())
@@ -134,7 +184,17 @@ class AdminUserQueries:
     def bootstrap(email: str, *, name: str | None = None) -> AdminUserDTO:
         """Make the first admin: ``email`` becomes an active admin with the role
         super_admin (``admin_roles:write``), audited ADMIN_BOOTSTRAP. PermissionDeniedError
-        once an active admin holds ``admin_roles:write`` (``datalayer admin bootstrap``)."""
+        once an active admin holds ``admin_roles:write`` (``datalayer admin bootstrap``).
+
+        Whoever installs the product, once, from the command line.
+
+        Returns:
+            The admin user (created, or the existing one with this email).
+
+        Raises:
+            ValidationError: ``email`` or ``name`` is not valid.
+            PermissionDeniedError: an active admin already holds ``admin_roles:write``.
+        """
         with write():
             return bootstrap_admin(email, name)
 

@@ -429,12 +429,24 @@ class DeliveryQueries:
     @staticmethod
     def stop_waiting() -> None:
         """Make a ``wait_for_work`` in progress, and every later one, return False at once
-        (safe in a signal handler); ``resume_waiting()`` undoes it."""
+        (safe in a signal handler); ``resume_waiting()`` undoes it.
+
+        For a delivery worker that is told to stop (SIGTERM). Raises nothing.
+
+        Returns:
+            None.
+        """
         interrupt()
 
     @staticmethod
     def resume_waiting() -> None:
-        """Let ``wait_for_work`` wait again after ``stop_waiting()``."""
+        """Let ``wait_for_work`` wait again after ``stop_waiting()``.
+
+        For a delivery worker that goes on after a stop was called off. Raises nothing.
+
+        Returns:
+            None.
+        """
         clear_interrupt()
 
     @staticmethod
