@@ -37,7 +37,7 @@ def adopt_command(dry_run: bool, lock_timeout: float, url: str | None) -> None:
     it fails as a whole or not at all. Refuses a database it does not recognise (with
     what it found); says "already adopted" (exit 0) when there is nothing to do.
     """
-    announce(url, direct=True)
+    announce(url, direct=True, creates=True)  # adopt's own refusal names SQLite
     progress = _StepLines() if sys.stderr.isatty() else None
     if progress:
         click.echo("dry run (rolled back at the end):" if dry_run else "adopting:", err=True)
