@@ -17,11 +17,13 @@ from datalayer.redact import scrub, scrub_exception
 
 __all__ = [
     "AdoptError",
+    "AdoptRefused",
     "ConfigurationError",
     "ConflictError",
     "ConnectionLostError",
     "DataLayerError",
     "DataLossError",
+    "MakeMigrationsError",
     "MigrationError",
     "NotFoundError",
     "NotInitializedError",
@@ -330,3 +332,11 @@ class DataLossError(MigrationError):
 
 class AdoptError(DataLayerError):
     """Adoption cannot go on; nothing was written."""
+
+
+class AdoptRefused(AdoptError):
+    """The database is not one the original package made (or not PostgreSQL)."""
+
+
+class MakeMigrationsError(DataLayerError):
+    """A migration could not be generated (unanswered rename, unsafe column, wrong install)."""

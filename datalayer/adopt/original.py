@@ -14,7 +14,7 @@ from typing import Any
 
 from peewee_migrate.models import MIGRATE_TABLE
 
-from datalayer.errors import AdoptError
+from datalayer.errors import AdoptRefused
 
 DRIZZLE_TABLE = "drizzle.__drizzle_migrations"
 HASH_0000 = "9b65cbd4ac5b2531bcd6eeaca75d7617a7c26fe0d41cbb46c1a87d97f6cbab34"
@@ -96,10 +96,6 @@ def original_columns(table: str, variant: str) -> dict[str, str]:
         shape.pop("admin_role")
         shape["is_admin"] = "boolean"
     return shape
-
-
-class AdoptRefused(AdoptError):
-    """The database is not one the original package made (or not PostgreSQL)."""
 
 
 @dataclass

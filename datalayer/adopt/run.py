@@ -30,11 +30,11 @@ from peewee_migrate import Router
 from peewee_migrate.models import MIGRATE_TABLE
 
 from datalayer.adopt import catalog
-from datalayer.adopt.original import ORIGINAL_TABLES, AdoptRefused, recognise
+from datalayer.adopt.original import ORIGINAL_TABLES, recognise
 from datalayer.adopt.plan import SCRATCH, Plan, build_plan
 from datalayer.adopt.report import AdoptReport, Progress, StepResult
 from datalayer.connection.database import build_database
-from datalayer.errors import AdoptError, DataLayerError, sqlstate
+from datalayer.errors import AdoptError, AdoptRefused, DataLayerError, sqlstate
 from datalayer.evolve.migrate import LOCK_KEY, migrations_dir, resolve_url, status
 from datalayer.evolve.steps import install_index_fix, is_concurrent, queue
 from datalayer.migration_ops import CONCURRENTLY

@@ -20,7 +20,7 @@ import click
 import peewee as pw
 from peewee_migrate import Migrator, Router
 
-from datalayer.errors import DataLayerError
+from datalayer.errors import MakeMigrationsError
 from datalayer.evolve import rewrites
 from datalayer.evolve.diff import Plan, diff
 from datalayer.evolve.online_plan import ONLINE_HELPERS, split
@@ -55,10 +55,6 @@ def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     """Undo {name}."""
 {rollback}
 '''
-
-
-class MakeMigrationsError(DataLayerError):
-    """A migration could not be generated (unanswered rename, unsafe column, wrong install)."""
 
 
 def migration_state(migrate_dir: Path, database: pw.Database | None = None) -> dict[str, TableState]:
