@@ -37,10 +37,13 @@ from datalayer.migration_steps import Backfill, Statement, Step
 __all__ = [
     "add_check_online",
     "add_column",
+    "add_column_online",
     "add_foreign_key",
     "backfill",
     "contract",
     "drop_column",
+    "drop_column_online",
+    "drop_not_null_online",
     "drop_constraint",
     "drop_not_null",
     "expand",
@@ -123,6 +126,7 @@ def add_column(migrator: Any, table: str, name: str, field: pw.Field, *,
                                "DROP DEFAULT", sqlite=""))
     if isinstance(field, pw.ForeignKeyField):
         target = field.rel_model._meta.table_name
+        on_delete = on_delete or field.on_delete
         action = f" ON DELETE {on_delete}" if on_delete else ""
         units += _validated(table, f"{table}_{column}_fkey",
                             f"FOREIGN KEY ({_q(column)}) REFERENCES {_q(target)} "
@@ -361,3 +365,9 @@ def _swap(table: str, column: str, not_null: bool) -> list[Statement]:
         unless=has_shadow, sqlite=""))
     units += _drop_sync(table, column)[1:]
     return units
+
+
+# The names makemigrations writes (migration_ops has its own add_column / drop_column).
+add_column_online = add_column
+drop_column_online = drop_column
+drop_not_null_online = drop_not_null

@@ -387,6 +387,10 @@ def test_split_moves_the_online_forms_and_their_rollbacks() -> None:
     forward.add("add_index(migrator, 'fresh', 'fresh_x', ['x'])", "add_index")
     forward.add("add_check(migrator, 'todos', 'todos_rank_check', 'rank > 0')", "add_check")
     forward.add("add_not_null(migrator, 'todos', 'description')", "add_not_null")
+    forward.add("add_column(migrator, 'todos', 'reviewer', pw.ForeignKeyField(migrator.orm["
+                "'user'], column_name='reviewer_id', field='id', on_delete='SET NULL', "
+                "backref='+', null=True))", "add_column")
+    backward.add("drop_column(migrator, 'todos', 'reviewer')", "drop_column")
     backward.add("drop_not_null(migrator, 'todos', 'description')", "drop_not_null")
     backward.add("drop_check(migrator, 'todos', 'todos_rank_check')", "drop_check")
     backward.add("drop_index(migrator, 'todos', 'todos_rank')", "drop_index")
@@ -394,23 +398,31 @@ def test_split_moves_the_online_forms_and_their_rollbacks() -> None:
     parts = split(forward, backward, created={"fresh"})
     assert parts.forward.steps == [forward.steps[0], forward.steps[2]]
     assert parts.forward.helpers == {"add_column", "add_index"}
-    assert parts.backward.steps == [backward.steps[3]] and parts.backward.helpers == {
+    assert parts.backward.steps == [backward.steps[4]] and parts.backward.helpers == {
         "drop_column"}
     assert parts.online_forward.steps == [
         "add_index(migrator, 'todos', 'todos_rank', ['rank'], unique=True, concurrently=True)",
         "add_check_online(migrator, 'todos', 'todos_rank_check', 'rank > 0')",
-        "set_not_null(migrator, 'todos', 'description')"]
+        "set_not_null(migrator, 'todos', 'description')",
+        "add_column_online(migrator, 'todos', 'reviewer', pw.ForeignKeyField(migrator.orm["
+        "'user'], column_name='reviewer_id', field='id', on_delete='SET NULL', backref='+', "
+        "null=True))\nadd_index(migrator, 'todos', 'todos_reviewer_id', ['reviewer'], "
+        "concurrently=True)"]
+    assert parts.online_forward.helpers == {"add_index", "add_check_online", "set_not_null",
+                                            "add_column_online"}
     assert parts.online_backward.steps == [
-        "drop_not_null(migrator, 'todos', 'description')",
+        "drop_column_online(migrator, 'todos', 'reviewer')",
+        "drop_not_null_online(migrator, 'todos', 'description')",
         "drop_constraint(migrator, 'todos', 'todos_rank_check')",
         "drop_index(migrator, 'todos', 'todos_rank', concurrently=True)"]
 
 
 @with_writers
 def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Path) -> None:
-    """A new column and, on the existing todos, an index and a CHECK: the column in
-    NNN_x.py, the index (CONCURRENTLY) and the CHECK (NOT VALID, VALIDATE) in
-    NNN_x_online.py; the cycle goes through on a seeded database."""
+    """A new column and, on the existing todos, an index, a CHECK and a nullable FK
+    column: the plain column in NNN_x.py; the index (CONCURRENTLY), the CHECK (NOT VALID,
+    VALIDATE) and the FK column (its constraint NOT VALID then validated, its index
+    CONCURRENTLY) in NNN_x_online.py; the cycle goes through on a seeded database."""
     import shutil
 
     from test_day_two import REPO_ROOT, Checkout
@@ -429,7 +441,9 @@ def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Pa
         models = "datalayer/models/features.py"
         checkout.edit(models, "    due_date = TimestampTZField(null=True)\n",
                       "    due_date = TimestampTZField(null=True)\n"
-                      "    rank = pw.IntegerField(null=True)\n")
+                      "    rank = pw.IntegerField(null=True)\n"
+                      "    reviewer = pw.ForeignKeyField(User, column_name='reviewer_id', "
+                      "null=True, on_delete='SET NULL', backref='reviewed_todos')\n")
         checkout.edit(models, '"length(title) BETWEEN 1 AND 255"),',
                       '"length(title) BETWEEN 1 AND 255"),\n'
                       '            check_constraint("todos_title_trimmed", '
@@ -445,6 +459,11 @@ def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Pa
         assert "add_index(migrator, 'todos', 'todos_title_idx', ['title'], concurrently=True)" \
             in online
         assert "add_check_online(migrator, 'todos', 'todos_title_trimmed'" in online
+        # the FK column: constraint NOT VALID then validated, its index CONCURRENTLY
+        assert "add_column_online(migrator, 'todos', 'reviewer'" in online
+        assert "add_index(migrator, 'todos', 'todos_reviewer_id', ['reviewer'], " \
+            "concurrently=True)" in online
+        assert "drop_column_online(migrator, 'todos', 'reviewer')" in online
         assert "from datalayer.migration_online import" in online
         checkout.run("migrate")
         assert "matches the models" in checkout.run("check").stdout

@@ -25,13 +25,18 @@ from datalayer.evolve.diff import Plan
 __all__ = ["ONLINE_HELPERS", "Split", "split"]
 
 # Helpers the online file imports from datalayer.migration_online (others: migration_ops).
-ONLINE_HELPERS = {"add_check_online", "drop_constraint", "set_not_null", "drop_not_null",
-                  "expand", "unexpand", "fill_expanded", "contract", "uncontract"}
+ONLINE_HELPERS = {"add_check_online", "drop_constraint", "set_not_null", "drop_not_null_online",
+                  "expand", "unexpand", "fill_expanded", "contract", "uncontract",
+                  "add_column_online", "drop_column_online"}
 
 _ADD_INDEX = re.compile(r"add_index\(migrator, '(\w+)', '(\w+)', (.*)\)", re.S)
 _ADD_CHECK = re.compile(r"add_check\(migrator, '(\w+)', '(\w+)', ('(?:[^'\\]|\\.)*'|"
                         r"\"(?:[^\"\\]|\\.)*\")\)", re.S)
 _ADD_NOT_NULL = re.compile(r"add_not_null\(migrator, '(\w+)', '(\w+)'\)")
+# a nullable foreign key column (no fill): its constraint NOT VALID, its index CONCURRENTLY
+_ADD_FK = re.compile(r"add_column\(migrator, '(\w+)', '(\w+)', (pw\.ForeignKeyField\("
+                     r"[^\n]*column_name='(\w+)'[^\n]*\))\)")
+_DROP_COLUMN = re.compile(r"drop_column\(migrator, '(\w+)', '(\w+)'\)")
 _DROP_INDEX = re.compile(r"drop_index\(migrator, '(\w+)', '(\w+)'\)")
 _DROP_CHECK = re.compile(r"drop_check\(migrator, '(\w+)', '(\w+)'\)")
 _DROP_NOT_NULL = re.compile(r"drop_not_null\(migrator, '(\w+)', '(\w+)'\)")
@@ -66,9 +71,11 @@ def split(forward: Plan, backward: Plan, created: set[str]) -> Split:
         else:
             result.online_backward.add(*undo)
     result.forward.drops = forward.drops
-    for plan, source in ((result.forward, forward), (result.backward, backward)):
+    known = forward.helpers | backward.helpers | ONLINE_HELPERS | {"add_index", "drop_index"}
+    for plan in (result.forward, result.backward, result.online_forward,
+                 result.online_backward):
         text = "\n".join(plan.steps)
-        plan.helpers = {h for h in source.helpers if re.search(rf"\b{h}\b", text)}
+        plan.helpers = {h for h in known if re.search(rf"\b{h}\b", text)}
     return result
 
 
@@ -85,6 +92,15 @@ def _online_form(step: str, created: set[str]) -> tuple[tuple[str, str, str], st
             return (("check", table, name),
                     f"add_check_online(migrator, {table!r}, {name!r}, {expression})",
                     "add_check_online")
+    elif (match := _ADD_FK.fullmatch(step)) and "null=True" in step:
+        table, name, code, column = match.groups()
+        if table not in created:
+            index = "" if "index=False" in code else (
+                f"\nadd_index(migrator, {table!r}, {f'{table}_{column}'!r}, [{name!r}], "
+                "concurrently=True)")
+            return (("fk_column", table, name),
+                    f"add_column_online(migrator, {table!r}, {name!r}, {code}){index}",
+                    "add_column_online")
     elif match := _ADD_NOT_NULL.fullmatch(step):
         table, name = match.groups()
         if table not in created:
@@ -101,5 +117,9 @@ def _online_undo(step: str, moved: set[tuple[str, str, str]]) -> tuple[str, str]
         table, name = match.groups()
         return f"drop_constraint(migrator, {table!r}, {name!r})", "drop_constraint"
     if (match := _DROP_NOT_NULL.fullmatch(step)) and ("not_null", *match.groups()) in moved:
-        return step, "drop_not_null"
+        table, name = match.groups()
+        return f"drop_not_null_online(migrator, {table!r}, {name!r})", "drop_not_null_online"
+    if (match := _DROP_COLUMN.fullmatch(step)) and ("fk_column", *match.groups()) in moved:
+        table, name = match.groups()
+        return f"drop_column_online(migrator, {table!r}, {name!r})", "drop_column_online"
     return None
