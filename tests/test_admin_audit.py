@@ -11,15 +11,13 @@ import pytest
 from helpers import APP_ROLE, postgres_only
 
 from datalayer import (
-    AdminUserQueries,
     AuditLogQueries,
-    NotFoundError,
     PermissionDeniedError,
     ValidationError,
     db,
 )
 from datalayer.errors import sqlstate, translate_errors
-from datalayer.models import AdminAuditLog
+from datalayer.models import AdminAuditLog, AdminUser
 
 pytestmark = pytest.mark.usefixtures("txn")
 
@@ -28,7 +26,7 @@ _seq = itertools.count(1)
 
 
 def new_admin() -> str:
-    return AdminUserQueries.create(None, {"email": f"audit{next(_seq)}@example.com"})["id"]
+    return str(AdminUser.create(email=f"audit{next(_seq)}@example.com", status="active").id)
 
 
 def old_entry(admin_id: str, minutes: int, action: str = "USER_UPDATE", **fields: Any) -> str:
@@ -101,10 +99,13 @@ def test_append_refuses_bad_input(args: tuple, kwargs: dict[str, Any], field: st
     assert AdminAuditLog.select().where(AdminAuditLog.admin_user == admin).count() == 0
 
 
-def test_append_needs_an_existing_admin() -> None:
+def test_append_needs_an_existing_active_admin() -> None:
     before = AdminAuditLog.select().count()
-    with pytest.raises(NotFoundError):
+    with pytest.raises(PermissionDeniedError):
         AuditLogQueries.append("no-such-admin", action="USER_UPDATE", target_type="user")
+    suspended = str(AdminUser.create(email="gone@example.com", status="suspended").id)
+    with pytest.raises(PermissionDeniedError):
+        AuditLogQueries.append(suspended, action="USER_UPDATE", target_type="user")
     assert AdminAuditLog.select().count() == before
 
 

@@ -7,7 +7,8 @@ import datetime as dt
 
 import peewee
 import pytest
-from admin_console_helpers import actions, audit_rows, new_admin
+from admin_console_helpers import actions, audit_rows
+from admin_console_helpers import new_admin as helpers_new_admin
 from factories import make_tenant, make_user
 from helpers import race
 
@@ -26,6 +27,11 @@ from datalayer.models.base import utcnow
 Flags = AdminFlagQueries
 Notes = AdminNoteQueries
 
+
+
+def new_admin(*permissions: str) -> str:
+    """An active admin who may write about users and tenants (flags, notes), and more."""
+    return helpers_new_admin("users:write", "tenants:write", *permissions)
 
 @pytest.mark.usefixtures("txn")
 class TestFlags:
@@ -82,7 +88,7 @@ class TestFlags:
             Flags.set("user", "no-such-user", admin, flag_type="vip", reason="r")
         with pytest.raises(NotFoundError):
             Flags.set("tenant", user.id, admin, flag_type="vip", reason="r")  # a user's id is no tenant
-        with pytest.raises(NotFoundError):
+        with pytest.raises(PermissionDeniedError):  # the actor must exist
             Flags.set("user", user.id, "no-such-admin", flag_type="vip", reason="r")
         for bad in (("robot", user.id, "vip"), ("user", user.id, "cool"), ("user", "", "vip")):
             with pytest.raises(ValidationError):

@@ -4,10 +4,11 @@ transaction, expiry; and two concurrent starts by one admin (real threads)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import peewee
 import pytest
-from admin_console_helpers import actions, audit_rows, new_admin
+from admin_console_helpers import actions, audit_rows, new_admin, session_of
 from factories import add_member, make_tenant, make_user
 from helpers import race
 
@@ -28,6 +29,21 @@ Rows = AdminImpersonationSession
 IMPERSONATE, WRITE = "users:impersonate", "users:write"
 
 
+_tokens: dict[str, str] = {}
+
+
+def token_for(admin: str) -> str:
+    """A stepped-up session of the admin (one per admin: admins are new in every test)."""
+    if admin not in _tokens:
+        _tokens[admin] = session_of(admin)
+    return _tokens[admin]
+
+
+def start(target_user_id: str, admin: str, **options: Any) -> Any:
+    """``ImpersonationQueries.start`` through the admin's stepped-up session."""
+    return I.start(target_user_id, admin, session_token=token_for(admin), **options)
+
+
 def open_rows(admin: str) -> list[Rows]:
     return list(Rows.select().where((Rows.admin_user == admin) & Rows.ended_at.is_null()))
 
@@ -38,13 +54,13 @@ class TestImpersonation:
         user = make_user()
         nobody, viewer, writer = new_admin(), new_admin(IMPERSONATE), new_admin(IMPERSONATE, WRITE)
         with pytest.raises(PermissionDeniedError, match="users:impersonate"):
-            I.start(user.id, nobody, reason="ticket 1")
+            start(user.id, nobody, reason="ticket 1")
         with pytest.raises(PermissionDeniedError, match="users:write"):
-            I.start(user.id, viewer, reason="ticket 2", scope="read_write")
+            start(user.id, viewer, reason="ticket 2", scope="read_write")
         assert Rows.select().count() == 0 and AdminAuditLog.select().where(
             AdminAuditLog.action.startswith("IMPERSONATION")).count() == 0
-        read_only = I.start(user.id, viewer, reason="ticket 3")
-        read_write = I.start(user.id, writer, reason="ticket 4", scope="read_write")
+        read_only = start(user.id, viewer, reason="ticket 3")
+        read_write = start(user.id, writer, reason="ticket 4", scope="read_write")
         assert (read_only["scope"], read_write["scope"]) == ("read_only", "read_write")
         with pytest.raises(PermissionDeniedError, match="read-only"):
             I.check_write(read_only["id"])
@@ -55,7 +71,7 @@ class TestImpersonation:
     def test_start_records_the_session_and_its_audit_row(self) -> None:
         user, admin = make_user(), new_admin(IMPERSONATE)
         before = utcnow()
-        session = I.start(user.id, admin, reason="ticket 42", metadata={"ticketId": "T-42"})
+        session = start(user.id, admin, reason="ticket 42", metadata={"ticketId": "T-42"})
         started = dt.datetime.fromisoformat(session["started_at"])
         assert before <= started <= utcnow()
         assert dt.datetime.fromisoformat(session["expires_at"]) - started == dt.timedelta(
@@ -71,8 +87,8 @@ class TestImpersonation:
 
     def test_a_second_start_revokes_the_first(self) -> None:
         admin, a, b = new_admin(IMPERSONATE), make_user(), make_user()
-        first = I.start(a.id, admin, reason="one")
-        second = I.start(b.id, admin, reason="two")
+        first = start(a.id, admin, reason="one")
+        second = start(b.id, admin, reason="two")
         ended = Rows.get_by_id(first["id"])
         assert ended.end_reason == "revoked" and ended.ended_at is not None
         assert [r.id for r in open_rows(admin)] == [second["id"]]
@@ -84,12 +100,12 @@ class TestImpersonation:
         Rows.update(expires_at=utcnow() - dt.timedelta(seconds=1)).where(
             Rows.id == second["id"]).execute()
         assert I.active_for(admin) is None
-        I.start(a.id, admin, reason="three")
+        start(a.id, admin, reason="three")
         assert Rows.get_by_id(second["id"]).end_reason == "expired"
 
     def test_the_database_holds_one_open_session_per_admin(self) -> None:
         admin, user = new_admin(IMPERSONATE), make_user()
-        I.start(user.id, admin, reason="one")
+        start(user.id, admin, reason="one")
         with pytest.raises(peewee.IntegrityError), db.atomic():
             Rows.create(admin_user=admin, target_user=user, reason="raw",
                         expires_at=utcnow() + dt.timedelta(minutes=5))
@@ -97,8 +113,9 @@ class TestImpersonation:
 
     def test_end_by_its_admin_only_once(self) -> None:
         admin, other, user = new_admin(IMPERSONATE), new_admin(IMPERSONATE), make_user()
-        session = I.start(user.id, admin, reason="one")
-        assert I.end(session["id"], other) is False
+        session = start(user.id, admin, reason="one")
+        with pytest.raises(PermissionDeniedError):  # not theirs, and no admin_roles:write
+            I.end(session["id"], other)
         assert I.active_for(admin) is not None
         with pytest.raises(ValidationError):
             I.end(session["id"], admin, reason="bored")
@@ -115,16 +132,18 @@ class TestImpersonation:
         admin, writer, user = new_admin(IMPERSONATE), new_admin(IMPERSONATE, WRITE), make_user()
         for ttl in (0, 3601, True, 60.0, "60"):
             with pytest.raises(ValidationError):
-                I.start(user.id, admin, reason="r", ttl_seconds=ttl)  # type: ignore[arg-type]
-        session = I.start(user.id, writer, reason="r", scope="read_write", ttl_seconds=60)
-        I.start(user.id, admin, reason="r", ttl_seconds=3600)
-        expires = dt.datetime.fromisoformat(session["expires_at"])
-        assert I.check_write(session["id"], now=expires - dt.timedelta(seconds=1))
+                start(user.id, admin, reason="r", ttl_seconds=ttl)  # type: ignore[arg-type]
+        session = start(user.id, writer, reason="r", scope="read_write", ttl_seconds=60)
+        start(user.id, admin, reason="r", ttl_seconds=3600)
+        assert I.check_write(session["id"])
+        # the clock moves past its end: written into the row (the database's clock decides)
+        Rows.update(expires_at=utcnow() - dt.timedelta(minutes=10)).where(
+            Rows.id == session["id"]).execute()
         with pytest.raises(PermissionDeniedError, match="expired"):
-            I.check_write(session["id"], now=expires)
-        assert I.active_for(writer, now=expires) is None
-        assert I.expire_overdue(now=expires) == 1
-        assert I.expire_overdue(now=expires) == 0
+            I.check_write(session["id"])
+        assert I.active_for(writer) is None
+        assert I.expire_overdue() == 1
+        assert I.expire_overdue() == 0
         assert Rows.get_by_id(session["id"]).end_reason == "expired"
         assert actions(impersonation_session_id=session["id"])[-1] == "IMPERSONATION_END"
         assert I.active_for(admin) is not None  # an hour left: untouched
@@ -132,16 +151,16 @@ class TestImpersonation:
     def test_target_rules_and_history_outliving_the_user(self) -> None:
         admin, user, stranger = new_admin(IMPERSONATE), make_user(), make_user()
         tenant = make_tenant(user)
-        first = I.start(user.id, admin, reason="one")
+        first = start(user.id, admin, reason="one")
         with pytest.raises(NotFoundError, match="not a member"):
-            I.start(user.id, admin, reason="two", target_tenant_id=make_tenant(stranger).id)
+            start(user.id, admin, reason="two", target_tenant_id=make_tenant(stranger).id)
         with pytest.raises(NotFoundError):
-            I.start("no-such-user", admin, reason="two")
+            start("no-such-user", admin, reason="two")
         with pytest.raises(ValidationError):
-            I.start(user.id, admin, reason="")  # a reason is required
+            start(user.id, admin, reason="")  # a reason is required
         # Nothing was written, and the open session was not revoked by the failures.
         assert [r.id for r in open_rows(admin)] == [first["id"]]
-        scoped = I.start(user.id, admin, reason="two", target_tenant_id=tenant.id)
+        scoped = start(user.id, admin, reason="two", target_tenant_id=tenant.id)
         assert scoped["target_tenant_id"] == tenant.id
         User.delete().where(User.id == user.id).execute()
         kept = Rows.get_by_id(scoped["id"])
@@ -151,14 +170,14 @@ class TestImpersonation:
         import datalayer.queries.admin.impersonations as module
 
         admin, user = new_admin(IMPERSONATE), make_user()
-        first = I.start(user.id, admin, reason="one")
+        first = start(user.id, admin, reason="one")
 
         def broken(*args, **kwargs):
             raise ConflictError("audit store refused")
 
         monkeypatch.setattr(module, "audit", broken)
         with pytest.raises(ConflictError, match="audit store"):
-            I.start(user.id, admin, reason="two")
+            start(user.id, admin, reason="two")
         # Neither the new session nor the revocation of the first one happened.
         assert [r.id for r in open_rows(admin)] == [first["id"]]
         assert Rows.select().where(Rows.admin_user == admin).count() == 1
@@ -170,15 +189,16 @@ def test_two_concurrent_starts_leave_one_active_session(fresh_db: str) -> None:
     either wins or is refused, and the admin never holds two open sessions."""
     for threads in (2, 2, 2, 2, 2, 4, 8):
         admin, user = new_admin(IMPERSONATE), make_user()
-        I.start(user.id, admin, reason="already open")  # one to revoke, as well
+        token_for(admin)
+        start(user.id, admin, reason="already open")  # one to revoke, as well
 
-        def start(i: int, admin: str = admin, user: str = user.id) -> object:
+        def racer(i: int, admin: str = admin, user: str = user.id) -> object:
             try:
-                return I.start(user, admin, reason=f"concurrent {i}")
+                return start(user, admin, reason=f"concurrent {i}")
             except DataLayerError as exc:
                 return exc
 
-        results = race(start, threads=threads)
+        results = race(racer, threads=threads)
         started = [r for r in results if isinstance(r, dict)]
         refused = [r for r in results if not isinstance(r, dict)]
         assert started, results
@@ -195,4 +215,4 @@ def test_membership_target_is_checked_against_the_tenant(txn) -> None:
     admin, user = new_admin(IMPERSONATE), make_user()
     tenant = make_tenant()
     add_member(tenant, user)
-    assert I.start(user.id, admin, reason="member", target_tenant_id=tenant.id)["target_tenant_id"]
+    assert start(user.id, admin, reason="member", target_tenant_id=tenant.id)["target_tenant_id"]

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from admin_console_helpers import actions, new_admin
+from admin_console_helpers import ROLES_WRITE, actions, new_admin
 
 from datalayer import (
     AdminSessionQueries,
@@ -30,11 +30,19 @@ def _later(**delta: float) -> dt.datetime:
     return dt.datetime.now(UTC) + dt.timedelta(**delta)
 
 
+def _move_clock_past(token: str, column: str) -> None:
+    """Make the session's ``column`` lie in the past: the clock moves by writing the row
+    (expiry and step-up follow the database's clock, no caller's ``now``)."""
+    field = getattr(AdminSession, column)
+    AdminSession.update({field: _later(minutes=-10)}).where(AdminSession.token == token).execute()
+
+
 def test_create_and_find_never_show_the_token() -> None:
     admin = new_admin()
     token = "tok-" + "x" * 40
-    created = Sessions.create(admin, token=token, expires_at=_later(days=1), ip_address="10.0.0.1",
-                              user_agent="console")
+    created = Sessions.create(
+        admin, token=token, expires_at=_later(days=1), ip_address="10.0.0.1", user_agent="console"
+    )
     assert set(created) == set(AdminSessionDTO.__annotations__)
     assert "token" not in created and token not in json.dumps(created)
     assert created["admin_user_id"] == admin and created["step_up_expires_at"] is None
@@ -42,27 +50,31 @@ def test_create_and_find_never_show_the_token() -> None:
     row = AdminSession.get_by_id(created["id"])
     assert row.token == token  # stored as Better Auth reads it ...
     assert "token" not in admin_session_schema.dump(row)  # ... but no DTO carries it
-    entry = AdminAuditLog.get((AdminAuditLog.action == "ADMIN_SESSION_CREATE")
-                              & (AdminAuditLog.admin_user == admin))
+    entry = AdminAuditLog.get(
+        (AdminAuditLog.action == "ADMIN_SESSION_CREATE") & (AdminAuditLog.admin_user == admin)
+    )
     assert entry.ip == "10.0.0.1" and entry.metadata["session_id"] == created["id"]
     assert token not in json.dumps(entry.metadata)
     assert Sessions.find_valid("other-token") is None
 
 
 def test_expiry_and_suspension_end_validity() -> None:
-    admin, other = new_admin(), new_admin()
-    expires = _later(hours=1)
-    Sessions.create(admin, token="t-expiring", expires_at=expires)
-    assert Sessions.find_valid("t-expiring", now=expires - dt.timedelta(seconds=1))
-    assert Sessions.find_valid("t-expiring", now=expires) is None
+    admin, other = new_admin(), new_admin(ROLES_WRITE)
+    Sessions.create(admin, token="t-expiring", expires_at=_later(hours=1))
+    Sessions.create(admin, token="t-live", expires_at=_later(hours=1))
+    assert Sessions.find_valid("t-expiring")
+    _move_clock_past("t-expiring", "expires_at")
+    assert Sessions.find_valid("t-expiring") is None
+    assert Sessions.find_valid("t-live")
     AdminUserQueries.set_status(admin, other, status="suspended")
+    assert Sessions.find_valid("t-live") is None
     assert Sessions.find_valid("t-expiring") is None
     with pytest.raises(PermissionDeniedError, match="suspended"):
         Sessions.create(admin, token="t-new", expires_at=_later(hours=1))
     with pytest.raises(NotFoundError):
         Sessions.create("no-such-admin", token="t-new", expires_at=_later(hours=1))
     assert AdminSession.select().where(AdminSession.token == "t-new").count() == 0
-    assert actions(admin_user=admin, action="ADMIN_SESSION_CREATE") == ["ADMIN_SESSION_CREATE"]
+    assert actions(admin_user=admin, action="ADMIN_SESSION_CREATE") == ["ADMIN_SESSION_CREATE"] * 2
 
 
 def test_refusals_write_nothing() -> None:
@@ -84,7 +96,7 @@ def test_refusals_write_nothing() -> None:
 
 
 def test_revoke_revoke_all_and_delete_expired_are_audited() -> None:
-    a, b = new_admin(), new_admin()
+    a, b = new_admin(ROLES_WRITE), new_admin()
     Sessions.create(a, token="a1", expires_at=_later(hours=1))
     Sessions.create(a, token="a2", expires_at=_later(hours=1))
     Sessions.create(a, token="a3", expires_at=_later(seconds=30))
@@ -94,8 +106,10 @@ def test_revoke_revoke_all_and_delete_expired_are_audited() -> None:
     assert Sessions.revoke("a1") is False
     assert actions(admin_user=a, action="ADMIN_LOGOUT") == ["ADMIN_LOGOUT"]
     assert Sessions.delete_expired(now=_later(minutes=1)) == 2  # a3, b1
-    expired = {r.admin_user_id: r.metadata for r in AdminAuditLog.select().where(
-        AdminAuditLog.action == "ADMIN_SESSIONS_EXPIRED")}
+    expired = {
+        r.admin_user_id: r.metadata
+        for r in AdminAuditLog.select().where(AdminAuditLog.action == "ADMIN_SESSIONS_EXPIRED")
+    }
     assert expired == {a: {"count": 1}, b: {"count": 1}}
     assert Sessions.revoke_all(b, actor_admin_id=a) == 1
     assert Sessions.revoke_all(b) == 0
@@ -119,18 +133,21 @@ def test_step_up_is_required_recorded_and_expires() -> None:
     Sessions.create(admin, token="su", expires_at=_later(days=1))
     with pytest.raises(PermissionDeniedError, match="step-up"):
         Sessions.require_step_up("su")
-    t0 = dt.datetime.now(UTC)
-    verified = Sessions.verify_step_up("su", ttl_seconds=900, now=t0)
-    assert verified["step_up_verified_at"] == t0.isoformat()
-    assert verified["step_up_expires_at"] == (t0 + dt.timedelta(seconds=900)).isoformat()
-    assert Sessions.require_step_up("su", now=t0 + dt.timedelta(seconds=899))["id"] == verified["id"]
+    verified = Sessions.verify_step_up("su", ttl_seconds=900)
+    since = dt.datetime.fromisoformat(verified["step_up_verified_at"])
+    until = dt.datetime.fromisoformat(verified["step_up_expires_at"])
+    assert until - since == dt.timedelta(seconds=900)
+    assert abs(since - dt.datetime.now(UTC)) < dt.timedelta(minutes=5)  # the database's clock
+    assert Sessions.require_step_up("su")["id"] == verified["id"]
+    _move_clock_past("su", "step_up_expires_at")
     with pytest.raises(PermissionDeniedError):
-        Sessions.require_step_up("su", now=t0 + dt.timedelta(seconds=900))
+        Sessions.require_step_up("su")
     with pytest.raises(PermissionDeniedError):
         Sessions.require_step_up("unknown")
     assert actions(admin_user=admin, action="ADMIN_STEP_UP") == ["ADMIN_STEP_UP"]
+    _move_clock_past("su", "expires_at")
     with pytest.raises(NotFoundError):  # an expired session cannot step up
-        Sessions.verify_step_up("su", now=_later(days=2))
+        Sessions.verify_step_up("su")
     assert actions(admin_user=admin, action="ADMIN_STEP_UP") == ["ADMIN_STEP_UP"]
 
 

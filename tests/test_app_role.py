@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from admin_console_helpers import erase, give
 from click.testing import CliRunner
 from helpers import _admin, as_role, postgres_only, scratch_database
 
@@ -53,6 +54,7 @@ def _run(url: str, statement: str) -> None:
 def _seed(owner_url: str) -> str:
     init_db(owner_url)
     admin = m.AdminUser.create(id=new_id(), email="owner@example.com", status="active")
+    give(admin.id, "users:write")
     m.AdminAuditLog.create(id=new_id(), admin_user=admin.id, action="TEST", target_type="system")
     db.close()
     return str(admin.id)
@@ -108,11 +110,11 @@ def test_erasure_needs_the_owner_and_changes_nothing_through_the_app_role(
     db.close()
     init_db(app_url)
     with pytest.raises(DataLayerError):
-        UserQueries.erase(user["id"], admin_id, reason="request")
+        erase(user["id"], admin_id, reason="request")
     assert UserQueries.find_by_email("erin@example.com") is not None  # rolled back
     db.close()
     init_db(owner_url)
-    assert UserQueries.erase(user["id"], admin_id, reason="request")["counts"]["user"] == 1
+    assert erase(user["id"], admin_id, reason="request")["counts"]["user"] == 1
 
 
 def test_grant_app_role_is_refused_on_sqlite(tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ def _deep(levels: int) -> Any:
 
 def test_deep_json_is_refused_without_recursion() -> None:
     user = make_user()
-    admin = AdminUser.create(email="audit-deep@example.com")
+    admin = AdminUser.create(email="audit-deep@example.com", status="active")
     deep = _deep(10_000)
     refused("data", lambda: NotificationQueries.notify(user.id, type="milestone", title="t", body="b", data=deep))
     refused("metadata", lambda: AuditLogQueries.append(admin.id, action="USER_VIEW",

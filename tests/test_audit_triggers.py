@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from admin_console_helpers import new_admin
 from helpers import IS_PG, postgres_only
 
 from datalayer import PermissionDeniedError, db
 from datalayer.errors import translate_errors
-from datalayer.queries import AdminUserQueries, AuditLogQueries
+from datalayer.queries import AuditLogQueries
 
 pytestmark = pytest.mark.usefixtures("txn")
 
@@ -15,7 +16,7 @@ P = "%s" if IS_PG else "?"
 
 
 def _entry() -> dict:
-    admin = AdminUserQueries.create(None, {"email": "trail@example.com"})
+    admin = {"id": new_admin(email="trail@example.com")}
     return AuditLogQueries.append(admin["id"], action="USER_UPDATE", target_type="user", reason="original")
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from admin_console_helpers import actions, new_admin
 from factories import add_member, make_tenant, make_user
 
 from datalayer import (
@@ -175,14 +176,19 @@ def test_active_tenant_cleared_when_tenant_deleted() -> None:
 
 
 def test_set_admin_role() -> None:
-    user = make_user()
-    assert UserQueries.set_admin_role(user.id, role="support_rw")["admin_role"] == "support_rw"
+    user, admin = make_user(), new_admin("admin_roles:write")
+    changed = UserQueries.set_admin_role(user.id, admin, role="support_rw")
+    assert changed["admin_role"] == "support_rw"
     with pytest.raises(ValidationError) as info:
-        UserQueries.set_admin_role(user.id, role="god")
+        UserQueries.set_admin_role(user.id, admin, role="god")
     assert "role" in info.value.messages
     with pytest.raises(NotFoundError):
-        UserQueries.set_admin_role("no-such-user", role=None)
-    assert UserQueries.set_admin_role(user.id, role=None)["admin_role"] is None
+        UserQueries.set_admin_role("no-such-user", admin, role=None)
+    assert UserQueries.set_admin_role(user.id, admin, role=None)["admin_role"] is None
+    assert actions(target_id=user.id) == ["USER_UPDATE", "USER_UPDATE"]  # audited, each
+    with pytest.raises(PermissionDeniedError):  # admin_roles:write is needed
+        UserQueries.set_admin_role(user.id, new_admin("users:write"), role="super_admin")
+    assert actions(target_id=user.id) == ["USER_UPDATE", "USER_UPDATE"]
 
 
 def test_touch_last_active_writes_at_most_once_a_minute() -> None:

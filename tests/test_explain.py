@@ -65,13 +65,19 @@ def _world() -> dict[str, Any]:
     todo = TodoQueries.create(ada["id"], {"title": "t"}, tenant_id=team["id"])
     TodoQueries.create(ada["id"], {"title": "personal"})
     note = NotificationQueries.notify(ada["id"], type="direct_message", title="Hi", body="Body", tenant_id=team["id"])
-    admin = AdminUserQueries.create(None, {"email": "ops@example.com", "name": "Ops"})
-    AdminRoleQueries.upsert_role("support_rw", name="Support", permissions=["users:read"])
-    AdminRoleQueries.grant(admin["id"], admin["id"], role_key="support_rw")
-    AdminRoleQueries.upsert_role("impersonator", name="Impersonation", permissions=["users:impersonate"])
-    AdminRoleQueries.grant(admin["id"], admin["id"], role_key="impersonator")
+    root = AdminUserQueries.bootstrap("root@example.com")["id"]
+    AdminSessionQueries.create(root, token="root-token", expires_at=NOW + dt.timedelta(hours=8))
+    AdminSessionQueries.verify_step_up("root-token")
+    admin = AdminUserQueries.create(root, {"email": "ops@example.com", "name": "Ops", "status": "active"})
+    AdminRoleQueries.upsert_role("support_rw", root, name="Support",
+                                 permissions=["users:read", "users:write", "tenants:write"])
+    AdminRoleQueries.grant(admin["id"], root, role_key="support_rw", session_token="root-token")
+    AdminRoleQueries.upsert_role("impersonator", root, name="Impersonation", permissions=["users:impersonate"])
+    AdminRoleQueries.grant(admin["id"], root, role_key="impersonator", session_token="root-token")
     AdminSessionQueries.create(admin["id"], token="admin-token", expires_at=NOW + dt.timedelta(hours=8))
-    impersonation = ImpersonationQueries.start(bob["id"], admin["id"], reason="ticket")
+    AdminSessionQueries.verify_step_up("admin-token")
+    impersonation = ImpersonationQueries.start(bob["id"], admin["id"], reason="ticket",
+                                               session_token="admin-token")
     AdminFlagQueries.set("tenant", team["id"], admin["id"], flag_type="vip", reason="partner")
     AdminNoteQueries.add("user", ada["id"], admin["id"], note="called")
     AdminNoteQueries.add("tenant", team["id"], admin["id"], note="renewal")
@@ -145,7 +151,8 @@ def _calls(w: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "AdminSessionQueries.revoke_all": lambda: AdminSessionQueries.revoke_all(admin),
         "AdminSessionQueries.delete_expired": lambda: AdminSessionQueries.delete_expired(),
         "ImpersonationQueries.start":
-            lambda: ImpersonationQueries.start(w["bob"]["id"], admin, reason="again"),
+            lambda: ImpersonationQueries.start(w["bob"]["id"], admin, reason="again",
+                                               session_token="admin-token"),
         "ImpersonationQueries.active_for": lambda: ImpersonationQueries.active_for(admin),
         "ImpersonationQueries.end":
             lambda: ImpersonationQueries.end(w["impersonation"]["id"], admin),

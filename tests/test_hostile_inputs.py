@@ -33,6 +33,7 @@ from datalayer.connection.database import is_postgres
 from datalayer.models import (
     ALL_MODELS,
     Account,
+    AdminRole,
     AdminUser,
     Jwks,
     Session,
@@ -159,8 +160,8 @@ class World:
         self.invite_id = invite["id"]
         self.admin = AdminUser.create(email=f"admin-{tag}@example.com")
         self.role_key = "support"
-        with contextlib.suppress(DataLayerError):
-            datalayer.AdminRoleQueries.upsert_role("support", name="Support", permissions=["users:read"])
+        if not AdminRole.select().where(AdminRole.key == "support").exists():
+            AdminRole.create(key="support", name="Support", permissions=["users:read"])
         Waitlist.create(email=f"wait-{tag}@example.com")
         self.waitlist_email = f"wait-{tag}@example.com"
         self.schemas: dict[str, marshmallow.Schema | None] = {}

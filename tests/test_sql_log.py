@@ -17,6 +17,7 @@ import traceback
 import uuid
 
 import pytest
+from admin_console_helpers import new_admin
 from factories import make_tenant, make_user
 from helpers import IS_PG, direct_url
 
@@ -195,7 +196,10 @@ def test_no_secret_in_the_log_or_in_errors(fresh_db, monkeypatch, caplog, capfd)
              hashlib.sha256(invite_token.encode()).hexdigest())
 
         password_hash = "$argon2id$v=19$m=65536,t=3,p=4$" + _secret("hash")
-        AdminUserQueries.create(None, {"email": "admin-log@example.com", "password_hash": password_hash})
+        root = new_admin("admin_roles:write")
+        AdminUserQueries.create(
+            root, {"email": "admin-log@example.com", "password_hash": password_hash,
+                   "status": "active"})  # fmt: skip
         keep("admin_users", "password_hash", password_hash)
 
         if hasattr(datalayer, "AdminSessionQueries"):

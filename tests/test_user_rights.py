@@ -7,10 +7,18 @@ import json
 from typing import Any
 
 import pytest
+from admin_console_helpers import erase, give
 from click.testing import CliRunner
 from factories import add_member, make_tenant, make_user
 
-from datalayer import ConflictError, NotFoundError, UserQueries, db, init_db
+from datalayer import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    UserQueries,
+    db,
+    init_db,
+)
 from datalayer import models as m
 from datalayer.cli.main import main
 from datalayer.models.base import new_id, utcnow
@@ -64,6 +72,7 @@ def seed_everywhere() -> dict[str, Any]:
     create(m.Subscription, "subscriptions", tenant=shared.id, purchased_by_user=user.id,
            plan_id="pro", provider="polar")  # fmt: skip
     admin = m.AdminUser.create(id=new_id(), email="support@example.org", status="active")
+    give(admin.id, "users:write")
     m.AdminAuditLog.create(id=new_id(), admin_user=admin.id, action="USER_UPDATE",
                            target_type="user", target_id=user.id, reason=f"fix {NAME}",
                            metadata={"email": EMAIL}, ip="10.0.0.1")  # fmt: skip
@@ -110,7 +119,7 @@ def test_export_holds_every_row_about_the_user_and_no_secret() -> None:
 def test_erase_leaves_no_trace_outside_the_erasure_audit_row() -> None:
     world = seed_everywhere()
     user, admin = world["user"], world["admin"]
-    counts = UserQueries.erase(user.id, admin.id, reason="GDPR request #42")["counts"]
+    counts = erase(user.id, admin.id, reason="GDPR request #42")["counts"]
     assert counts["user"] == 1 and counts["todos"] == 1 and counts["session"] == 1
     assert counts["notifications"] == 1 and counts["notification_deliveries"] == 1
     assert counts["tenant_invites"] == 2 and counts["verification"] == 1
@@ -130,25 +139,25 @@ def test_erase_leaves_no_trace_outside_the_erasure_audit_row() -> None:
 
 @pytest.mark.usefixtures("txn")
 def test_erase_refuses_a_last_owner_and_changes_nothing() -> None:
-    owner, admin = make_user(), m.AdminUser.create(id=new_id(), email="a@example.org")
+    owner, admin = make_user(), m.AdminUser.create(id=new_id(), email="a@example.org", status="active")
     make_tenant(owner)
     m.Todo.create(id=new_id(), user=owner.id, title="mine")
     with pytest.raises(ConflictError, match="last owner"):
-        UserQueries.erase(owner.id, admin.id, reason="request")
+        erase(owner.id, admin.id, reason="request")
     assert m.User.get_by_id(owner.id) and m.Todo.select().count() == 1
     assert m.AdminAuditLog.select().where(m.AdminAuditLog.action == "USER_ERASE").count() == 0
-    with pytest.raises(NotFoundError):
-        UserQueries.erase(owner.id, new_id(), reason="no such admin")
+    with pytest.raises(PermissionDeniedError):
+        UserQueries.erase(owner.id, new_id(), reason="no such admin", session_token="t")
 
 
 def test_audit_trail_allows_only_the_erasure_redaction(fresh_db: str) -> None:
-    user, admin = make_user(), m.AdminUser.create(id=new_id(), email="b@example.org")
+    user, admin = make_user(), m.AdminUser.create(id=new_id(), email="b@example.org", status="active")
     row = m.AdminAuditLog.create(id=new_id(), admin_user=admin.id, action="USER_UPDATE",
                                  target_type="user", target_id=user.id)  # fmt: skip
     redact = "UPDATE admin_audit_log SET target_id = NULL WHERE id = " + db.obj.param
     with pytest.raises(Exception, match="append-only"), db.atomic():  # no erasure yet
         db.execute_sql(redact, [row.id])
-    UserQueries.erase(user.id, admin.id, reason="request")
+    erase(user.id, admin.id, reason="request")
     assert m.AdminAuditLog.get_by_id(row.id).target_id is None  # redacted by the erasure
     erase_row = m.AdminAuditLog.get(m.AdminAuditLog.action == "USER_ERASE")
     for statement in (

@@ -53,6 +53,7 @@ from datalayer.queries import (
 )
 from datalayer.redact import redact_url
 from datalayer.schemas.subscriptions import BillingEvent
+from datalayer.types import AdminUserId
 
 Echo = Callable[[str], None]
 
@@ -179,18 +180,41 @@ def _billing(team: dict[str, Any], run: str, echo: Echo) -> None:
     echo(f"  subscription is {current['status'] if current else 'missing'}; access: {access}")
 
 
+def _stepped_up_session(admin_id: AdminUserId) -> str:
+    """Open an admin session and step it up (the admin just re-authenticated); its token."""
+    token = uuid.uuid4().hex
+    AdminSessionQueries.create(admin_id, token=token,
+                               expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=8),
+                               user_agent="datalayer-demo")
+    AdminSessionQueries.verify_step_up(token, ttl_seconds=900)
+    return token
+
+
+def _root() -> tuple[AdminUserId, str]:
+    """The first admin (`datalayer admin bootstrap`) and a stepped-up session of theirs."""
+    root = AdminUserQueries.find_by_email("root@example.com") or AdminUserQueries.bootstrap(
+        "root@example.com", name="Root")
+    return root["id"], _stepped_up_session(root["id"])
+
+
 def _admin(ada: dict[str, Any], echo: Echo) -> None:
+    root, root_token = _root()
     admin = AdminUserQueries.find_by_email("ops@example.com") or AdminUserQueries.create(
-        None, {"email": "ops@example.com", "name": "Ops", "status": "active"})
-    AdminRoleQueries.upsert_role("support_rw", name="Support (read/write)",
-                                 permissions=["users:read", "users:write", "tenants:read"])
-    AdminRoleQueries.grant(admin["id"], admin["id"], role_key="support_rw", reason="demo")
+        root, {"email": "ops@example.com", "name": "Ops", "status": "active"})
+    AdminRoleQueries.upsert_role("support_rw", root, name="Support (read/write)",
+                                 permissions=["users:read", "users:write", "tenants:read",
+                                              "tenants:write"])
+    AdminRoleQueries.grant(admin["id"], root, role_key="support_rw", session_token=root_token,
+                           reason="demo")
+    AdminSessionQueries.revoke(root_token)
+    echo("  root@example.com (made by `datalayer admin bootstrap`) granted ops support_rw")
     echo(f"  admin {admin['email']} holds: "
          f"{', '.join(AdminRoleQueries.permissions_for(admin['id']))}")
     AuditLogQueries.append(admin["id"], action="USER_UPDATE", target_type="user",
                            target_id=ada["id"],
                            reason="demo: looked at a user")
-    for entry in AuditLogQueries.list(admin_user_id=admin["id"], limit=3)["items"]:
+    grants = AuditLogQueries.list(admin_user_id=root, limit=2)["items"]
+    for entry in [*grants, *AuditLogQueries.list(admin_user_id=admin["id"], limit=1)["items"]]:
         echo(f"  audit: {entry['created_at'][:19]} {entry['action']} "
              f"{entry['target_type']} {entry['target_id'] or ''}".rstrip())
 
@@ -199,9 +223,12 @@ def _console(ada: dict[str, Any], team: dict[str, Any], echo: Echo) -> None:
     """The admin console: a session with step-up, an impersonation, a flag and a note."""
     admin = AdminUserQueries.find_by_email("ops@example.com")
     assert admin is not None  # made by the previous step
-    AdminRoleQueries.upsert_role("impersonator", name="Impersonation",
+    root, root_token = _root()
+    AdminRoleQueries.upsert_role("impersonator", root, name="Impersonation",
                                  permissions=["users:impersonate"])
-    AdminRoleQueries.grant(admin["id"], admin["id"], role_key="impersonator", reason="demo")
+    AdminRoleQueries.grant(admin["id"], root, role_key="impersonator", session_token=root_token,
+                           reason="demo")
+    AdminSessionQueries.revoke(root_token)
     token = uuid.uuid4().hex
     AdminSessionQueries.create(admin["id"], token=token,
                                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=8),
@@ -214,7 +241,7 @@ def _console(ada: dict[str, Any], team: dict[str, Any], echo: Echo) -> None:
     AdminSessionQueries.require_step_up(token)
     echo("  step-up verified: sensitive actions allowed for 15 minutes")
     session = ImpersonationQueries.start(ada["id"], admin["id"], reason="demo: support ticket #42",
-                                         target_tenant_id=team["id"])
+                                         session_token=token, target_tenant_id=team["id"])
     echo(f"  impersonating {ada['name']} in {team['name']!r} ({session['scope']}, "
          f"until {session['expires_at'][11:19]} UTC)")
     try:

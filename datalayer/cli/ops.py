@@ -114,7 +114,9 @@ def user_erase_command(
     Refused while they are a tenant's last owner. Asks for confirmation on a terminal
     (--yes to skip); without a terminal, --yes is required.
     """
-    from datalayer.queries import AdminUserQueries, UserQueries
+    from datalayer.queries import AdminUserQueries
+    from datalayer.queries.auth._rights import erase_user  # the step-up-free path, for the CLI
+    from datalayer.queries.base import write
 
     announce(url)
     init_db(url)
@@ -129,7 +131,8 @@ def user_erase_command(
             target = redact_url(resolve_target(url)[0])
             click.confirm(f"Erase {email} and everything of theirs from {target}? "
                           "This cannot be undone", abort=True, err=True)
-        result = UserQueries.erase(user_id, admin["id"], reason=reason)
+        with write():  # the database's own credentials: the actor's right, no step-up
+            result = erase_user(user_id, admin["id"], reason, session_token=None)
     finally:
         db.close()
     for table, count in result["counts"].items():

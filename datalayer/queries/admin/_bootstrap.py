@@ -8,7 +8,7 @@ from typing import Any
 from datalayer.errors import PermissionDeniedError
 from datalayer.models import AdminRole, AdminUser, AdminUserRole
 from datalayer.queries.admin._audit import audit
-from datalayer.queries.admin._rights import (
+from datalayer.queries.admin_rights import (
     ADMIN_ROLES_WRITE,
     TENANTS_WRITE,
     USERS_IMPERSONATE,

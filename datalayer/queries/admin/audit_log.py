@@ -14,6 +14,7 @@ from datalayer.errors import PermissionDeniedError, ValidationError, error_bound
 from datalayer.models import AdminAuditLog
 from datalayer.models.admin import AUDIT_TARGET_TYPES
 from datalayer.queries.admin._audit import audit
+from datalayer.queries.admin_rights import acting_admin
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.schemas.admin import (
     AdminAuditLogDTO,
@@ -95,7 +96,8 @@ class AuditLogQueries:
         user_agent: str | None = None,
         impersonation_session_id: ImpersonationSessionId | None = None,
     ) -> AdminAuditLogDTO:
-        """Record what an admin did; NotFoundError when the admin does not exist.
+        """Record what an admin did; PermissionDeniedError unless the admin exists and is
+        active.
 
         The actions the library writes itself (USER_ERASE, IMPERSONATION_*, ADMIN_ROLE_*)
         are refused (PermissionDeniedError): a USER_ERASE row is written by
@@ -114,6 +116,7 @@ class AuditLogQueries:
         """
         reserved_action(action)
         with write():
+            acting_admin(actor_admin_id)
             return audit(
                 actor_admin_id,
                 action,

@@ -18,6 +18,7 @@ from datalayer.errors import NotFoundError, ValidationError, error_boundary
 from datalayer.models import AdminFlag, Tenant, User
 from datalayer.models.admin_console import FLAG_TARGET_TYPES, FLAG_TYPES
 from datalayer.queries.admin._audit import audit
+from datalayer.queries.admin_rights import TARGET_WRITE, require_admin
 from datalayer.queries.base import Page, keyset_page, read, write
 from datalayer.schemas.admin_console import AdminFlagDTO, admin_flag_dumper, set_admin_flag_schema
 from datalayer.schemas.base import check_id, check_now, load, require
@@ -73,7 +74,7 @@ class AdminFlagQueries:
         """Flag the target (audited USER_FLAG_SET / TENANT_FLAG_SET); setting the same flag
         type again updates its reason, label and expiry. ``custom`` needs a label.
 
-        Back-office code acting as ``actor_admin_id``.
+        The actor needs ``users:write`` on a user, ``tenants:write`` on a tenant.
 
         Returns:
             The flag as it is now.
@@ -82,7 +83,8 @@ class AdminFlagQueries:
             ValidationError: ``target_type`` (user, tenant), ``flag_type``, ``reason``,
                 ``custom_label``, an ``expires_at`` not in the future, or an id is not
                 valid; nothing was written.
-            NotFoundError: the target or the actor does not exist.
+            PermissionDeniedError: the actor is not an active admin with that permission.
+            NotFoundError: the target does not exist.
         """
         values = load(
             set_admin_flag_schema,
@@ -108,6 +110,7 @@ class AdminFlagQueries:
             created_by=actor_admin_id, created_at=now, **{"expires_at": None, **values}
         ).on_conflict(conflict_target=[F.target_type, F.target_id, F.flag_type], update=renewed)
         with write():
+            require_admin(actor_admin_id, TARGET_WRITE[values["target_type"]])
             _require_target(values["target_type"], values["target_id"])
             row = admin_flag_dumper.written_one(query)
             audit(
@@ -155,6 +158,7 @@ class AdminFlagQueries:
             .returning(F.id)
         )
         with write():
+            require_admin(actor_admin_id, TARGET_WRITE[target_type])
             rows = list(query.tuples().execute())
             if rows:
                 audit(

@@ -23,10 +23,16 @@ from datalayer.errors import (
     error_boundary,
     translate,
 )
-from datalayer.models import AdminAuditLog, AdminImpersonationSession, TenantMember, User
+from datalayer.models import (
+    AdminAuditLog,
+    AdminImpersonationSession,
+    AdminUser,
+    TenantMember,
+    User,
+)
 from datalayer.models.base import new_id
 from datalayer.queries.admin._audit import audit
-from datalayer.queries.admin.roles import AdminRoleQueries
+from datalayer.queries.admin_rights import ADMIN_ROLES_WRITE, check_token, db_now, require_admin
 from datalayer.queries.base import read, write
 from datalayer.schemas.admin_console import (
     AdminImpersonationSessionDTO,
@@ -62,14 +68,17 @@ def _check_ttl(value: Any) -> int:
     )
 
 
-def _audit_ends(ended: list[tuple[str, str, str | None, str]], now: dt.datetime) -> None:
-    """One IMPERSONATION_END row per (session, admin, target user, end reason)."""
+def _audit_ends(
+    ended: list[tuple[str, str, str | None, str]], now: dt.datetime, actor: str | None = None
+) -> None:
+    """One IMPERSONATION_END row per (session, admin, target user, end reason), by the
+    session's admin or ``actor`` when another admin ended it."""
     if ended:
         AdminAuditLog.insert_many(
             [
                 {
                     "id": new_id(),
-                    "admin_user": admin,
+                    "admin_user": actor or admin,
                     "action": "IMPERSONATION_END",
                     "target_type": "user",
                     "target_id": target,
@@ -83,7 +92,9 @@ def _audit_ends(ended: list[tuple[str, str, str | None, str]], now: dt.datetime)
         ).execute()
 
 
-def _end(condition: Any, reason: Any, now: dt.datetime) -> list[tuple[str, str, str | None, str]]:
+def _end(
+    condition: Any, reason: Any, now: dt.datetime, actor: str | None = None
+) -> list[tuple[str, str, str | None, str]]:
     """End the open sessions matching ``condition``; audit each; return them."""
     query = (
         I.update(ended_at=now, end_reason=reason)
@@ -91,13 +102,24 @@ def _end(condition: Any, reason: Any, now: dt.datetime) -> list[tuple[str, str, 
         .returning(I.id, I.admin_user, I.target_user, I.end_reason)
     )
     ended = cast("list[tuple[str, str, str | None, str]]", list(query.tuples().execute()))
-    _audit_ends(ended, now)
+    _audit_ends(ended, now, actor)
     return ended
 
 
 def _require_target(target_user_id: str, target_tenant_id: str | None) -> None:
-    if not User.select(User.id).where(User.id == target_user_id).exists():
+    """The target exists, is not staff, and belongs to the tenant when one is named."""
+    staff_account = AdminUser.select(AdminUser.id).where(AdminUser.email == User.email)
+    query: Any = User.select(User.admin_role, peewee.fn.EXISTS(staff_account)).where(
+        User.id == target_user_id
+    )
+    row = query.tuples().first()
+    if row is None:
         raise NotFoundError(f"user {target_user_id} not found")
+    if row[0] is not None or row[1]:
+        raise PermissionDeniedError(
+            f"user {target_user_id} is staff (an admin role, or an admin account): staff "
+            "are not impersonated"
+        )
     if target_tenant_id is not None:
         member = TenantMember.select(TenantMember.id).where(
             (TenantMember.tenant == target_tenant_id) & (TenantMember.user == target_user_id)
@@ -106,6 +128,10 @@ def _require_target(target_user_id: str, target_tenant_id: str | None) -> None:
             raise NotFoundError(
                 f"user {target_user_id} is not a member of tenant {target_tenant_id}"
             )
+
+
+def _unexpired() -> Any:
+    return I.expires_at > db_now(I.expires_at)
 
 
 @error_boundary
@@ -120,16 +146,18 @@ class ImpersonationQueries:
         reason: str,
         scope: ImpersonationScope = "read_only",
         ttl_seconds: int = 1800,
+        session_token: str,
         target_tenant_id: TenantId | None = None,
         metadata: Any = None,
     ) -> AdminImpersonationSessionDTO:
         """Start impersonating ``target_user_id`` (in ``target_tenant_id``, which the user
-        must belong to). Needs ``users:impersonate``; ``read_write`` needs ``users:write``
-        too. Ends the admin's open session first (``revoked``).
+        must belong to). Needs ``users:impersonate`` (``read_write`` needs ``users:write``
+        too) and ``session_token``, the actor's stepped-up admin session; staff (users
+        with an admin role or an admin account) are refused. Ends the admin's open session
+        first (``revoked``).
 
-        Back-office code acting as ``actor_admin_id``. At most ``ttl_seconds`` (an hour at
-        most), one active session per admin, also when two starts race; audited
-        IMPERSONATION_START.
+        At most ``ttl_seconds`` (an hour at most), one active session per admin, also when
+        two starts race; audited IMPERSONATION_START.
 
         Returns:
             The new session.
@@ -137,12 +165,14 @@ class ImpersonationQueries:
         Raises:
             ValidationError: ``reason`` (required), ``scope`` (read_only, read_write),
                 ``ttl_seconds``, ``metadata`` or an id is not valid; nothing was written.
-            PermissionDeniedError: the admin lacks ``users:impersonate`` (or
-                ``users:write`` for ``read_write``), or is suspended.
+            PermissionDeniedError: the admin is not active, lacks ``users:impersonate``
+                (or ``users:write`` for ``read_write``), is not acting through a
+                stepped-up session, or the target is staff.
             NotFoundError: the target user does not exist, or is not a member of
                 ``target_tenant_id``.
         """
         check_id("actor_admin_id", actor_admin_id)
+        token = check_token("session_token", session_token)
         values = load(
             start_impersonation_schema,
             {
@@ -155,11 +185,8 @@ class ImpersonationQueries:
         )
         ttl = _check_ttl(ttl_seconds)
         with write():
-            granted = set(AdminRoleQueries.permissions_for(actor_admin_id))
-            if IMPERSONATE not in granted:
-                raise PermissionDeniedError(f"impersonation needs the permission {IMPERSONATE}")
-            if values.get("scope") == "read_write" and WRITE not in granted:
-                raise PermissionDeniedError(f"a read_write impersonation needs {WRITE} too")
+            needs = (IMPERSONATE, WRITE) if values.get("scope") == "read_write" else (IMPERSONATE,)
+            require_admin(actor_admin_id, *needs, session_token=token, step_up=True)
             _require_target(target_user_id, target_tenant_id)
             now = check_now(None)
             expired_or_revoked = peewee.Case(None, [(I.expires_at <= now, "expired")], "revoked")
@@ -198,34 +225,40 @@ class ImpersonationQueries:
         return row
 
     @staticmethod
-    def end(session_id: ImpersonationSessionId, actor_admin_id: AdminUserId, *, reason: ImpersonationEndReason = "manual") -> bool:
-        """End the admin's own open session (audited); False when it is not theirs or
-        already ended.
-
-        Back-office code acting as ``actor_admin_id``, the session's admin.
+    def end(
+        session_id: ImpersonationSessionId,
+        actor_admin_id: AdminUserId,
+        *,
+        reason: ImpersonationEndReason = "manual",
+    ) -> bool:
+        """End an open session (audited): the session's admin, or another admin holding
+        ``admin_roles:write``.
 
         Returns:
-            True when it was ended now; False when no session has this id, it is another
-            admin's, or it has ended.
+            True when it was ended now; False when no session has this id or it has ended.
 
         Raises:
             ValidationError: an id or ``reason`` (manual, expired, revoked, logout) is not
                 valid.
+            PermissionDeniedError: another admin's session, and the actor lacks
+                ``admin_roles:write``.
         """
         check_id("session_id", session_id)
         check_id("actor_admin_id", actor_admin_id)
         end_reason = load(end_impersonation_schema, {"end_reason": reason})["end_reason"]
         with write():
-            ended = _end(
-                (I.id == session_id) & (I.admin_user == actor_admin_id), end_reason, check_now(None)
-            )
+            owner = I.select(I.admin_user).where(I.id == session_id).scalar()
+            if owner is None:
+                return False
+            if owner != actor_admin_id:
+                require_admin(actor_admin_id, ADMIN_ROLES_WRITE)
+            ended = _end(I.id == session_id, end_reason, check_now(None), actor_admin_id)
         return bool(ended)
 
     @staticmethod
-    def active_for(
-        admin_user_id: AdminUserId, *, now: dt.datetime | None = None
-    ) -> AdminImpersonationSessionDTO | None:
-        """Return the admin's session that has neither ended nor expired at ``now``, or None.
+    def active_for(admin_user_id: AdminUserId) -> AdminImpersonationSessionDTO | None:
+        """Return the admin's session that has neither ended nor expired (the database's
+        clock), or None.
 
         Back-office code (the console's banner "you are impersonating …").
 
@@ -233,22 +266,19 @@ class ImpersonationQueries:
             The session, or None when the admin has no active one.
 
         Raises:
-            ValidationError: the id or ``now`` is not valid.
+            ValidationError: the id is not valid.
         """
         check_id("admin_user_id", admin_user_id)
-        now = check_now(now)
         query = dumper.select().where(
-            (I.admin_user == admin_user_id) & I.ended_at.is_null() & (I.expires_at > now)
+            (I.admin_user == admin_user_id) & I.ended_at.is_null() & _unexpired()
         )
         with read():
             return dumper.one(query)
 
     @staticmethod
-    def check_write(
-        session_id: ImpersonationSessionId, *, now: dt.datetime | None = None
-    ) -> AdminImpersonationSessionDTO:
-        """Return the session if it is active at ``now`` and ``read_write``; else
-        PermissionDeniedError (also for an unknown session).
+    def check_write(session_id: ImpersonationSessionId) -> AdminImpersonationSessionDTO:
+        """Return the session if it is active (not ended, not expired on the database's
+        clock) and ``read_write``; else PermissionDeniedError (also for an unknown one).
 
         Back-office code, before every write made while impersonating.
 
@@ -256,18 +286,18 @@ class ImpersonationQueries:
             The session.
 
         Raises:
-            ValidationError: the id or ``now`` is not valid.
+            ValidationError: the id is not valid.
             PermissionDeniedError: no such session, it ended or expired, or it is
                 ``read_only``.
         """
         check_id("session_id", session_id)
-        now = check_now(now)
         with read():
-            row = dumper.one(dumper.select().where(I.id == session_id))
+            row = dumper.one(dumper.select().where((I.id == session_id) & _unexpired()))
+            expired = row is None and I.select().where(I.id == session_id).exists()
+        if expired:
+            raise PermissionDeniedError("the impersonation session has expired")
         if row is None or row["ended_at"] is not None:
             raise PermissionDeniedError("no active impersonation session")
-        if dt.datetime.fromisoformat(row["expires_at"]) <= now:
-            raise PermissionDeniedError("the impersonation session has expired")
         if row["scope"] != "read_write":
             raise PermissionDeniedError("the impersonation session is read-only")
         return row

@@ -17,7 +17,7 @@ from datalayer.errors import NotFoundError, PermissionDeniedError, error_boundar
 from datalayer.models import AdminTenantNote, AdminUserNote
 from datalayer.models.base import utcnow
 from datalayer.queries.admin._audit import audit
-from datalayer.queries.admin.roles import AdminRoleQueries
+from datalayer.queries.admin_rights import TARGET_WRITE, acting_admin, require_admin
 from datalayer.queries.base import Page, keyset_page, write
 from datalayer.schemas.admin_console import (
     AdminTenantNoteDTO,
@@ -99,6 +99,7 @@ class AdminNoteQueries:
             {kind.target: target_id, kind.model.admin_user: actor_admin_id, **values}
         )
         with write():
+            require_admin(actor_admin_id, TARGET_WRITE[target_type])
             row = kind.dumper.written_one(query)
             audit(
                 actor_admin_id,
@@ -133,6 +134,7 @@ class AdminNoteQueries:
             (model.id == note_id) & (model.admin_user == actor_admin_id)
         )
         with write():
+            acting_admin(actor_admin_id)
             row = kind.dumper.written(query)
             if row is None:
                 if model.select(model.id).where(model.id == note_id).exists():
@@ -172,9 +174,8 @@ class AdminNoteQueries:
             if row is None:
                 return False
             author, target_id = row
-            if author != actor_admin_id and MODERATE not in AdminRoleQueries.permissions_for(
-                actor_admin_id
-            ):
+            actor = acting_admin(actor_admin_id)
+            if author != actor_admin_id and MODERATE not in actor.permissions:
                 raise PermissionDeniedError(
                     f"only its author, or an admin with {MODERATE}, deletes a note"
                 )

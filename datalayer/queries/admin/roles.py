@@ -7,6 +7,14 @@ from typing import Any, cast
 from datalayer.errors import error_boundary
 from datalayer.models import AdminRole, AdminUser, AdminUserRole
 from datalayer.queries.admin._audit import audit
+from datalayer.queries.admin_rights import (
+    ADMIN_ROLES_WRITE,
+    check_token,
+    keep_a_roles_writer,
+    lock_rights,
+    not_themselves,
+    require_admin,
+)
 from datalayer.queries.base import read, write
 from datalayer.schemas.admin import AdminRoleDTO, admin_role_dumper, upsert_admin_role_schema
 from datalayer.schemas.base import check_id, load, require
@@ -25,6 +33,13 @@ def _permission(value: Any) -> str:
     )
 
 
+def _require_role_writer(admin_user_id: str, actor_admin_id: str, session_token: Any) -> None:
+    """The actor changes someone else's roles, holds admin_roles:write, and is stepped up."""
+    token = check_token("session_token", session_token)
+    not_themselves(actor_admin_id, admin_user_id, "roles")
+    require_admin(actor_admin_id, ADMIN_ROLES_WRITE, session_token=token, step_up=True)
+
+
 @error_boundary
 class AdminRoleQueries:
     """Roles and grants. ``grant`` and ``revoke`` are idempotent and return whether they
@@ -34,12 +49,17 @@ class AdminRoleQueries:
 
     @staticmethod
     def upsert_role(
-        key: str, *, name: str, permissions: list[str], description: str | None = None
+        key: str,
+        actor_admin_id: str,
+        *,
+        name: str,
+        permissions: list[str],
+        description: str | None = None,
     ) -> AdminRoleDTO:
-        """Create the role, or replace its name, permissions and description.
+        """Create the role, or replace its name, permissions and description (audited
+        ADMIN_ROLE_UPSERT).
 
-        Back-office code (setting the console's roles up). Permissions are stored sorted
-        and without duplicates.
+        Permissions are stored sorted and without duplicates.
 
         Returns:
             The role as it is now.
@@ -47,7 +67,12 @@ class AdminRoleQueries:
         Raises:
             ValidationError: ``key``, ``name``, ``permissions`` or ``description`` is not
                 valid; nothing was written.
+            PermissionDeniedError: the actor is not an active admin with
+                ``admin_roles:write``.
+            ConflictError: the change would leave no active admin holding
+                ``admin_roles:write``.
         """
+        check_id("actor_admin_id", actor_admin_id)
         values = load(
             upsert_admin_role_schema,
             {"key": key, "name": name, "permissions": permissions, "description": description},
@@ -62,23 +87,41 @@ class AdminRoleQueries:
             .returning(*admin_role_dumper.fields)
         )
         with write():
-            return admin_role_dumper.written_one(query)
+            require_admin(actor_admin_id, ADMIN_ROLES_WRITE)
+            lock_rights()
+            before = admin_role_dumper.one(
+                admin_role_dumper.select().where(AdminRole.key == values["key"])
+            )
+            row = admin_role_dumper.written_one(query)
+            keep_a_roles_writer()
+            audit(actor_admin_id, "ADMIN_ROLE_UPSERT", "system", row["key"],
+                  metadata={"role_key": row["key"], "permissions": row["permissions"],
+                            "before": None if before is None else before["permissions"]})  # fmt: skip
+        return row
 
     @staticmethod
     def grant(
-        admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, role_key: str, reason: str | None = None
+        admin_user_id: AdminUserId,
+        actor_admin_id: AdminUserId,
+        *,
+        role_key: str,
+        session_token: str,
+        reason: str | None = None,
     ) -> bool:
         """Grant the role (audited); False, and no audit row, when it was already granted.
 
-        Back-office code acting as ``actor_admin_id``; the permission the acting admin
-        needs is in "Who may do what in the console".
+        Needs ``admin_roles:write`` and ``session_token``, the actor's stepped-up admin
+        session; no admin changes their own roles.
 
         Returns:
             True when it was granted now; False when the admin already held it.
 
         Raises:
             ValidationError: an id or ``reason`` is not valid.
-            NotFoundError: the admin, the role or the actor does not exist.
+            PermissionDeniedError: the actor is not an active admin with
+                ``admin_roles:write`` acting through a stepped-up session, or changes
+                their own roles.
+            NotFoundError: the admin or the role does not exist.
         """
         check_id("admin_user_id", admin_user_id)
         check_id("role_key", role_key)
@@ -93,6 +136,7 @@ class AdminRoleQueries:
             .returning(AdminUserRole.admin_user)
         )
         with write():
+            _require_role_writer(admin_user_id, actor_admin_id, session_token)
             if not list(query.tuples().execute()):
                 return False
             audit(
@@ -107,18 +151,24 @@ class AdminRoleQueries:
 
     @staticmethod
     def revoke(
-        admin_user_id: AdminUserId, actor_admin_id: AdminUserId, *, role_key: str, reason: str | None = None
+        admin_user_id: AdminUserId,
+        actor_admin_id: AdminUserId,
+        *,
+        role_key: str,
+        session_token: str,
+        reason: str | None = None,
     ) -> bool:
         """Revoke the role (audited); False, and no audit row, when it was not granted.
 
-        Back-office code acting as ``actor_admin_id``.
+        As ``grant``; and the last active admin holding ``admin_roles:write`` keeps it.
 
         Returns:
             True when it was revoked now; False when the admin did not hold it.
 
         Raises:
             ValidationError: an id or ``reason`` is not valid.
-            NotFoundError: the actor does not exist.
+            PermissionDeniedError: as for ``grant``.
+            ConflictError: the admin is the last active holder of ``admin_roles:write``.
         """
         check_id("admin_user_id", admin_user_id)
         check_id("role_key", role_key)
@@ -127,8 +177,11 @@ class AdminRoleQueries:
             (AdminUserRole.admin_user == admin_user_id) & (AdminUserRole.role_key == role_key)
         )
         with write():
+            _require_role_writer(admin_user_id, actor_admin_id, session_token)
+            lock_rights()
             if query.execute() == 0:
                 return False
+            keep_a_roles_writer()
             audit(
                 actor_admin_id,
                 "ADMIN_ROLE_REVOKE",

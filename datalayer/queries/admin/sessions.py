@@ -16,6 +16,7 @@ from datalayer.errors import NotFoundError, PermissionDeniedError, error_boundar
 from datalayer.models import AdminAuditLog, AdminSession, AdminUser
 from datalayer.models.base import new_id, utcnow
 from datalayer.queries.admin._audit import audit
+from datalayer.queries.admin_rights import ADMIN_ROLES_WRITE, db_later, db_now, require_admin
 from datalayer.queries.base import read, write
 from datalayer.schemas.admin_console import (
     SECRET_MAX,
@@ -47,8 +48,10 @@ def _not_suspended() -> Any:
     return S.admin_user.in_(AdminUser.select(AdminUser.id).where(AdminUser.status != "suspended"))
 
 
-def _valid(token: str, now: dt.datetime) -> Any:
-    return (S.token == token) & (S.expires_at > now) & _not_suspended()
+def _valid(token: str) -> Any:
+    """The session with this token has not expired (the database's clock), its admin is
+    not suspended."""
+    return (S.token == token) & (S.expires_at > db_now(S.expires_at)) & _not_suspended()
 
 
 @error_boundary
@@ -66,7 +69,8 @@ class AdminSessionQueries:
         user_agent: str | None = None,
     ) -> AdminSessionDTO:
         """Open a session (audited ADMIN_SESSION_CREATE). NotFoundError for an unknown
-        admin, PermissionDeniedError for a suspended one, ConflictError for a token in use.
+        admin, PermissionDeniedError for one who is not active, ConflictError for a token
+        in use.
 
         The console's sign-in, once it checked the admin's credentials. The token is
         stored but never appears in a DTO or the SQL log.
@@ -77,7 +81,7 @@ class AdminSessionQueries:
         Raises:
             ValidationError: ``token``, ``expires_at``, a text or the id is not valid.
             NotFoundError: no admin has this id.
-            PermissionDeniedError: the admin is suspended.
+            PermissionDeniedError: the admin is not active.
             ConflictError: the token is already in use.
         """
         check_id("admin_user_id", admin_user_id)
@@ -95,8 +99,8 @@ class AdminSessionQueries:
             found = status.scalar()
             if found is None:
                 raise NotFoundError(f"admin user {admin_user_id} not found")
-            if found == "suspended":
-                raise PermissionDeniedError(f"admin user {admin_user_id} is suspended")
+            if found != "active":
+                raise PermissionDeniedError(f"admin user {admin_user_id} is {found}, not active")
             row = admin_session_dumper.written_one(S.insert(admin_user=admin_user_id, **values))
             audit(
                 admin_user_id,
@@ -110,8 +114,9 @@ class AdminSessionQueries:
         return row
 
     @staticmethod
-    def find_valid(token: str, *, now: dt.datetime | None = None) -> AdminSessionDTO | None:
-        """Return the session with this token unless it expired or its admin is suspended.
+    def find_valid(token: str) -> AdminSessionDTO | None:
+        """Return the session with this token unless it expired (the database's clock) or
+        its admin is suspended.
 
         Anyone presenting the token (the console's cookie): the token is the credential.
 
@@ -120,12 +125,11 @@ class AdminSessionQueries:
             is suspended.
 
         Raises:
-            ValidationError: ``token`` or ``now`` is not valid.
+            ValidationError: ``token`` is not valid.
         """
         token = _check_token(token)
-        now = check_now(now)
         with read():
-            row = admin_session_dumper.one(admin_session_dumper.select().where(_valid(token, now)))
+            row = admin_session_dumper.one(admin_session_dumper.select().where(_valid(token)))
         return row
 
     @staticmethod
@@ -159,21 +163,24 @@ class AdminSessionQueries:
         """End every session of the admin; return how many (audited ADMIN_SESSIONS_REVOKE,
         by ``actor_admin_id``, default the admin themselves, when there were any).
 
-        Back-office code: the admin themselves ("sign out everywhere") or another admin
-        acting as ``actor_admin_id``.
+        The admin themselves ("sign out everywhere"), or another admin holding
+        ``admin_roles:write``.
 
         Returns:
             How many were ended; 0 when the admin had none.
 
         Raises:
             ValidationError: an id is not valid.
-            NotFoundError: the actor does not exist.
+            PermissionDeniedError: another admin's sessions, and the actor is not an
+                active admin with ``admin_roles:write``.
         """
         check_id("admin_user_id", admin_user_id)
         actor = (
             admin_user_id if actor_admin_id is None else check_id("actor_admin_id", actor_admin_id)
         )
         with write():
+            if actor != admin_user_id:
+                require_admin(actor, ADMIN_ROLES_WRITE)
             count = int(S.delete().where(S.admin_user == admin_user_id).execute())
             if count:
                 audit(
@@ -220,11 +227,10 @@ class AdminSessionQueries:
         return sum(per_admin.values())
 
     @staticmethod
-    def verify_step_up(
-        token: str, *, ttl_seconds: int = 900, now: dt.datetime | None = None
-    ) -> AdminSessionDTO:
+    def verify_step_up(token: str, *, ttl_seconds: int = 900) -> AdminSessionDTO:
         """Record a step-up (the admin just re-authenticated) valid ``ttl_seconds`` (at
-        most an hour); audited ADMIN_STEP_UP. NotFoundError unless the session is valid.
+        most an hour) from now on the database's clock; audited ADMIN_STEP_UP.
+        NotFoundError unless the session is valid.
 
         The console, right after the admin re-entered their credentials.
 
@@ -232,7 +238,7 @@ class AdminSessionQueries:
             The session with its new step-up window.
 
         Raises:
-            ValidationError: ``token``, ``ttl_seconds`` or ``now`` is not valid.
+            ValidationError: ``token`` or ``ttl_seconds`` is not valid.
             NotFoundError: no valid session has this token.
         """
         token = _check_token(token)
@@ -242,11 +248,12 @@ class AdminSessionQueries:
             _is_step_up_ttl,
             f"Must be an integer between 1 and {MAX_STEP_UP_SECONDS}.",
         )
-        now = check_now(now)
-        until = now + dt.timedelta(seconds=ttl)
+        at = utcnow()  # SQLite's clock is the library's: one reading for both columns
         query = S.update(
-            step_up_verified_at=now, step_up_expires_at=until, updated_at=utcnow()
-        ).where(_valid(token, now))
+            step_up_verified_at=db_now(S.step_up_verified_at, sqlite_now=at),
+            step_up_expires_at=db_later(S.step_up_expires_at, ttl, sqlite_now=at),
+            updated_at=utcnow(),
+        ).where(_valid(token))
         with write():
             row = admin_session_dumper.written(query)
             if row is None:
@@ -261,8 +268,8 @@ class AdminSessionQueries:
         return row
 
     @staticmethod
-    def require_step_up(token: str, *, now: dt.datetime | None = None) -> AdminSessionDTO:
-        """Return the session if its step-up is still valid at ``now``; else
+    def require_step_up(token: str) -> AdminSessionDTO:
+        """Return the session if its step-up is still valid (the database's clock); else
         PermissionDeniedError (also for an expired, revoked or unknown session).
 
         The console, before a sensitive action.
@@ -271,14 +278,13 @@ class AdminSessionQueries:
             The session.
 
         Raises:
-            ValidationError: ``token`` or ``now`` is not valid.
+            ValidationError: ``token`` is not valid.
             PermissionDeniedError: no step-up is valid on this session (or there is no
                 such session).
         """
         token = _check_token(token)
-        now = check_now(now)
         query = admin_session_dumper.select().where(
-            _valid(token, now) & (S.step_up_expires_at > now)
+            _valid(token) & (S.step_up_expires_at > db_now(S.step_up_expires_at))
         )
         with read():
             row = admin_session_dumper.one(query)

@@ -15,6 +15,13 @@ from datalayer.models.admin import ADMIN_STATUSES
 from datalayer.models.base import utcnow
 from datalayer.queries.admin._audit import audit
 from datalayer.queries.admin._bootstrap import bootstrap_admin
+from datalayer.queries.admin_rights import (
+    ADMIN_ROLES_WRITE,
+    keep_a_roles_writer,
+    lock_rights,
+    not_themselves,
+    require_admin,
+)
 from datalayer.queries.base import for_update, read, write
 from datalayer.schemas.admin import (
     AdminUserDTO,
@@ -71,8 +78,9 @@ class AdminUserQueries:
             return admin_user_dumper.one(query)
 
     @staticmethod
-    def create(actor_admin_id: AdminUserId | None, data: CreateAdminUserInput) -> AdminUserDTO:
-        """Create an admin user invited by ``actor_admin_id`` (None for the first admin).
+    def create(actor_admin_id: AdminUserId, data: CreateAdminUserInput) -> AdminUserDTO:
+        """Create an admin user invited by ``actor_admin_id``, who needs ``admin_roles:write``
+        (audited ADMIN_USER_CREATE; the first admin: ``bootstrap``).
 
         Back-office code acting as ``actor_admin_id``; the permission the acting admin
         needs is in "Who may do what in the console".
@@ -85,14 +93,17 @@ class AdminUserQueries:
             NotFoundError: ``actor_admin_id`` names no admin.
             ConflictError: an admin already has this email.
         """
+        check_id("actor_admin_id", actor_admin_id)
         values = load(create_admin_user_schema, data)
-        if actor_admin_id is not None:
-            check_id("actor_admin_id", actor_admin_id)
         query = AdminUser.insert(invited_by=actor_admin_id, **values).returning(
             *admin_user_dumper.fields
         )
         with write():
-            return admin_user_dumper.written_one(query)
+            require_admin(actor_admin_id, ADMIN_ROLES_WRITE)
+            row = admin_user_dumper.written_one(query)
+            audit(actor_admin_id, "ADMIN_USER_CREATE", "admin_user", row["id"],
+                  metadata={"email": row["email"], "status": row["status"]})  # fmt: skip
+        return row
 
     @staticmethod
     def set_status(
@@ -100,8 +111,8 @@ class AdminUserQueries:
     ) -> AdminUserDTO:
         """Change an admin's status, audited; a status already set changes and audits nothing.
 
-        Back-office code acting as ``actor_admin_id``. A suspended admin holds no
-        permission and cannot open a session.
+        Needs ``admin_roles:write``; no admin changes their own status. A suspended admin
+        holds no permission and cannot open a session.
 
         Returns:
             The admin user as it is now.
@@ -109,10 +120,14 @@ class AdminUserQueries:
         Raises:
             ValidationError: ``status`` (active, suspended, pending), ``reason`` or an id
                 is not valid.
-            NotFoundError: ``admin_user_id`` names no admin, or the actor does not exist.
+            PermissionDeniedError: the actor is not an active admin with
+                ``admin_roles:write``, or changes their own status.
+            NotFoundError: ``admin_user_id`` names no admin.
+            ConflictError: the admin is the last active holder of ``admin_roles:write``.
         """
         check_id("admin_user_id", admin_user_id)
         check_id("actor_admin_id", actor_admin_id)
+        not_themselves(actor_admin_id, admin_user_id, "status")
         require(
             "status",
             status,
@@ -121,6 +136,8 @@ class AdminUserQueries:
         )
         current_query = for_update(admin_user_dumper.select().where(AdminUser.id == admin_user_id))
         with write():
+            require_admin(actor_admin_id, ADMIN_ROLES_WRITE)
+            lock_rights()
             current = admin_user_dumper.one(current_query)
             if current is None:
                 raise NotFoundError(f"admin user {admin_user_id} not found")
@@ -132,6 +149,7 @@ class AdminUserQueries:
                 .returning(*admin_user_dumper.fields)
             )
             changed = admin_user_dumper.written_one(query)  # the row is locked above
+            keep_a_roles_writer()
             audit(
                 actor_admin_id,
                 "ADMIN_STATUS_CHANGE",

@@ -20,6 +20,7 @@ from typing import Any
 from datalayer import models as m
 from datalayer.connection.database import db
 from datalayer.errors import ConflictError, NotFoundError
+from datalayer.queries.admin_rights import USERS_WRITE, require_admin
 from datalayer.queries.auth._mentions import (
     Needles,
     mentioning,
@@ -236,10 +237,17 @@ def _redact_audit(user_id: str) -> int:
     return int(db.execute_sql(sql, [json.dumps({"erased": True}), user_id]).rowcount)
 
 
-def erase_user(user_id: str, actor_admin_id: str, reason: str) -> ErasureResult:
-    """Delete the user and what is theirs; anonymize what must stay; audit it. One transaction."""
-    if m.AdminUser.select().where(m.AdminUser.id == actor_admin_id).count() == 0:
-        raise NotFoundError(f"admin user {actor_admin_id} not found")
+def erase_user(
+    user_id: str, actor_admin_id: str, reason: str, *, session_token: str | None
+) -> ErasureResult:
+    """Delete the user and what is theirs; anonymize what must stay; audit it. One transaction.
+
+    The actor needs ``users:write`` and, given ``session_token``, a stepped-up session;
+    ``None`` is for ``datalayer user erase``, which acts with the database's credentials.
+    """
+    require_admin(
+        actor_admin_id, USERS_WRITE, session_token=session_token, step_up=session_token is not None
+    )
     _, email, name = _user(user_id, lock=True)
     refuse_last_owner(user_id)
     needles = Needles(user_id, email, name)

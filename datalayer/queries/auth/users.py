@@ -9,8 +9,9 @@ from peewee import Case, fn
 
 from datalayer import arguments
 from datalayer.errors import NotFoundError, PermissionDeniedError, error_boundary
-from datalayer.models import TenantMember, User
+from datalayer.models import AdminAuditLog, TenantMember, User, new_id
 from datalayer.models.auth import USER_ADMIN_ROLES
+from datalayer.queries.admin_rights import ADMIN_ROLES_WRITE, require_admin
 from datalayer.queries.auth._arguments import required_text
 from datalayer.queries.auth._rights import (
     erase_user,
@@ -176,21 +177,25 @@ class UserQueries:
         return row
 
     @staticmethod
-    def set_admin_role(user_id: UserId, *, role: UserAdminRole | None) -> UserDTO:
+    def set_admin_role(
+        user_id: UserId, actor_admin_id: AdminUserId, *, role: UserAdminRole | None
+    ) -> UserDTO:
         """Set (or clear, with None) the user's admin role; kept out of ``update`` on purpose.
 
-        Trusted back-office code only: the role is a privilege, which is why a profile
-        update cannot set it.
+        The role is a privilege, which is why a profile update cannot set it: the actor
+        needs ``admin_roles:write``; audited USER_UPDATE.
 
         Returns:
             The changed user.
 
         Raises:
             ValidationError: ``role`` is not ``read_only``, ``support_rw``,
-                ``super_admin`` or None, or the id is not valid.
+                ``super_admin`` or None, or an id is not valid.
+            PermissionDeniedError: the actor is not an active admin with ``admin_roles:write``.
             NotFoundError: no user has this id.
         """
         check_id("user_id", user_id)
+        check_id("actor_admin_id", actor_admin_id)
         require(
             "role",
             role,
@@ -198,7 +203,13 @@ class UserQueries:
             f"Must be one of: {', '.join(USER_ADMIN_ROLES)}; or None.",
         )
         with write():
-            return _changed(User.update(admin_role=role).where(User.id == user_id), user_id)
+            require_admin(actor_admin_id, ADMIN_ROLES_WRITE)
+            row = _changed(User.update(admin_role=role).where(User.id == user_id), user_id)
+            AdminAuditLog.insert(
+                id=new_id(), admin_user=actor_admin_id, action="USER_UPDATE", target_type="user",
+                target_id=user_id, metadata={"admin_role": role},
+            ).execute()  # fmt: skip
+        return row
 
     @staticmethod
     def touch_last_active(user_id: UserId, *, now: dt.datetime | None = None) -> bool:
@@ -247,7 +258,9 @@ class UserQueries:
             return export_user(user_id)
 
     @staticmethod
-    def erase(user_id: UserId, actor_admin_id: AdminUserId, *, reason: str) -> ErasureResult:
+    def erase(
+        user_id: UserId, actor_admin_id: AdminUserId, *, reason: str, session_token: str
+    ) -> ErasureResult:
         """Erase the user in one transaction; return the rows deleted or anonymized per
         table (``counts``) and the free text others wrote about them (``review``).
 
@@ -257,7 +270,8 @@ class UserQueries:
         theirs; free text written by others that mentions them (notes, other users'
         todos, notification titles) is listed in ``review`` by table, row and column, for
         a person to read; a USER_ERASE audit row by ``actor_admin_id`` records the erasure.
-        For the back office acting on a data-rights request (``datalayer user erase``).
+        The actor needs ``users:write`` and ``session_token``, their stepped-up admin
+        session (``datalayer user erase`` acts with the database's credentials instead).
 
         Returns:
             ``counts`` per table and the ``review`` list (empty when nothing needs a
@@ -266,14 +280,17 @@ class UserQueries:
         Raises:
             ValidationError: an id or ``reason`` (required) is not valid; nothing was
                 written.
-            NotFoundError: the user or the admin does not exist.
+            PermissionDeniedError: the actor is not an active admin with ``users:write``
+                acting through a stepped-up session.
+            NotFoundError: the user does not exist.
             ConflictError: the user is a tenant's last owner.
         """
         check_id("user_id", user_id)
         check_id("actor_admin_id", actor_admin_id)
         reason = required_text("reason", reason)
+        token = required_text("session_token", session_token)
         with write():
-            return erase_user(user_id, actor_admin_id, reason)
+            return erase_user(user_id, actor_admin_id, reason, session_token=token)
 
 
 __all__ = ["UserQueries"]

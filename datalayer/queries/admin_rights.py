@@ -8,25 +8,31 @@ write that needs a step-up, to the session by its token). Time that decides acce
 (session expiry, step-up) is the database's clock: ``now()`` on PostgreSQL, the
 library's clock on SQLite — never a caller's argument.
 
-``ADMIN_RIGHTS`` is the table docs/admin-rights.md shows; tests/test_security_admin.py
+``ADMIN_RIGHTS`` is the table docs/admin-rights.md shows (it lives beside the domains,
+not in the admin one, because ``UserQueries`` checks it too); tests/test_security_admin.py
 holds the two together and walks every public admin write.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, NamedTuple
 
 import peewee
 
+from datalayer import arguments
 from datalayer.connection.database import db, is_postgres
 from datalayer.errors import ConflictError, PermissionDeniedError
 from datalayer.models import AdminRole, AdminSession, AdminUser, AdminUserRole
 from datalayer.models.base import utcnow
+from datalayer.schemas.admin_console import SECRET_MAX
 
 ADMIN_ROLES_WRITE = "admin_roles:write"
 USERS_WRITE = "users:write"
 TENANTS_WRITE = "tenants:write"
 USERS_IMPERSONATE = "users:impersonate"
+# What writing about a target needs (flags, notes), by target type.
+TARGET_WRITE = {"user": USERS_WRITE, "tenant": TENANTS_WRITE}
 
 # Serializes the changes that could leave no active admin holding admin_roles:write
 # (PostgreSQL; SQLite has one writer at a time): a transaction-level advisory lock.
@@ -104,12 +110,26 @@ class Actor(NamedTuple):
     stepped_up: bool
 
 
-def db_now(field: peewee.Field) -> Any:
+def check_token(name: str, value: Any) -> str:
+    """Validate a session token argument (non-empty text, at most ``SECRET_MAX``)."""
+    return arguments.text(name, value, min_length=1, max_length=SECRET_MAX)
+
+
+def db_now(field: peewee.Field, *, sqlite_now: dt.datetime | None = None) -> Any:
     """The database's clock, for a comparison with ``field``: ``now()`` on PostgreSQL, the
-    library's clock (a parameter) on SQLite, which has no time zone-aware clock of its own."""
+    library's clock (a parameter; ``sqlite_now`` if given) on SQLite, which has no time
+    zone-aware clock of its own."""
     if is_postgres():
         return peewee.fn.now()
-    return peewee.Value(utcnow(), converter=field.db_value)
+    return peewee.Value(sqlite_now or utcnow(), converter=field.db_value)
+
+
+def db_later(field: peewee.Field, seconds: int, *, sqlite_now: dt.datetime | None = None) -> Any:
+    """The database's clock plus ``seconds``, to store in ``field`` (as ``db_now``)."""
+    if is_postgres():
+        return peewee.fn.now() + peewee.SQL("make_interval(secs => %s)", [int(seconds)])
+    later = (sqlite_now or utcnow()) + dt.timedelta(seconds=seconds)
+    return peewee.Value(later, converter=field.db_value)
 
 
 def _stepped_up(session_token: str) -> Any:
@@ -205,12 +225,15 @@ def keep_a_roles_writer() -> None:
 __all__ = [
     "ADMIN_RIGHTS",
     "ADMIN_ROLES_WRITE",
+    "TARGET_WRITE",
     "TENANTS_WRITE",
     "USERS_IMPERSONATE",
     "USERS_WRITE",
     "Actor",
     "AdminRight",
     "acting_admin",
+    "check_token",
+    "db_later",
     "db_now",
     "keep_a_roles_writer",
     "lock_rights",
