@@ -13,13 +13,15 @@ __all__ = ["DEMO_ADMIN", "DEMO_EMAILS", "DEMO_URL", "foreign_data"]
 DEMO_URL = "sqlite:///datalayer-demo.sqlite3"
 DEMO_EMAILS = ("ada@example.com", "grace@example.com")
 DEMO_ADMIN = "ops@example.com"
+DEMO_ROOT = "root@example.com"  # the first admin (datalayer admin bootstrap), who grants ops
 # What the demo writes into the tables a real database fills first: anything else there
 # is someone's data. "{p}" is the backend's parameter marker.
 _NOT_DEMO: dict[str, tuple[str, tuple[str, ...]]] = {
     "user": ('SELECT count(*) FROM "user" WHERE email NOT IN ({p}, {p})', DEMO_EMAILS),
     "waitlist": ('SELECT count(*) FROM "waitlist" WHERE email NOT IN ({p}, {p})', DEMO_EMAILS),
     "tenants": ('SELECT count(*) FROM "tenants" WHERE name NOT LIKE {p}', ("Demo team %",)),
-    "admin_users": ('SELECT count(*) FROM "admin_users" WHERE email <> {p}', (DEMO_ADMIN,)),
+    "admin_users": ('SELECT count(*) FROM "admin_users" WHERE email NOT IN ({p}, {p})',
+                    (DEMO_ADMIN, DEMO_ROOT)),
 }
 
 

@@ -148,6 +148,7 @@ def acting_admin(actor_admin_id: str, *, session_token: str | None = None) -> Ac
     One indexed query: the admin by primary key, their roles by the (admin, role) key,
     and, given a ``session_token``, their stepped-up session by its unique token.
     """
+    arguments.ident("actor_admin_id", actor_admin_id)
     query: Any = AdminUser.select(AdminUser.status, AdminRole.permissions)
     if session_token is not None:
         session = AdminSession.select(AdminSession.id).where(
