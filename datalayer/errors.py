@@ -62,11 +62,48 @@ class ValidationError(DataLayerError):
 
 
 class NotFoundError(DataLayerError):
-    """The row does not exist, or is outside the caller's scope."""
+    """The row does not exist, or is outside the caller's scope.
+
+    ``entity`` names what was looked for (``"todo"``, ``"user"``; None when the database
+    reported a missing referenced row it did not name) and ``id`` its id (None for a
+    lookup by something else, a token or an email).
+    """
+
+    def __init__(
+        self, message: str | None = None, *, entity: str | None = None, id: str | None = None
+    ) -> None:
+        self.entity = entity
+        self.id = id
+        if message is None:
+            what = (entity or "row").replace("_", " ")
+            message = f"{what} {id} not found" if id is not None else f"{what} not found"
+        super().__init__(message)
 
 
 class ConflictError(DataLayerError):
-    """A unique constraint or a state conflict (duplicate, already used, last owner)."""
+    """A unique constraint or a state conflict (duplicate, already used, last owner).
+
+    For a unique constraint, ``constraint`` is its name (``"user_email"``), ``table`` its
+    table and ``columns`` its columns, and the message says the same on every backend:
+    ``user.email already exists (constraint user_email)``. For a state conflict the three
+    are None / empty. The driver's exception is ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        constraint: str | None = None,
+        table: str | None = None,
+        columns: Sequence[str] = (),
+    ) -> None:
+        self.constraint = constraint
+        self.table = table
+        self.columns: tuple[str, ...] = tuple(columns)
+        if message is None:
+            listed = ", ".join(f"{table}.{c}" for c in self.columns) or str(table)
+            message = f"{listed} already exists (constraint {constraint})"
+        super().__init__(message)
 
 
 class SerializationError(ConflictError):
@@ -189,8 +226,39 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
-def _conflict_message(exc: BaseException) -> str:
-    return f"conflict: {scrub(_first_line(exc))}"
+# The unique constraints of the models, by name and by (table, columns): the models register
+# them (datalayer.models), so a duplicate reads the same on PostgreSQL, which names the
+# constraint, and on SQLite, which names the table and columns.
+_UNIQUE_BY_NAME: dict[str, tuple[str, tuple[str, ...]]] = {}
+_UNIQUE_BY_COLUMNS: dict[tuple[str, tuple[str, ...]], str] = {}
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
+
+
+def register_unique(name: str, table: str, columns: Sequence[str]) -> None:
+    """Record a unique constraint (or unique index) so duplicates on it are named."""
+    _UNIQUE_BY_NAME[name] = (table, tuple(columns))
+    _UNIQUE_BY_COLUMNS.setdefault((table, tuple(columns)), name)
+
+
+def _driver(exc: BaseException) -> BaseException:
+    return getattr(exc, "orig", None) or getattr(exc, "__cause__", None) or exc
+
+
+def unique_conflict(exc: BaseException) -> ConflictError:
+    """Return the ``ConflictError`` of a unique violation, named the same on both backends."""
+    diag = getattr(_driver(exc), "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name is not None:  # PostgreSQL names the constraint
+        table, columns = _UNIQUE_BY_NAME.get(name, (getattr(diag, "table_name", None), ()))
+        return ConflictError(constraint=name, table=table, columns=columns)
+    match = _SQLITE_UNIQUE.search(_first_line(exc))
+    if match is not None:  # SQLite names the columns: "user.email" or "t.a, t.b"
+        pairs = [part.strip().split(".", 1) for part in match.group(1).split(",")]
+        table, columns = pairs[0][0], tuple(p[-1] for p in pairs)
+        return ConflictError(
+            constraint=_UNIQUE_BY_COLUMNS.get((table, columns)), table=table, columns=columns
+        )
+    return ConflictError(f"conflict: {scrub(_first_line(exc))}")
 
 
 def translate(exc: BaseException) -> DataLayerError:
@@ -214,7 +282,7 @@ def translate(exc: BaseException) -> DataLayerError:
             return NotFoundError(f"referenced row does not exist: {_first_line(exc)}")
         if code in ("23502", "23514") or "NOT NULL" in str(exc).upper() or "CHECK" in str(exc).upper():
             return ValidationError(_first_line(exc))
-        return ConflictError(_conflict_message(exc))
+        return unique_conflict(exc)
     if code in ("55P03", "57014"):  # lock_not_available, query_canceled (by a timeout)
         return QueryTimeoutError(f"query timed out ({code}): {_first_line(exc)}")
     if code in ("40001", "40P01"):

@@ -36,6 +36,8 @@ from pgbouncer import PgBouncer
 
 from datalayer import db, init_db
 
+# A user's suite, run in a subprocess by test_user_suite.py against the installed plugin.
+collect_ignore = ["user_suite"]
 
 @pytest.fixture(scope="session", autouse=True)
 def _stop_pgbouncer() -> Iterator[None]:

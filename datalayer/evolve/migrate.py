@@ -28,7 +28,7 @@ import peewee
 from peewee_migrate import Migrator, Router
 from peewee_migrate.models import MIGRATE_TABLE
 
-from datalayer.connection.database import build_database
+from datalayer.connection.database import build_database, db
 from datalayer.errors import (
     DataLayerError,
     DataLossError,
@@ -407,8 +407,26 @@ def _router(database: peewee.Database, *, strict: bool = True) -> Router:
     return router
 
 
+def _in_memory(url: str | None) -> peewee.Database | None:
+    """The database ``init_db()`` opened when it is an in-memory SQLite one and ``url`` names
+    it (or is None): a second connection would open a second, empty database."""
+    handle = db.obj
+    if not isinstance(handle, peewee.SqliteDatabase) or handle.database != ":memory:":
+        return None
+    if url is None or resolve_url(url) in ("sqlite:///:memory:", "sqlite://:memory:"):
+        return handle
+    return None
+
+
 @contextmanager
 def _connected(url: str | None) -> Iterator[peewee.Database]:
+    shared = _in_memory(url)
+    if shared is not None:  # migrate on init_db()'s own connection; it stays open
+        try:
+            yield shared
+        except peewee.PeeweeException as exc:
+            raise MigrationError(f"database error: {_first_line(exc)}") from exc
+        return
     database = build_database(resolve_url(url))
     try:
         database.connect()

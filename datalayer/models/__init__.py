@@ -13,6 +13,7 @@ from typing import Any
 
 import peewee
 
+from datalayer.errors import register_unique
 from datalayer.models.admin import (
     AdminAuditLog,
     AdminRole,
@@ -67,6 +68,25 @@ ALL_MODELS: list[type[BaseModel]] = [
     AdminUserNote,
     AdminTenantNote,
 ]
+
+
+def _register_unique_constraints(models: list[type[BaseModel]]) -> None:
+    """Tell the error translation each table's primary key and unique indexes by name, so a
+    duplicate raises the same ``ConflictError`` on PostgreSQL and SQLite."""
+    for model in models:
+        table = model._meta.table_name
+        pk: Any = model._meta.primary_key
+        if pk:
+            key = pk.field_names if isinstance(pk, peewee.CompositeKey) else (pk.name,)
+            columns = [model._meta.fields[name].column_name for name in key]
+            register_unique(f"{table}_pkey", table, columns)
+        for index in model._meta.fields_to_index():
+            if index._unique:
+                names = [getattr(e, "column_name", str(e)) for e in index._expressions]
+                register_unique(index._name, table, names)
+
+
+_register_unique_constraints(ALL_MODELS)
 
 
 def find_models() -> list[type[BaseModel]]:

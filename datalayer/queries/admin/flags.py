@@ -53,7 +53,7 @@ def _unexpired(now: dt.datetime) -> Any:
 def _require_target(target_type: str, target_id: str) -> None:
     model = TARGETS[target_type]
     if not model.select(model.id).where(model.id == target_id).exists():
-        raise NotFoundError(f"{target_type} {target_id} not found")
+        raise NotFoundError(entity=target_type, id=target_id)
 
 
 @error_boundary

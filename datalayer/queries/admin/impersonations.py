@@ -114,7 +114,7 @@ def _require_target(target_user_id: str, target_tenant_id: str | None) -> None:
     )
     row = query.tuples().first()
     if row is None:
-        raise NotFoundError(f"user {target_user_id} not found")
+        raise NotFoundError(entity="user", id=target_user_id)
     if row[0] is not None or row[1]:
         raise PermissionDeniedError(
             f"user {target_user_id} is staff (an admin role, or an admin account): staff "

@@ -139,7 +139,7 @@ class AdminNoteQueries:
             if row is None:
                 if model.select(model.id).where(model.id == note_id).exists():
                     raise PermissionDeniedError("only its author edits a note")
-                raise NotFoundError(f"{target_type} note {note_id} not found")
+                raise NotFoundError(entity=f"{target_type}_note", id=note_id)
             audit(
                 actor_admin_id,
                 f"{kind.action}_EDIT",

@@ -50,7 +50,7 @@ class AdminRoleQueries:
     @staticmethod
     def upsert_role(
         key: str,
-        actor_admin_id: str,
+        actor_admin_id: AdminUserId,
         *,
         name: str,
         permissions: list[str],

@@ -98,7 +98,7 @@ class AdminSessionQueries:
             status = AdminUser.select(AdminUser.status).where(AdminUser.id == admin_user_id)
             found = status.scalar()
             if found is None:
-                raise NotFoundError(f"admin user {admin_user_id} not found")
+                raise NotFoundError(entity="admin_user", id=admin_user_id)
             if found != "active":
                 raise PermissionDeniedError(f"admin user {admin_user_id} is {found}, not active")
             row = admin_session_dumper.written_one(S.insert(admin_user=admin_user_id, **values))

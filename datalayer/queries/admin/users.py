@@ -140,7 +140,7 @@ class AdminUserQueries:
             lock_rights()
             current = admin_user_dumper.one(current_query)
             if current is None:
-                raise NotFoundError(f"admin user {admin_user_id} not found")
+                raise NotFoundError(entity="admin_user", id=admin_user_id)
             if current["status"] == status:
                 return current
             query = (
@@ -187,7 +187,7 @@ class AdminUserQueries:
             if not rows:
                 if AdminUser.select().where(AdminUser.id == admin_user_id).exists():
                     raise PermissionDeniedError(f"admin user {admin_user_id} is suspended")
-                raise NotFoundError(f"admin user {admin_user_id} not found")
+                raise NotFoundError(entity="admin_user", id=admin_user_id)
             audit(
                 admin_user_id,
                 "ADMIN_LOGIN",

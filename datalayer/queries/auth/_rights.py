@@ -89,7 +89,7 @@ def _user(user_id: str, *, lock: bool = False) -> Any:
     query: Any = m.User.select(m.User.id, m.User.email, m.User.name).where(m.User.id == user_id)
     row = (for_update(query) if lock else query).tuples().first()
     if row is None:
-        raise NotFoundError(f"user {user_id} not found")
+        raise NotFoundError(entity="user", id=user_id)
     return row
 
 

@@ -38,7 +38,7 @@ TOUCH_INTERVAL = dt.timedelta(seconds=60)
 def _changed(query: Any, user_id: str) -> UserDTO:
     row = user_dumper.written(query)
     if row is None:
-        raise NotFoundError(f"user {user_id} not found")
+        raise NotFoundError(entity="user", id=user_id)
     return row
 
 
@@ -172,7 +172,7 @@ class UserQueries:
             row = user_dumper.written(query)
             if row is None:
                 if not User.select(User.id).where(User.id == user_id).exists():
-                    raise NotFoundError(f"user {user_id} not found")
+                    raise NotFoundError(entity="user", id=user_id)
                 raise PermissionDeniedError("the user is not a member of this tenant")
         return row
 

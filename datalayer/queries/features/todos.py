@@ -53,7 +53,7 @@ def _one(cursor: Any) -> TodoDTO | None:
 def _changed(cursor: Any, todo_id: str) -> TodoDTO:
     row = _one(cursor)
     if row is None:
-        raise NotFoundError(f"todo {todo_id} not found")
+        raise NotFoundError(entity="todo", id=todo_id)
     return row
 
 

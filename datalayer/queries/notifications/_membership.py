@@ -26,7 +26,7 @@ def require_members(tenant_id: str, *user_ids: str, who: tuple[str, ...]) -> Non
 
 def _refusal(tenant_id: str, message: str) -> DataLayerError:
     if not Tenant.select(Tenant.id).where(Tenant.id == tenant_id).exists():
-        return NotFoundError(f"tenant {tenant_id} not found")
+        return NotFoundError(entity="tenant", id=tenant_id)
     return PermissionDeniedError(message)
 
 

@@ -150,7 +150,7 @@ def _check_purchaser(event: _Event, tenant_id: str) -> None:
     )
     if not member.exists():
         if not User.select(User.id).where(User.id == purchaser).exists():
-            raise NotFoundError(f"user {purchaser} not found")  # may exist at the retry
+            raise NotFoundError(entity="user", id=purchaser)  # may exist at the retry
         raise ValidationError(
             {"subscription": {"purchased_by_user_id": ["Must be a member of the tenant."]}}
         )

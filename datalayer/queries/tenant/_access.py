@@ -17,7 +17,7 @@ OWNER = ("owner",)
 def denied(tenant_id: str, message: str) -> DataLayerError:
     """Return the error for an actor without the role: NotFoundError if the tenant is gone."""
     if not Tenant.select(Tenant.id).where(Tenant.id == tenant_id).exists():
-        return NotFoundError(f"tenant {tenant_id} not found")
+        return NotFoundError(entity="tenant", id=tenant_id)
     return PermissionDeniedError(message)
 
 

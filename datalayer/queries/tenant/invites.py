@@ -132,7 +132,7 @@ def _pending_invite(token_hash: str, user_id: str, now: dt.datetime) -> TenantIn
         raise NotFoundError("no invite has this token")
     user = User.select(User.email, User.email_verified).where(User.id == user_id).tuples().first()
     if user is None:
-        raise NotFoundError(f"user {user_id} not found")
+        raise NotFoundError(entity="user", id=user_id)
     if arguments.normalize_email(user[0]) != invite["email"]:
         raise PermissionDeniedError("the invite was sent to another email address")
     if not user[1]:  # else anyone could take an invitee's address and their invite
@@ -302,7 +302,7 @@ class TenantInviteQueries:
                 .scalar()
             )
             if tenant_id is None:
-                raise NotFoundError(f"invite {invite_id} not found")
+                raise NotFoundError(entity="invite", id=invite_id)
             require_role(tenant_id, actor_user_id, MANAGERS)
             query = (
                 TenantInvite.update(status="revoked")

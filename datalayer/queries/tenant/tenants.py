@@ -118,7 +118,7 @@ class TenantQueries:
             )
             rows = list(query.tuples().execute())
         if not rows:  # deleted meanwhile
-            raise NotFoundError(f"tenant {tenant_id} not found")
+            raise NotFoundError(entity="tenant", id=tenant_id)
         return tenant_dumper.row(rows[0])
 
     @staticmethod
