@@ -11,11 +11,13 @@ from datalayer.connection.database import atomic, connection_context, db, init_d
 from datalayer.connection.retrying import retrying
 from datalayer.errors import (
     AdoptError,
+    AdoptRefused,
     ConfigurationError,
     ConflictError,
     ConnectionLostError,
     DataLayerError,
     DataLossError,
+    MakeMigrationsError,
     MigrationError,
     NotFoundError,
     NotInitializedError,
@@ -163,11 +165,13 @@ __all__ = [
     "retrying",
     # the errors (datalayer.errors): DataLayerError and every subclass
     "AdoptError",
+    "AdoptRefused",
     "ConfigurationError",
     "ConflictError",
     "ConnectionLostError",
     "DataLayerError",
     "DataLossError",
+    "MakeMigrationsError",
     "MigrationError",
     "NotFoundError",
     "NotInitializedError",
