@@ -87,8 +87,8 @@ class AdminRoleQueries:
             .returning(*admin_role_dumper.fields)
         )
         with write():
+            lock_rights()  # first: the actor's right is read after a concurrent change
             require_admin(actor_admin_id, ADMIN_ROLES_WRITE)
-            lock_rights()
             before = admin_role_dumper.one(
                 admin_role_dumper.select().where(AdminRole.key == values["key"])
             )
@@ -177,8 +177,8 @@ class AdminRoleQueries:
             (AdminUserRole.admin_user == admin_user_id) & (AdminUserRole.role_key == role_key)
         )
         with write():
-            _require_role_writer(admin_user_id, actor_admin_id, session_token)
             lock_rights()
+            _require_role_writer(admin_user_id, actor_admin_id, session_token)
             if query.execute() == 0:
                 return False
             keep_a_roles_writer()

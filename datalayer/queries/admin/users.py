@@ -136,8 +136,8 @@ class AdminUserQueries:
         )
         current_query = for_update(admin_user_dumper.select().where(AdminUser.id == admin_user_id))
         with write():
+            lock_rights()  # first: the actor's right is read after a concurrent change
             require_admin(actor_admin_id, ADMIN_ROLES_WRITE)
-            lock_rights()
             current = admin_user_dumper.one(current_query)
             if current is None:
                 raise NotFoundError(entity="admin_user", id=admin_user_id)
