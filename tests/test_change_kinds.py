@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -125,11 +126,11 @@ def ok(result: dict[str, Any]) -> str:
 
 
 def cycle(checkout: Checkout, name: str, touched: set[str], *args: str,
-          restored: bool = True) -> str:
+          restored: bool = True, renamed: dict[str, str] | None = None) -> str:
     """Generate ``name``, then migrate, check, generate again, roll back, migrate again;
     return the generated source. Rows are counted at every step; every table not in
     ``touched`` keeps its content; with ``restored`` the touched ones get theirs back
-    on rollback."""
+    on rollback. ``renamed`` (old -> new) maps the tables the migration renames."""
     results = checkout.steps(["makemigrations", name, *args], *CYCLE)
     made, before, applied, after, checked, again, back, rolled, reapplied, after2, checked2 \
         = results
@@ -137,14 +138,33 @@ def cycle(checkout: Checkout, name: str, touched: set[str], *args: str,
     ok(applied), ok(back), ok(reapplied)
     assert "matches the models" in ok(checked) and "matches the models" in ok(checked2)
     assert "No changes" in ok(again), again
-    for snap in (after, rolled, after2):
-        assert snap["counts"] == before["counts"]
+    for snap, names in ((after, renamed or {}), (rolled, {}), (after2, renamed or {})):
+        counts = {names.get(t, t): n for t, n in before["counts"].items()}
+        assert {t: snap["counts"].get(t) for t in counts} == counts
+        assert not any(n for t, n in snap["counts"].items() if t not in counts)  # new: empty
         for table, digest in before["checksums"].items():
             if table not in touched:
-                assert snap["checksums"][table] == digest, table
+                assert snap["checksums"][names.get(table, table)] == digest, table
     if restored:
         assert rolled["checksums"] == before["checksums"]
     return checkout.source(name)
+
+
+def fails_cleanly(checkout: Checkout, name: str, *details: str) -> None:
+    """Generate ``name``; migrating it fails naming the file and ``details``, with every
+    row and the schema unchanged and the migration still pending."""
+    made, before, applied, after, status = checkout.steps(
+        ["makemigrations", name], ["snapshot"], ["migrate"], ["snapshot"], ["status"])
+    assert "Wrote" in ok(made)
+    assert applied["exit"] == 1, applied
+    message = applied["output"]
+    assert re.search(rf"\d{{3}}_{name}\.py failed", message), message
+    assert "rolled back, nothing changed" in message and "still pending" in message, message
+    for detail in details:
+        assert detail in message, message
+    assert "Traceback" not in message
+    assert after == before
+    assert "1 pending" in ok(status)
 
 
 def test_int_to_bigint(checkout: Checkout) -> None:
@@ -170,3 +190,167 @@ def test_varchar_widened_keeps_its_unique_index(checkout: Checkout) -> None:
     duplicate = checkout.sql("SELECT email FROM waitlist LIMIT 1")[0][0]
     with pytest.raises(Exception, match="(?i)unique"):
         checkout.sql(f"INSERT INTO waitlist (id, email) VALUES ('w-dup', '{duplicate}')")
+
+
+def test_constant_python_default_fills_existing_rows(checkout: Checkout) -> None:
+    checkout.edit("datalayer/models/auth.py", "    image = pw.TextField(null=True)\n",
+                  "    image = pw.TextField(null=True)\n    karma = pw.IntegerField(default=0)\n")
+    source = cycle(checkout, "add_karma", {"user"})
+    assert "add_column(migrator, 'user', 'karma', pw.IntegerField(default=0), fill=0)" in source
+    assert set(checkout.sql('SELECT karma FROM "user"')) == {(0,)}
+
+
+def test_callable_default_is_refused_unless_given_a_value(checkout: Checkout) -> None:
+    checkout.edit("datalayer/models/features.py", "    title = pw.TextField()\n",
+                  "    title = pw.TextField()\n    token = pw.TextField(default=new_id)\n")
+    checkout.edit("datalayer/models/features.py", "    id_field,\n", "    id_field,\n    new_id,\n")
+    before = checkout.migrations()
+    refused, = checkout.steps(["makemigrations", "todo_token"])
+    assert refused["exit"] == 1
+    assert "todos.token is NOT NULL with a default computed when a row is saved (new_id)" \
+        in refused["output"]
+    assert "server default" in refused["output"] and "--fill todos.token=VALUE" \
+        in refused["output"] and "nothing was written" in refused["output"]
+    assert checkout.migrations() == before
+    made, applied, checked, back, back_anyway = checkout.steps(
+        ["makemigrations", "todo_token", "--fill", "todos.token=legacy"], ["migrate"],
+        ["check"], ["rollback"], ["rollback", "--allow-data-loss"])
+    assert "fill='legacy'" in checkout.source("todo_token")
+    ok(made), ok(applied)
+    assert "matches the models" in ok(checked)
+    assert back["exit"] == 1 and "drops column todos.token" in back["output"]
+    ok(back_anyway)
+
+
+def test_not_null_with_a_default_fills_the_nulls(checkout: Checkout) -> None:
+    checkout.sql('UPDATE "user" SET preferred_language = NULL WHERE id IN '
+                 '(SELECT id FROM "user" ORDER BY id LIMIT 2)')
+    checkout.edit("datalayer/models/auth.py",
+                  '    preferred_language = pw.TextField(null=True, default="en", ',
+                  '    preferred_language = pw.TextField(default="en", ')
+    source = cycle(checkout, "language_required", {"user"}, restored=False)
+    assert "add_not_null(migrator, 'user', 'preferred_language', fill=ServerDefault(\"'en'\"))" \
+        in source
+    assert "drop_not_null(migrator, 'user', 'preferred_language')" in source
+    assert checkout.sql('SELECT count(*) FROM "user" WHERE preferred_language IS NULL') == [(0,)]
+
+
+ASSIGNEE = ('    assignee = pw.ForeignKeyField(User, column_name="assignee_id", null=True, '
+            'on_delete="SET NULL", backref="assigned_todos")\n')
+
+
+def test_nullable_fk_column_added_then_dropped(checkout: Checkout) -> None:
+    checkout.edit("datalayer/models/features.py", "    title = pw.TextField()\n",
+                  "    title = pw.TextField()\n" + ASSIGNEE)
+    source = cycle(checkout, "todo_assignee", {"todos"})
+    assert "add_column(migrator, 'todos', 'assignee', pw.ForeignKeyField(" in source
+    assert "drop_column(migrator, 'todos', 'assignee')" in source
+    checkout.edit("datalayer/models/features.py", ASSIGNEE, "")
+    source = cycle(checkout, "drop_assignee", {"todos"})
+    assert "drop_column(migrator, 'todos', 'assignee')" in source
+
+
+def test_fk_put_onto_an_existing_column(checkout: Checkout) -> None:
+    checkout.edit("datalayer/models/admin.py",
+                  "    impersonation_session_id = pw.TextField(null=True)\n",
+                  '    impersonation_session = pw.DeferredForeignKey("AdminImpersonationSession", '
+                  'column_name="impersonation_session_id", null=True, on_delete="SET NULL", '
+                  # SQLite cannot add a deferred key later: inline (as User.active_tenant)
+                  'constraints=[Dialect("", \'REFERENCES "admin_impersonation_sessions" ("id") '
+                  'ON DELETE SET NULL\')])\n')
+    checkout.edit("datalayer/models/admin.py", "    BaseModel,\n", "    BaseModel,\n    Dialect,\n")
+    source = cycle(checkout, "audit_session_fk", set())
+    assert "alter_column(migrator, 'admin_audit_log', 'impersonation_session', " \
+        "pw.ForeignKeyField(" in source
+    assert "add_column" not in source and "drop_column" not in source
+
+
+def test_expression_and_partial_indexes_unique_or_not(checkout: Checkout) -> None:
+    checkout.edit("datalayer/models/features.py", "\n\nclass Waitlist(BaseModel):",
+                  '\nTodo.add_index(Todo.index(Todo.user, pw.fn.lower(Todo.title), '
+                  'name="todos_user_title_idx"))\n\n\nclass Waitlist(BaseModel):')
+    checkout.edit("datalayer/models/features.py", "\n\nclass UserActivityDaily(BaseModel):",
+                  '\nWaitlist.add_index(Waitlist.index(pw.fn.lower(Waitlist.email), unique=True, '
+                  'where=pw.SQL("email <> \'\'"), name="waitlist_email_lower_idx"))\n\n\n'
+                  "class UserActivityDaily(BaseModel):")
+    checkout.edit("datalayer/models/features.py", 'where=pw.SQL("tenant_id IS NULL")',
+                  'where=pw.SQL("tenant_id IS NULL AND completed = false")')
+    source = cycle(checkout, "expression_indexes", set())
+    assert "add_index(migrator, 'todos', 'todos_user_title_idx', ['user', 'lower(\"title\")'])" \
+        in source
+    assert ("add_index(migrator, 'waitlist', 'waitlist_email_lower_idx', ['lower(\"email\")'], "
+            "unique=True, where=\"email <> ''\")") in source
+    assert "drop_index(migrator, 'todos', 'todos_user_personal_idx')" in source  # WHERE alone
+
+
+def test_table_rename_keeps_rows_and_indexes(checkout: Checkout) -> None:
+    checkout.edit("datalayer/models/features.py", '        table_name = "todos"\n',
+                  '        table_name = "tasks"\n')
+    refused, = checkout.steps(["makemigrations", "rename_todos"])
+    assert refused["exit"] == 1 and "possible rename(s) todos:tasks" in refused["output"]
+    source = cycle(checkout, "rename_todos", set(), "--rename", "todos:tasks",
+                   renamed={"todos": "tasks"})
+    assert "rename_table(migrator, 'todos', 'tasks')" in source
+    assert "rename_table(migrator, 'tasks', 'todos')" in source
+    assert "remove_model" not in source and "create_model" not in source
+
+
+LIFECYCLE = 'LIFECYCLE_STAGES = ("new", "activated", "engaged", "at_risk", "churned")'
+
+
+def test_check_widened_applies(checkout: Checkout) -> None:
+    checkout.edit("datalayer/models/auth.py", LIFECYCLE,
+                  'LIFECYCLE_STAGES = ("new", "activated", "engaged", "at_risk", "churned", '
+                  '"dormant")')
+    source = cycle(checkout, "lifecycle_dormant", set())
+    assert "add_check(migrator, 'user', 'user_lifecycle_stage_check'" in source
+
+
+def test_check_narrowed_fails_cleanly(checkout: Checkout) -> None:
+    assert checkout.sql("SELECT count(*) FROM \"user\" WHERE lifecycle_stage = 'new'")[0][0]
+    checkout.edit("datalayer/models/auth.py", LIFECYCLE,
+                  'LIFECYCLE_STAGES = ("activated", "engaged", "at_risk", "churned")')
+    fails_cleanly(checkout, "lifecycle_without_new", "user_lifecycle_stage_check")
+
+
+def test_unique_on_duplicated_values_fails_cleanly(checkout: Checkout) -> None:
+    checkout.sql("UPDATE todos SET title = 'same title' WHERE id IN "
+                 "(SELECT id FROM todos ORDER BY id LIMIT 2)")
+    checkout.edit("datalayer/models/features.py", "    title = pw.TextField()\n",
+                  "    title = pw.TextField(unique=True)\n")
+    detail = "Key (title)=(same title) is duplicated" if IS_PG else "todos.title"
+    fails_cleanly(checkout, "unique_title", detail)
+
+
+COMMENTS = '''
+
+class TodoComment(BaseModel):
+    id = id_field()
+    todo = pw.ForeignKeyField(Todo, column_name="todo_id", on_delete="CASCADE",
+                              backref="comments")
+    author = pw.ForeignKeyField(User, column_name="author_id", on_delete="CASCADE",
+                                backref="todo_comments")
+    body = pw.TextField()
+    created_at = created_at()
+
+    class Meta:
+        table_name = "todo_comments"
+'''
+
+
+def test_new_table_with_cascading_fks_and_the_rollback_guard(checkout: Checkout) -> None:
+    path = checkout.root / "datalayer" / "models" / "features.py"
+    path.write_text(path.read_text() + COMMENTS)
+    source = cycle(checkout, "todo_comments", set())
+    assert "class TodoComment(pw.Model):" in source and "on_delete='CASCADE'" in source
+    todo, user = checkout.sql('SELECT id, user_id FROM todos ORDER BY id LIMIT 1')[0]
+    checkout.sql("INSERT INTO todo_comments (id, todo_id, author_id, body) VALUES "
+                 f"('c1', '{todo}', '{user}', 'a'), ('c2', '{todo}', '{user}', 'b')")
+    before, refused, after, allowed = checkout.steps(
+        ["snapshot"], ["rollback"], ["snapshot"], ["rollback", "--allow-data-loss"])
+    assert refused["exit"] == 1
+    assert "rolling back" in refused["output"] and \
+        "drops table todo_comments (2 row(s))" in refused["output"]
+    assert after == before
+    ok(allowed)
+    assert "todo_comments" not in checkout.steps(["snapshot"])[0]["counts"]

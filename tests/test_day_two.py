@@ -111,7 +111,7 @@ def test_not_null_column_with_default_on_user_keeps_every_row(checkout: Checkout
     out = checkout.run("makemigrations", "add_karma").stdout
     path = checkout.root / "migrations" / re.search(r"(\d{3}_add_karma\.py)", out).group(1)
     assert ("add_column(migrator, 'user', 'karma', "
-            "pw.IntegerField(constraints=[ServerDefault('0')]))") in path.read_text()
+            "pw.IntegerField(default=0, constraints=[ServerDefault('0')]))") in path.read_text()
     checkout.run("migrate")
     assert checkout.counts() == before
     assert set(checkout.values('SELECT karma FROM "user"')) == {(0,)}

@@ -147,7 +147,7 @@ def test_model_change_without_migration_is_detected(migrated_url: str) -> None:
     text = "\n".join(problems)
     assert "add_column(migrator, 'user', 'nickname', pw.TextField(null=True))" in text
     assert "user.nickname: column is missing from the database" in text
-    assert "add_column(migrator, 'todos', 'priority', pw.IntegerField(index=True), fill=0)" in text
+    assert "add_column(migrator, 'todos', 'priority', pw.IntegerField(index=True, default=0), fill=0)" in text
     assert "todos.priority" in text and "index todos_priority" in text
     assert "nickname" not in User._meta.fields and not hasattr(User, "nickname")
     assert migrations.schema_drift(migrated_url) == []

@@ -47,6 +47,9 @@ def field_code(state: FieldState, *, declare_index: bool = False) -> str:
         args.append("index=False")
     elif declare_index and state.index and not state.fk and not state.primary_key:
         args.append("index=True")
+    constant = state.field.default
+    if isinstance(constant, bool | int | float | str):  # the guard counts other values
+        args.append(f"default={constant!r}")
     if state.default:
         args.append(f"constraints=[{default_code(state.default)}]")
     return f"{state.kind}({', '.join(args)})"
