@@ -10,7 +10,8 @@ queue can be read first: ``datalayer migrate`` counts the rows a ``remove_model`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import peewee as pw
@@ -142,6 +143,37 @@ def install_fixes() -> None:
     ``migrations/conf.py``, ``pw_migrate`` run with. Idempotent."""
     install_index_fix()
     _install_backref_fix()
+    _install_legacy_rename()
+
+
+def _install_legacy_rename() -> None:
+    """Run peewee_migrate's SQLite steps with ``PRAGMA legacy_alter_table = ON``.
+
+    playhouse rebuilds a table (create a copy, drop, rename) for ``add_fields`` of a NOT
+    NULL column and the like; since SQLite 3.26 the rename re-checks every trigger, and
+    one on another table that names the dropped one (the audit log's names "user") fails
+    it: ``error in trigger ...: no such table: main.user``. ``rename_table`` turns the
+    legacy mode off for its own rename (which must rewrite the references).
+    """
+    from peewee_migrate.migrator import SqliteMigrator
+
+    original = SqliteMigrator.migration_context
+    if getattr(original, "_datalayer_fixed", False):
+        return
+
+    @contextmanager
+    def migration_context(self: Any, atomic: bool = True) -> Iterator[None]:
+        database = self.database
+        legacy = database.execute_sql("PRAGMA legacy_alter_table").fetchone()[0]
+        database.execute_sql("PRAGMA legacy_alter_table = ON")
+        try:
+            with original(self, atomic):
+                yield
+        finally:
+            database.execute_sql(f"PRAGMA legacy_alter_table = {'ON' if legacy else 'OFF'}")
+
+    migration_context._datalayer_fixed = True  # type: ignore[attr-defined]
+    SqliteMigrator.migration_context = migration_context
 
 
 def _install_backref_fix() -> None:
