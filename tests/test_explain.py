@@ -170,8 +170,11 @@ def _statements(call: Callable[[], Any]) -> list[tuple[str, Any]]:
     captured: list[tuple[str, Any]] = []
 
     def hook(event: Any) -> None:
-        if re.match(r"\s*(SELECT|UPDATE|DELETE|WITH)\b", event.sql, re.I):
-            captured.append((event.sql, event.params))
+        # A write that makes deliveries due is sent with its NOTIFY in front of it (one
+        # simple query, one transaction): the statement to explain is the one after it.
+        sql = re.sub(r'^\s*NOTIFY\s+"?\w+"?\s*;\s*', "", event.sql, flags=re.I)
+        if re.match(r"\s*(SELECT|UPDATE|DELETE|WITH)\b", sql, re.I):
+            captured.append((sql, event.params))
 
     db.obj.query_hooks.append(hook)
     try:
