@@ -20,6 +20,7 @@ import contextlib
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,7 @@ from peewee_migrate import Migrator, Router
 from peewee_migrate.models import MIGRATE_TABLE
 
 from datalayer.connection.database import build_database, db
+from datalayer.connection.schema_version import SchemaBehindWarning
 from datalayer.errors import (
     DataLayerError,
     DataLossError,
@@ -422,10 +424,13 @@ def _in_memory(url: str | None) -> peewee.Database | None:
 def _connected(url: str | None) -> Iterator[peewee.Database]:
     shared = _in_memory(url)
     if shared is not None:  # migrate on init_db()'s own connection; it stays open
-        try:
-            yield shared
-        except peewee.PeeweeException as exc:
-            raise MigrationError(f"database error: {_first_line(exc)}") from exc
+        # Its first statement would warn that the schema is behind: that is why we are here.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=SchemaBehindWarning)
+            try:
+                yield shared
+            except peewee.PeeweeException as exc:
+                raise MigrationError(f"database error: {_first_line(exc)}") from exc
         return
     database = build_database(resolve_url(url))
     try:
