@@ -367,3 +367,45 @@ def test_new_table_with_cascading_fks_and_the_rollback_guard(checkout: Checkout)
     assert after == before
     ok(allowed)
     assert "todo_comments" not in checkout.steps(["snapshot"])[0]["counts"]
+
+
+def _pw_migrate(checkout: Checkout, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_DIRECT_URL",
+                                                             "DATABASE_URL"}}
+    env["PYTHONPATH"] = str(checkout.root)
+    return subprocess.run([sys.executable, "-m", "peewee_migrate", *args, "--directory",
+                           "migrations", "--database", checkout.url], cwd=checkout.root,
+                          env=env, capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_pw_migrate_create_auto_writes_what_makemigrations_writes(checkout: Checkout) -> None:
+    """peewee_migrate's own generator dropped server defaults and renamed indexes; through
+    migrations/conf.py it writes datalayer's file, after which check is clean."""
+    checkout.edit("datalayer/models/auth.py", "    image = pw.TextField(null=True)\n",
+                  "    image = pw.TextField(null=True)\n"
+                  "    karma = pw.IntegerField(default=0, constraints=[int_default(0)])\n")
+    checkout.edit("datalayer/models/features.py", "\n\nclass Waitlist(BaseModel):",
+                  '\nTodo.add_index(Todo.index(Todo.user, Todo.due_date, where=pw.SQL('
+                  '"completed = false"), name="todos_user_due_idx"))\n\n\n'
+                  "class Waitlist(BaseModel):")
+    made, = checkout.steps(["makemigrations", "karma"])
+    ok(made)
+    folder = checkout.root / "migrations"
+    expected = {p.name: p.read_text() for p in folder.glob("[0-9]*_karma*.py")}
+    assert expected and "ServerDefault('0')" in "".join(expected.values())
+    for name in expected:
+        (folder / name).unlink()
+    for source in ([], ["--auto-source", "datalayer.models"]):
+        created = _pw_migrate(checkout, "create", "--auto", *source, "karma")
+        assert created.returncode == 0, created.stdout + created.stderr
+        written = {p.name: p.read_text() for p in folder.glob("[0-9]*_karma*.py")}
+        assert written == expected
+        if not source:
+            for name in written:
+                (folder / name).unlink()
+    applied = _pw_migrate(checkout, "migrate")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    checked, again = checkout.steps(["check"], ["makemigrations", "again"])
+    assert "matches the models" in ok(checked)
+    assert "No changes" in ok(again)
