@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_console_helpers import ROLES_WRITE, actions, new_admin, session_of
+from admin_console_helpers import ROLES_WRITE, actions, give, new_admin, session_of
 from factories import make_tenant, make_user
 from helpers import APP_ROLE
 
@@ -38,7 +38,7 @@ from datalayer.models import (
     AdminUserRole,
 )
 from datalayer.models.base import utcnow
-from datalayer.queries.admin_rights import ADMIN_RIGHTS
+from datalayer.queries.admin_rights import ADMIN_RIGHTS, require_admin
 
 pytestmark = pytest.mark.usefixtures("txn")
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "admin-rights.md"
@@ -282,3 +282,13 @@ def test_every_admin_write_leaves_its_audit_row_in_the_same_transaction(right: A
         transaction.rollback()  # the write and its audit row go together
     assert AdminAuditLog.select().where(AdminAuditLog.action.in_(expected)).count() == before
 
+
+
+def test_the_permission_check_is_one_query(query_counter: Any) -> None:
+    admin, token = _super()
+    for _ in range(5):  # more roles do not mean more queries
+        give(admin, "x:y")
+    query_counter.statements.clear()
+    actor = require_admin(admin, ROLES_WRITE, session_token=token, step_up=True)
+    assert actor.stepped_up and ROLES_WRITE in actor.permissions
+    assert query_counter.count == 1
