@@ -107,6 +107,7 @@ from datalayer.schemas import (
     UpdateUserInput,
     UserActivityDailyDTO,
     UserDTO,
+    UserExport,
     VerificationDTO,
     WaitlistDTO,
 )
@@ -229,6 +230,7 @@ __all__ = [
     "VerificationDTO",
     "WaitlistDTO",
     "ErasureResult",
+    "UserExport",
     "BillingEvent",
     "BillingSubscriptionState",
     "DeliveryStats",

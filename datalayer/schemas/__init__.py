@@ -105,6 +105,7 @@ from datalayer.schemas.notifications import (
     UpdateNotificationTargetInput,
     UpdateNotificationTargetSchema,
 )
+from datalayer.schemas.rights import UserExport
 from datalayer.schemas.subscriptions import (
     BillingEvent,
     BillingSubscriptionState,
@@ -140,6 +141,7 @@ from datalayer.schemas.tenant import (
 )
 
 __all__ = [
+    "UserExport",
     "BillingEvent",
     "BillingSubscriptionState",
     "DeliveryStats",

@@ -29,6 +29,7 @@ from datalayer.schemas.auth import (
     user_dumper,
 )
 from datalayer.schemas.base import check_id, check_now, load, require
+from datalayer.schemas.rights import UserExport
 from datalayer.types import AdminUserId, TenantId, UserAdminRole, UserId
 
 # touch_last_active writes at most once per interval per user.
@@ -237,7 +238,7 @@ class UserQueries:
             return bool(query.execute() > 0)
 
     @staticmethod
-    def export(user_id: UserId) -> dict[str, list[Any]]:
+    def export(user_id: UserId) -> UserExport:
         """Return every row about the user, by table name, as DTOs (their right of access).
 
         Their profile, sessions and accounts (no token, no password), memberships, invites
