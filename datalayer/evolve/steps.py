@@ -16,7 +16,7 @@ from typing import Any
 
 import peewee as pw
 from peewee_migrate import Migrator
-from playhouse.migrate import Operation
+from playhouse.migrate import Operation, make_index_name
 
 from datalayer.migration_ops import CONCURRENTLY
 
@@ -199,6 +199,21 @@ def _install_backref_fix() -> None:
 
     del_field._datalayer_fixed = True  # type: ignore[attr-defined]  # a marker on a function
     Migrator.__del_field__ = del_field  # type: ignore[method-assign]  # patching peewee_migrate (why: above)
+
+    original_remove = Migrator.remove_fields
+
+    def remove_fields(self: Migrator, model: Any, *names: str, **params: Any) -> Any:
+        # SQLite's DROP COLUMN refuses an indexed column: drop its index=True index first
+        # (peewee_migrate drops a unique one itself).
+        model = self.__get_model__(model)
+        meta = model._meta
+        for field in [f for f in meta.fields.values() if f.name in names]:
+            if field.index and not field.unique:
+                index = make_index_name(meta.table_name, [field.column_name])
+                self.__ops__.append(self.__migrator__.drop_index(meta.table_name, index))
+        return original_remove(self, model, *names, **params)
+
+    Migrator.remove_fields = remove_fields  # type: ignore[method-assign]  # as above
 
 
 def install_index_fix() -> None:
