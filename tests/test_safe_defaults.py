@@ -81,7 +81,7 @@ def test_commands_other_than_migrate_leave_a_missing_sqlite_file_uncreated(
 def test_erase_shows_the_target_before_it_asks(fresh_db: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     UserQueries.create({"name": "Real", "email": "real@corp.example"})
-    AdminUserQueries.create(None, {"email": "ops@corp.example", "name": "Ops", "status": "active"})
+    AdminUserQueries.bootstrap("ops@corp.example", name="Ops")  # the first admin
     db.close()
     monkeypatch.setattr("datalayer.cli.ops._is_terminal", lambda: True)
     result = CliRunner().invoke(main, ["user", "erase", "real@corp.example", "--actor",
