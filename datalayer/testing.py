@@ -137,7 +137,7 @@ def make_tenant(owner_id: UserId | None = None, **fields: Any) -> TenantDTO:
     """Create a tenant owned by ``owner_id`` (a new user when None) and return it."""
     owner = owner_id if owner_id is not None else make_user()["id"]
     fields.setdefault("name", f"Tenant {next(_seq)}")
-    return TenantQueries.create_with_owner(owner, fields)  # type: ignore[arg-type]
+    return TenantQueries.create_with_owner(owner, fields)  # type: ignore[arg-type]  # keys checked at run time
 
 
 def make_todo(

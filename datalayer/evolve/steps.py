@@ -172,7 +172,7 @@ def _install_legacy_rename() -> None:
         finally:
             database.execute_sql(f"PRAGMA legacy_alter_table = {'ON' if legacy else 'OFF'}")
 
-    migration_context._datalayer_fixed = True  # type: ignore[attr-defined]
+    migration_context._datalayer_fixed = True  # type: ignore[attr-defined]  # a marker on a function
     SqliteMigrator.migration_context = migration_context
 
 
