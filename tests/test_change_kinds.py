@@ -390,9 +390,9 @@ def test_new_table_with_cascading_fks_and_the_rollback_guard(checkout: Checkout)
 def test_type_change_that_cannot_cast_fails_cleanly(checkout: Checkout) -> None:
     """Failure mode 3: text -> integer needs USING; a value that does not convert fails
     the migration, nothing changed."""
-    checkout.edit("datalayer/models/features.py", "    title = pw.TextField()\n",
-                  "    title = pw.IntegerField()\n")
-    fails_cleanly(checkout, "title_number", "invalid input syntax for type integer")
+    checkout.edit("datalayer/models/auth.py", "    name = pw.TextField()\n",
+                  "    name = pw.IntegerField()\n")
+    fails_cleanly(checkout, "user_name_number", "invalid input syntax for type integer")
 
 
 def _pw_migrate(checkout: Checkout, *args: str) -> subprocess.CompletedProcess[str]:

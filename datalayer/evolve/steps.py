@@ -144,6 +144,30 @@ def install_fixes() -> None:
     install_index_fix()
     _install_backref_fix()
     _install_legacy_rename()
+    _install_concurrently_in_transaction()
+
+
+def _install_concurrently_in_transaction() -> None:
+    """Run a ``CONCURRENTLY`` index step that finds itself in a transaction as a plain one.
+
+    ``datalayer migrate`` runs a migration of such steps outside any transaction;
+    ``pw_migrate migrate`` runs every migration in one, where PostgreSQL refuses
+    ``CREATE INDEX CONCURRENTLY``. There the plain statement is what can run (it blocks
+    the table's writers while it builds, as any step in a transaction does).
+    """
+    original = Operation.run
+    if getattr(original, "_datalayer_fixed", False):
+        return
+
+    def run(self: Operation) -> None:
+        statement = self.args[0] if self.args else None
+        if getattr(self.fn, "__name__", "") == "sql" and isinstance(statement, str) and \
+                CONCURRENTLY.search(statement) and self.migrator.database.in_transaction():
+            self.args = (CONCURRENTLY.sub("", statement, count=1), *self.args[1:])
+        original(self)
+
+    run._datalayer_fixed = True  # type: ignore[attr-defined]  # a marker on a function
+    Operation.run = run  # patching playhouse (why: above)
 
 
 def _install_legacy_rename() -> None:
