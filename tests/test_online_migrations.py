@@ -26,11 +26,12 @@ from datalayer.evolve import migrate as migrations
 REPO_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 pg_only = pytest.mark.skipif(not IS_PG, reason="PostgreSQL: online DDL")
-# The tests with writer processes take seconds each and do not depend on the Python
-# version: the py311 envs run them (tox.ini: DATALAYER_TEST_WORKFLOWS).
-with_writers = pytest.mark.skipif(
+# The tests with writer processes or a checkout driven in subprocesses take seconds each
+# and do not depend on the Python version: the py311 envs run them (tox.ini:
+# DATALAYER_TEST_WORKFLOWS).
+workflow = pytest.mark.skipif(
     os.environ.get("DATALAYER_TEST_WORKFLOWS", "1") == "0",
-    reason="writer-process tests run in the py311 envs (tox.ini: DATALAYER_TEST_WORKFLOWS)")
+    reason="runs in the py311 envs (tox.ini: DATALAYER_TEST_WORKFLOWS)")
 ROWS = 300
 
 
@@ -171,7 +172,7 @@ def test_a_backfill_commits_each_batch_and_resumes(project: Project) -> None:
 
 
 @pg_only
-@with_writers
+@workflow
 def test_writers_wait_at_most_the_lock_timeout_behind_a_long_transaction(
         project: Project) -> None:
     """A long transaction reads todos; a migration needing todos' ACCESS EXCLUSIVE lock
@@ -197,7 +198,7 @@ def test_writers_wait_at_most_the_lock_timeout_behind_a_long_transaction(
 
 
 @pg_only
-@with_writers
+@workflow
 def test_an_online_step_retries_behind_a_long_transaction_then_succeeds(
         project: Project) -> None:
     # Nullable: these writers are the code of before, which never sets the column.
@@ -264,7 +265,7 @@ def _types(project: Project) -> list[tuple[object, ...]]:
 
 
 @pg_only
-@with_writers
+@workflow
 def test_int_to_bigint_and_text_to_varchar_online_with_writers_running(
         project: Project) -> None:
     """expand (a shadow column kept in sync by a trigger), backfill, contract (swap by
@@ -417,7 +418,7 @@ def test_split_moves_the_online_forms_and_their_rollbacks() -> None:
         "drop_index(migrator, 'todos', 'todos_rank', concurrently=True)"]
 
 
-@with_writers
+@workflow
 def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Path) -> None:
     """A new column and, on the existing todos, an index, a CHECK and a nullable FK
     column: the plain column in NNN_x.py; the index (CONCURRENTLY), the CHECK (NOT VALID,
@@ -491,7 +492,7 @@ def _checkout(tmp_path: Path, url: str) -> object:
     return Checkout(root, url)
 
 
-@with_writers
+@workflow
 def test_a_rewrite_is_sized_refused_above_the_threshold_or_written_online(
         tmp_path: Path) -> None:
     """int -> bigint rewrites tenant_activity_daily: makemigrations says so with its size,
