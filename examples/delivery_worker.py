@@ -181,11 +181,16 @@ def run_worker(
         out_of_time = max_seconds is not None and time.monotonic() - started >= max_seconds
         return out_of_time or bool(stop and stop())
 
+    def release_stale() -> None:
+        """Hand expired leases (of workers that died) back, every release_every_seconds."""
+        nonlocal last_release
+        if time.monotonic() - last_release >= release_every_seconds:
+            stats.released += ride_through(DeliveryQueries.release_stale, stopped)
+            last_release = time.monotonic()
+
     try:
         while not stopped():
-            if time.monotonic() - last_release >= release_every_seconds:
-                stats.released += ride_through(DeliveryQueries.release_stale, stopped)
-                last_release = time.monotonic()
+            release_stale()
             mark_and_claim = functools.partial(
                 DeliveryQueries.mark_sent_and_claim,
                 worker_id,
@@ -203,7 +208,7 @@ def run_worker(
             elif once:
                 break
             else:
-                _idle(channels, idle_seconds, poll_seconds, stopped)
+                _idle(channels, idle_seconds, poll_seconds, stopped, release_stale)
     except BaseException:
         if sent:  # a crash: still mark what was sent (the unsent leases run out)
             count_marked(sent, DeliveryQueries.mark_sent_many(worker_id, sent), stats)
@@ -213,15 +218,21 @@ def run_worker(
 
 
 def _idle(
-    channels: Sequence[Channel] | None, idle: float, poll: float, stopped: Callable[[], bool]
+    channels: Sequence[Channel] | None,
+    idle: float,
+    poll: float,
+    stopped: Callable[[], bool],
+    release_stale: Callable[[], None],
 ) -> None:
-    """Wait until a delivery may be due (one statement per ``idle`` seconds meanwhile)."""
+    """Wait until a delivery may be due: one statement per ``idle`` seconds meanwhile,
+    and the expired leases released on schedule."""
     wait = functools.partial(
         DeliveryQueries.wait_for_work, timeout=idle, channels=channels, poll_seconds=poll
     )
     while not stopped():
         if ride_through(wait, stopped):
             return
+        release_stale()
 
 
 def _let_go(

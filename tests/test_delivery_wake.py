@@ -162,6 +162,62 @@ def test_a_retry_due_later_ends_the_wait_when_it_is_due(direct: str) -> None:
     assert [d["id"] for d in DeliveryQueries.claim("w1")] == [delivery["id"]]
 
 
+def _listener_pid(url: str) -> int:
+    deadline = time.monotonic() + HANG
+    while True:
+        conn = psycopg2.connect(url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state = 'idle' AND query ILIKE 'SELECT MIN%%'"
+                )
+                row = cur.fetchone()
+        finally:
+            conn.close()
+        if row:
+            return int(row[0])
+        assert time.monotonic() < deadline, "the waiter never blocked"
+        time.sleep(0.02)
+
+
+@postgres_only
+def test_a_wait_whose_session_is_cut_ends_without_error_and_the_next_listens_again(
+    direct: str,
+) -> None:
+    """A failover cuts the listening session: the wait ends (work may be due), no error."""
+    user_id = in_app_user()
+    done: list[Any] = []
+
+    def cut_then_notify() -> None:
+        try:
+            first = _listener_pid(direct)
+            killer = psycopg2.connect(direct)
+            killer.autocommit = True
+            with killer.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(%s)", (first,))
+            killer.close()
+            second = _listener_pid(direct)
+            NotificationQueries.notify(user_id, type="direct_message", title="again", body="b")
+            done.append((first, second))
+        except BaseException as exc:  # reported in the test's thread
+            done.append(exc)
+        finally:
+            db.close()
+
+    helper = threading.Thread(target=cut_then_notify, daemon=True)
+    helper.start()
+    started = time.monotonic()
+    assert DeliveryQueries.wait_for_work(timeout=HANG) is True  # cut: no exception
+    assert DeliveryQueries.wait_for_work(timeout=HANG) is True  # listening again: woken
+    assert time.monotonic() - started < 2 * HANG
+    helper.join(HANG)
+    assert len(done) == 1 and not isinstance(done[0], BaseException), done
+    first, second = done[0]
+    assert first != second  # a new session listened
+    assert len(DeliveryQueries.claim("w1")) == 1
+
+
 @postgres_only
 def test_stop_waiting_ends_a_wait_at_once_and_every_later_one(direct: str) -> None:
     waiter = start_waiting(direct, HANG)
@@ -242,3 +298,30 @@ def test_release_wakes_a_waiting_worker(direct: str) -> None:
     assert waiter.finish() is True
     assert waiter.seconds < HANG
 
+
+
+@postgres_only
+def test_a_sweep_that_changes_nothing_wakes_nobody(direct: str) -> None:
+    """Every worker runs release_stale on a schedule: an empty one must not wake them all."""
+    _claimed("w1", 1)
+    conn = psycopg2.connect(direct)
+    conn.autocommit = True
+
+    def heard() -> list[str]:
+        received = []
+        while select.select([conn], [], [], 1.0)[0]:
+            conn.poll()
+            received += [n.channel for n in conn.notifies]
+            conn.notifies.clear()
+        return received
+
+    try:
+        with conn.cursor() as cur:
+            cur.execute('LISTEN "datalayer_deliveries"')
+        assert DeliveryQueries.release_stale() == 0
+        assert DeliveryQueries.release("nobody") == 0
+        assert heard() == []
+        assert DeliveryQueries.release("w1") == 1
+        assert heard() == ["datalayer_deliveries"]
+    finally:
+        conn.close()

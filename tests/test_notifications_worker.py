@@ -18,7 +18,13 @@ import pytest
 from factories import make_user
 from helpers import IS_PG, direct_url
 
-from datalayer import NotificationQueries, PreferenceQueries, TargetQueries, db
+from datalayer import (
+    DeliveryQueries,
+    NotificationQueries,
+    PreferenceQueries,
+    TargetQueries,
+    db,
+)
 from datalayer.models import NotificationDelivery
 
 D = NotificationDelivery
@@ -233,3 +239,23 @@ def _listening(url: str) -> bool:
             return bool(cur.fetchone()[0])
     finally:
         conn.close()
+
+
+def test_an_idle_worker_releases_a_dead_worker_s_expired_lease_and_sends_it(
+    fresh_db: str,
+) -> None:
+    user = make_user()
+    PreferenceQueries.upsert(user.id, {"email_enabled": False, "push_enabled": False})
+    NotificationQueries.notify(user.id, type="direct_message", title="orphan", body="body")
+    (orphan,) = DeliveryQueries.claim("dead-worker", lease_seconds=1)  # then it died
+    sent: list[str] = []
+
+    def record(delivery: Any) -> str:
+        sent.append(delivery["id"])
+        return "again"
+
+    stats = worker.run_worker(  # idle from the start: nothing is due for a second
+        "w2", record, idle_seconds=0.2, release_every_seconds=0.5, stop=lambda: bool(sent),
+        max_seconds=60,
+    )
+    assert sent == [orphan["id"]] and stats.released == 1

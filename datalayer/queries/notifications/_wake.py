@@ -1,9 +1,11 @@
 """Wake workers on NOTIFY: writes that make deliveries due notify in their own transaction,
 and ``wait_for_work`` blocks on LISTEN until one may be due.
 
-A write that makes deliveries due (``notify``'s insert, ``release``, ``release_stale``,
-a failed attempt going back to pending) runs as ``NOTIFY datalayer_deliveries; <write>``:
-one round trip, one transaction, so a rolled-back write wakes nobody. PostgreSQL
+A write that makes deliveries due sends NOTIFY in its own statement, so in its own
+transaction: ``notify``'s insert runs as ``NOTIFY datalayer_deliveries; INSERT ...``,
+and ``release``, ``release_stale`` and a failed attempt going back to pending call
+``pg_notify`` from the UPDATE's statement only when it changed a row. One round trip,
+one transaction: a rolled-back write wakes nobody. PostgreSQL
 delivers identical notifications of one transaction once, so a transaction that queues
 a thousand deliveries wakes each listener once.
 """
@@ -42,11 +44,16 @@ def waking_rows(query: peewee.Query) -> tuple[list[Any], bool]:
 
 
 def waking_count(query: peewee.Query) -> int:
-    """Run a write with NOTIFY in the same transaction (PostgreSQL); return its row count."""
+    """Run an UPDATE that may make deliveries due; on PostgreSQL, NOTIFY in the same
+    statement only when it changed a row (an idle sweep wakes nobody). Return its count."""
     if not is_postgres():
         return int(query.execute())
-    sql, params = query.sql()
-    return int(db.execute_sql(_NOTIFY + sql, params).rowcount)
+    sql, params = query.returning(D.id).sql()  # type: ignore[attr-defined]  # an Update
+    counted = (
+        f"WITH changed AS ({sql}) SELECT count(*), CASE WHEN count(*) > 0 THEN "
+        f"pg_notify('{CHANNEL}', '') END FROM changed"
+    )
+    return int(db.execute_sql(counted, params).fetchone()[0])
 
 
 def _next_due(channels: Sequence[str] | None) -> Any:
@@ -102,13 +109,15 @@ def wait_for_work(timeout: float, channels: Sequence[str] | None, poll_seconds: 
         session.drain()  # notifications of work claimed since: the due time below decides
         sql, params = _next_due(channels).sql()
         due_in = _seconds_until(session.query(sql, params)[0][0])
+        if due_in is not None and due_in <= 0:
+            return True
+        until_due = due_in is not None and due_in <= timeout
+        wait = due_in if due_in is not None and until_due else timeout
+        outcome = session.wait(wait, time.monotonic)
     except psycopg2.Error as exc:  # no server to listen on (a failover): wait a little
+        session.close()
         log.warning("wait_for_work cannot listen (%s); trying again", str(exc).strip()[:200])
         return pause(min(timeout, poll_seconds))
-    if due_in is not None and due_in <= 0:
-        return True
-    until_due = due_in is not None and due_in <= timeout
-    outcome = session.wait(due_in if due_in is not None and until_due else timeout, time.monotonic)
     if outcome == "timeout":
         return until_due
     return outcome == "notified"
