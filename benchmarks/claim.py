@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Any
 
 from datalayer import db, init_db
-from datalayer.bulk import copy_rows
+from datalayer.connection.bulk import copy_rows
 from datalayer.models import Notification, NotificationDelivery, User, new_id, utcnow
 from datalayer.models.notifications import CHANNELS
 

@@ -10,7 +10,7 @@ run, each applied and then undone while the writers run:
 - ``plain``: the form a generator writes without the online operations (peewee_migrate's
   ``add_fields`` / ``change_fields`` / ``add_not_null``, ``add_index`` in the
   transaction, ``migration_ops.add_check``), through ``datalayer migrate``;
-- ``online``: ``datalayer.migration_online`` operations through ``datalayer migrate``;
+- ``online``: ``datalayer.migration_ops.online`` operations through ``datalayer migrate``;
 - ``by hand``: the online DDL an expert types in psql (raw psycopg2, autocommit).
 
 It prints each way's worst and 99th-percentile writer latency and how long the change

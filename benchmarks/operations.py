@@ -14,7 +14,7 @@ import psycopg2
 
 from benchmarks import raw
 from benchmarks.cases import Case
-from datalayer.bulk import copy_rows
+from datalayer.connection.bulk import copy_rows
 from datalayer.connection.database import driver_url
 from datalayer.models import Todo, User, new_id, utcnow
 from datalayer.queries import TodoQueries

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from datalayer.bulk import copy_rows
+from datalayer.connection.bulk import copy_rows
 from datalayer.connection.database import db
 from datalayer.errors import ConflictError, DataLayerError, translate_errors
 from datalayer.models import (

@@ -23,7 +23,7 @@ import peewee as pw
 from peewee_migrate import Migrator
 
 from datalayer.migration_ops import ServerDefault, add_check, add_index, drop_check, drop_index
-from datalayer.migration_online import *  # noqa: F403
+from datalayer.migration_ops.online import *  # noqa: F403
 
 
 def migrate(migrator: Migrator, database: pw.Database, *, fake=False):

@@ -1,7 +1,7 @@
 """Online schema changes: migrations that change a table while writers keep writing.
 
 Each test copies the shipped migrations into a folder of its own, points ``migrate``
-there, adds migrations written with ``datalayer.migration_online`` and runs them on a
+there, adds migrations written with ``datalayer.migration_ops.online`` and runs them on a
 database of its own holding a few hundred todos (the code paths of a big table, on a
 small one: the benchmark, benchmarks/migrations.py, runs them on a million rows).
 """
@@ -465,7 +465,7 @@ def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Pa
         assert "add_index(migrator, 'todos', 'todos_reviewer_id', ['reviewer'], " \
             "concurrently=True)" in online
         assert "drop_column_online(migrator, 'todos', 'reviewer')" in online
-        assert "from datalayer.migration_online import" in online
+        assert "from datalayer.migration_ops.online import" in online
         checkout.run("migrate")
         assert "matches the models" in checkout.run("check").stdout
         assert "No changes" in checkout.run("makemigrations", "again").stdout

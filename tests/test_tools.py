@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from factories import make_user
 
 from datalayer import ConflictError, DataLayerError, db
-from datalayer.bulk import copy_rows
 from datalayer.cli.dev import diagram_command
 from datalayer.cli.diagram import mermaid
+from datalayer.connection.bulk import copy_rows
 from datalayer.models import (
     ALL_MODELS,
     AdminFlag,

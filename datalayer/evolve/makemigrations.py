@@ -199,7 +199,7 @@ def _render(name: str, forward: Plan, backward: Plan, *, empty: bool) -> str:
     helpers = sorted(forward.helpers | backward.helpers)
     imports = ""
     for module, names in (("migration_ops", [h for h in helpers if h not in ONLINE_HELPERS]),
-                          ("migration_online", [h for h in helpers if h in ONLINE_HELPERS])):
+                          ("migration_ops.online", [h for h in helpers if h in ONLINE_HELPERS])):
         if names:
             imports += f"\nfrom datalayer.{module} import (\n" + "".join(
                 f"    {h},\n" for h in names) + ")\n"

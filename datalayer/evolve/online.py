@@ -1,6 +1,6 @@
 """How ``migrate`` runs migrations that must not stop writers, and what it says first.
 
-A migration made of online steps (``datalayer.migration_online``) or of ``CONCURRENTLY``
+A migration made of online steps (``datalayer.migration_ops.online``) or of ``CONCURRENTLY``
 statements runs outside the migration's transaction on PostgreSQL: unit by unit, each
 in a transaction of its own, the units that take a lock writers need with a short
 ``lock_timeout``, retried with backoff. A ``CREATE INDEX CONCURRENTLY`` that fails
@@ -22,7 +22,7 @@ import peewee as pw
 from playhouse.migrate import Operation
 
 from datalayer.migration_ops import CONCURRENTLY
-from datalayer.migration_steps import settings
+from datalayer.migration_ops.steps import settings
 
 __all__ = ["drop_invalid_indexes", "is_online", "rebuild_notice", "rebuilds", "run_online",
            "settings", "use_settings"]

@@ -24,7 +24,7 @@ from datalayer.evolve.diff import Plan
 
 __all__ = ["ONLINE_HELPERS", "Split", "split"]
 
-# Helpers the online file imports from datalayer.migration_online (others: migration_ops).
+# Helpers the online file imports from datalayer.migration_ops.online (others: migration_ops).
 ONLINE_HELPERS = {"add_check_online", "drop_constraint", "set_not_null", "drop_not_null_online",
                   "expand", "unexpand", "fill_expanded", "contract", "uncontract",
                   "add_column_online", "drop_column_online"}

@@ -1,7 +1,7 @@
 """Online schema changes: the operations that change a big table without stopping writers.
 
 Each one updates the migration state like the other operations in
-``datalayer.migration_ops`` and queues a ``Step`` (``datalayer.migration_steps``). On
+``datalayer.migration_ops`` and queues a ``Step`` (``datalayer.migration_ops.steps``). On
 PostgreSQL, ``datalayer migrate`` runs a migration made of steps outside its transaction,
 each statement in a transaction of its own with a short ``lock_timeout``, retried; a
 migration mixing steps with other operations is refused. On SQLite the same operations
@@ -20,7 +20,7 @@ run in the migration's transaction (SQLite has no concurrent DDL: its writers wa
   column kept in sync by a trigger, backfilled, then swapped in by renames.
 
 Migration files import this module; it imports only ``datalayer.migration_ops`` and
-``datalayer.migration_steps`` of the package. Treat its operations as frozen, like those.
+``datalayer.migration_ops.steps`` of the package. Treat its operations as frozen, like those.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import peewee as pw
 
 from datalayer import migration_ops
 from datalayer.migration_ops.columns import forget_field
-from datalayer.migration_steps import Backfill, Statement, Step
+from datalayer.migration_ops.steps import Backfill, Statement, Step
 
 __all__ = [
     "add_check_online",

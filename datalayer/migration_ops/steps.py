@@ -1,6 +1,6 @@
 """The units online migration operations are made of, and how each one runs.
 
-An online operation (see ``datalayer.migration_online``) queues a ``Step``: a list of
+An online operation (see ``datalayer.migration_ops.online``) queues a ``Step``: a list of
 units, each a statement or a batched backfill. On PostgreSQL ``datalayer migrate`` runs
 a migration made of steps outside its transaction, unit by unit, each unit in a
 transaction of its own: a unit that needs a lock writers also need waits for it at most
