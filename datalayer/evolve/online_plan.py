@@ -56,6 +56,11 @@ def split(forward: Plan, backward: Plan, created: set[str]) -> Split:
     """Move the steps on existing tables that have an online form to their own plans."""
     result = Split(Plan(), Plan(), Plan(), Plan())
     moved: set[tuple[str, str, str]] = set()
+    # A CHECK the migration replaces (dropped, then added under the same name) keeps its
+    # add beside the drop, in the one transaction: split, the drop would commit before an
+    # online add that fails on existing rows, leaving the table with no CHECK at all.
+    created = created | {f"{m.group(1)}.{m.group(2)}" for step in forward.steps
+                         if (m := _DROP_CHECK.fullmatch(step))}
     for step in forward.steps:
         online = _online_form(step, created)
         if online is None:
@@ -88,7 +93,7 @@ def _online_form(step: str, created: set[str]) -> tuple[tuple[str, str, str], st
                     "add_index")
     elif match := _ADD_CHECK.fullmatch(step):
         table, name, expression = match.groups()
-        if table not in created:
+        if table not in created and f"{table}.{name}" not in created:
             return (("check", table, name),
                     f"add_check_online(migrator, {table!r}, {name!r}, {expression})",
                     "add_check_online")
