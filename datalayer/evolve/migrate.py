@@ -485,18 +485,13 @@ def _sqlite_foreign_keys_off(database: Any) -> Iterator[None]:
 
     With foreign keys on, peewee's rebuild (create, copy, DROP, rename) deletes every
     row referencing the table. The pragma is a no-op inside a transaction, so it is set
-    before BEGIN; ``_foreign_key_check`` runs before the COMMIT instead.
-
-    The rebuild's RENAME runs in SQLite's legacy mode: between the DROP and the RENAME the
-    table does not exist, and a modern RENAME, which checks the whole schema, fails on a
-    trigger of another table that names it (the audit log's trigger names "user").
+    before BEGIN; ``_foreign_key_check`` runs before the COMMIT instead. (The legacy
+    RENAME a rebuild needs is set around every migrator run by ``steps.install_fixes``.)
     """
     database.execute_sql("PRAGMA foreign_keys = OFF")
-    database.execute_sql("PRAGMA legacy_alter_table = ON")
     try:
         yield
     finally:
-        database.execute_sql("PRAGMA legacy_alter_table = OFF")
         database.execute_sql("PRAGMA foreign_keys = ON")
 
 
