@@ -239,9 +239,10 @@ def test_not_null_with_a_default_fills_the_nulls(checkout: Checkout) -> None:
                   '    preferred_language = pw.TextField(null=True, default="en", ',
                   '    preferred_language = pw.TextField(default="en", ')
     source = cycle(checkout, "language_required", {"user"}, restored=False)
-    assert "add_not_null(migrator, 'user', 'preferred_language', fill=ServerDefault(\"'en'\"))" \
-        in source
-    assert "drop_not_null(migrator, 'user', 'preferred_language')" in source
+    # online: the NULLs filled by a batched backfill, then a validated check, SET NOT NULL
+    assert "set_not_null(migrator, 'user', 'preferred_language', fill=ServerDefault(\"'en'\"))" \
+        in source and "add_not_null" not in source
+    assert "drop_not_null_online(migrator, 'user', 'preferred_language')" in source
     assert checkout.sql('SELECT count(*) FROM "user" WHERE preferred_language IS NULL') == [(0,)]
 
 

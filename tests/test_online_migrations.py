@@ -171,6 +171,62 @@ def test_a_backfill_commits_each_batch_and_resumes(project: Project) -> None:
     assert project.values("SELECT count(*) FROM todos WHERE priority = 0") == [(0,)]
 
 
+def test_set_not_null_fills_the_nulls_in_batches_first(
+        project: Project, caplog: pytest.LogCaptureFixture) -> None:
+    """NOT NULL on a column holding NULLs, with a fill: the NULLs are filled (batched
+    on PostgreSQL), the rest keep their values, and the column is NOT NULL; rolled back,
+    it takes NULL again."""
+    before = counts(project)
+    project.add("label", 'add_column(migrator, "todos", "label", pw.TextField(null=True))',
+                'drop_column(migrator, "todos", "label")')
+    migrations.migrate(project.url)
+    project.values("UPDATE todos SET label = id WHERE id > 't-00000199' RETURNING id")
+    name = project.add("label_required", 'set_not_null(migrator, "todos", "label", '
+                       'fill="unlabelled")', 'drop_not_null(migrator, "todos", "label")')
+    with caplog.at_level(logging.DEBUG, logger="datalayer.migrate"):
+        assert migrations.migrate(project.url) == [name]
+    assert counts(project) == before
+    assert project.values("SELECT label = 'unlabelled', count(*) FROM todos GROUP BY 1 "
+                          "ORDER BY 1") == [(False, ROWS - 200), (True, 200)]
+    assert project.values("SELECT count(*) FROM todos WHERE label = id") == [(ROWS - 200,)]
+    if IS_PG:
+        assert "backfill todos: done (200 rows selected)" in caplog.text
+        assert project.values("SELECT is_nullable FROM information_schema.columns WHERE "
+                              "table_name = 'todos' AND column_name = 'label'") == [("NO",)]
+        assert project.values("SELECT conname FROM pg_constraint WHERE conname LIKE "
+                              "'todos_label%%'") == []
+    with pytest.raises(Exception, match="(?i)null"):
+        project.values("UPDATE todos SET label = NULL WHERE id = 't-00000000' RETURNING id")
+    assert migrations.rollback(project.url) == [name]
+    project.values("UPDATE todos SET label = NULL WHERE id = 't-00000000' RETURNING id")
+
+
+@pg_only
+def test_backfill_batches_shrink_to_the_time_a_writer_may_wait(
+        project: Project, caplog: pytest.LogCaptureFixture) -> None:
+    """A batch locks its rows until it commits: a writer updating one waits for it. On a
+    slow table (here a trigger sleeping 2 ms a row: 10,000 rows would hold their locks
+    for 20 s) the batches shrink to about ``batch_seconds``' worth. The sleep sets a
+    floor on each batch's time, so the sizes do not depend on the machine's speed."""
+    project.values("CREATE FUNCTION todos_slow() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$; "
+                   "CREATE TRIGGER todos_slow BEFORE UPDATE ON todos FOR EACH ROW "
+                   "EXECUTE FUNCTION todos_slow(); SELECT 1")
+    name = project.add("fill", ADD_COLUMNS.splitlines()[1] + "\n" + (
+        'backfill(migrator, "todos", "priority = length(title)", where="priority = 0")'),
+        'drop_column(migrator, "todos", "priority")')
+    with caplog.at_level(logging.DEBUG, logger="datalayer.migrate"):
+        assert migrations.migrate(project.url) == [name]
+    sizes = [int(r.getMessage().split()[2]) for r in caplog.records
+             if r.getMessage().startswith("backfill todos: ") and " rows in " in r.getMessage()]
+    # the first batch is small; from its time (at least 200 ms) the next ones are sized to
+    # 50 ms: at most 25 rows, and never more than twice the one before
+    assert sizes[0] == 100 and sum(sizes) == ROWS, sizes
+    assert max(sizes[1:]) <= 25, sizes
+    assert project.values("SELECT count(*) FROM todos WHERE priority = length(title)"
+                          ) == [(ROWS,)]
+
+
 @pg_only
 @workflow
 def test_writers_wait_at_most_the_lock_timeout_behind_a_long_transaction(
@@ -388,10 +444,13 @@ def test_split_moves_the_online_forms_and_their_rollbacks() -> None:
     forward.add("add_index(migrator, 'fresh', 'fresh_x', ['x'])", "add_index")
     forward.add("add_check(migrator, 'todos', 'todos_rank_check', 'rank > 0')", "add_check")
     forward.add("add_not_null(migrator, 'todos', 'description')", "add_not_null")
+    forward.add("add_not_null(migrator, 'todos', 'label', fill=ServerDefault(\"'none'\"))",
+                "add_not_null", "ServerDefault")
     forward.add("add_column(migrator, 'todos', 'reviewer', pw.ForeignKeyField(migrator.orm["
                 "'user'], column_name='reviewer_id', field='id', on_delete='SET NULL', "
                 "backref='+', null=True))", "add_column")
     backward.add("drop_column(migrator, 'todos', 'reviewer')", "drop_column")
+    backward.add("drop_not_null(migrator, 'todos', 'label')", "drop_not_null")
     backward.add("drop_not_null(migrator, 'todos', 'description')", "drop_not_null")
     backward.add("drop_check(migrator, 'todos', 'todos_rank_check')", "drop_check")
     backward.add("drop_index(migrator, 'todos', 'todos_rank')", "drop_index")
@@ -399,20 +458,22 @@ def test_split_moves_the_online_forms_and_their_rollbacks() -> None:
     parts = split(forward, backward, created={"fresh"})
     assert parts.forward.steps == [forward.steps[0], forward.steps[2]]
     assert parts.forward.helpers == {"add_column", "add_index"}
-    assert parts.backward.steps == [backward.steps[4]] and parts.backward.helpers == {
+    assert parts.backward.steps == [backward.steps[5]] and parts.backward.helpers == {
         "drop_column"}
     assert parts.online_forward.steps == [
         "add_index(migrator, 'todos', 'todos_rank', ['rank'], unique=True, concurrently=True)",
         "add_check_online(migrator, 'todos', 'todos_rank_check', 'rank > 0')",
         "set_not_null(migrator, 'todos', 'description')",
+        "set_not_null(migrator, 'todos', 'label', fill=ServerDefault(\"'none'\"))",
         "add_column_online(migrator, 'todos', 'reviewer', pw.ForeignKeyField(migrator.orm["
         "'user'], column_name='reviewer_id', field='id', on_delete='SET NULL', backref='+', "
         "null=True))\nadd_index(migrator, 'todos', 'todos_reviewer_id', ['reviewer'], "
         "concurrently=True)"]
     assert parts.online_forward.helpers == {"add_index", "add_check_online", "set_not_null",
-                                            "add_column_online"}
+                                            "add_column_online", "ServerDefault"}
     assert parts.online_backward.steps == [
         "drop_column_online(migrator, 'todos', 'reviewer')",
+        "drop_not_null_online(migrator, 'todos', 'label')",
         "drop_not_null_online(migrator, 'todos', 'description')",
         "drop_constraint(migrator, 'todos', 'todos_rank_check')",
         "drop_index(migrator, 'todos', 'todos_rank', concurrently=True)"]

@@ -6,7 +6,8 @@
   ``drop_index(..., concurrently=True)``);
 - a CHECK: ``add_check_online`` (``NOT VALID``, then ``VALIDATE`` on its own);
 - NOT NULL on an existing column: ``set_not_null`` (a validated check, then
-  ``SET NOT NULL`` without a scan).
+  ``SET NOT NULL`` without a scan); its NULLs filled first by a batched backfill when
+  the field has a default.
 
 On PostgreSQL those run outside the migration's transaction, and such a migration may
 hold nothing else, so they go into a second file, ``NNN_<name>_online.py``, applied
@@ -32,7 +33,7 @@ ONLINE_HELPERS = {"add_check_online", "drop_constraint", "set_not_null", "drop_n
 _ADD_INDEX = re.compile(r"add_index\(migrator, '(\w+)', '(\w+)', (.*)\)", re.S)
 _ADD_CHECK = re.compile(r"add_check\(migrator, '(\w+)', '(\w+)', ('(?:[^'\\]|\\.)*'|"
                         r"\"(?:[^\"\\]|\\.)*\")\)", re.S)
-_ADD_NOT_NULL = re.compile(r"add_not_null\(migrator, '(\w+)', '(\w+)'\)")
+_ADD_NOT_NULL = re.compile(r"add_not_null\(migrator, '(\w+)', '(\w+)'(, fill=.*)?\)", re.S)
 # a nullable foreign key column (no fill): its constraint NOT VALID, its index CONCURRENTLY
 _ADD_FK = re.compile(r"add_column\(migrator, '(\w+)', '(\w+)', (pw\.ForeignKeyField\("
                      r"[^\n]*column_name='(\w+)'[^\n]*\))\)")
@@ -107,10 +108,10 @@ def _online_form(step: str, created: set[str]) -> tuple[tuple[str, str, str], st
                     f"add_column_online(migrator, {table!r}, {name!r}, {code}){index}",
                     "add_column_online")
     elif match := _ADD_NOT_NULL.fullmatch(step):
-        table, name = match.groups()
+        table, name, fill = match.groups()
         if table not in created:
             return (("not_null", table, name),
-                    f"set_not_null(migrator, {table!r}, {name!r})", "set_not_null")
+                    f"set_not_null(migrator, {table!r}, {name!r}{fill or ''})", "set_not_null")
     return None
 
 

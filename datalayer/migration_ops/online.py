@@ -14,7 +14,8 @@ run in the migration's transaction (SQLite has no concurrent DDL: its writers wa
 - ``add_check`` / ``add_foreign_key``: ``ADD CONSTRAINT … NOT VALID``, then
   ``VALIDATE CONSTRAINT`` on its own (writers go on meanwhile).
 - ``set_not_null``: a ``CHECK (col IS NOT NULL) NOT VALID``, validated, then
-  ``SET NOT NULL`` (no scan, given the check), then the check dropped.
+  ``SET NOT NULL`` (no scan, given the check), then the check dropped; with ``fill``,
+  a batched backfill of the NULLs first.
 - ``backfill``: ``UPDATE`` in batches, one transaction each, resumable.
 - ``expand`` / ``contract``: a column's type changed without a rewrite lock — a new
   column kept in sync by a trigger, backfilled, then swapped in by renames.
@@ -31,7 +32,8 @@ from typing import Any
 import peewee as pw
 
 from datalayer import migration_ops
-from datalayer.migration_ops.columns import forget_field
+from datalayer.migration_ops.base import literal
+from datalayer.migration_ops.columns import UNSET, forget_field
 from datalayer.migration_ops.steps import Backfill, Statement, Step
 
 __all__ = [
@@ -190,15 +192,27 @@ def drop_constraint(migrator: Any, table: str, name: str) -> None:
         f"ALTER TABLE {_q(table)} DROP CONSTRAINT IF EXISTS {_q(name)}", sqlite="")])
 
 
-def set_not_null(migrator: Any, table: str, name: str) -> None:
-    """Make column ``name`` NOT NULL without holding writers up while rows are scanned."""
+def set_not_null(migrator: Any, table: str, name: str, *, fill: Any = UNSET) -> None:
+    """Make column ``name`` NOT NULL without holding writers up while rows are scanned.
+
+    With ``fill`` (a constant, or a ``ServerDefault`` whose expression is used), the rows
+    holding NULL get it first, by a batched backfill (one short transaction per batch).
+    A NULL written meanwhile by code that does not set the column makes the validation
+    fail cleanly (the migration stays pending; run it again).
+    """
     if _is_sqlite(migrator):  # a rebuild
-        migration_ops.add_not_null(migrator, table, name)
+        migration_ops.add_not_null(migrator, table, name, **(
+            {} if fill is UNSET else {"fill": fill}))
         return
     field = migrator.orm[table]._meta.fields[name]
     field.null = False
     column, check = field.column_name, f"{table}_{field.column_name}_not_null"[:63]
+    units: list[Statement | Backfill] = []
+    if fill is not UNSET:
+        units.append(Backfill(table, f"{_q(column)} = {literal(fill, sqlite=False)}",
+                              where=f"{_q(column)} IS NULL"))
     _queue(migrator, f"set_not_null {table}.{column}", [
+        *units,
         *_validated(table, check, f"CHECK ({_q(column)} IS NOT NULL)"),
         Statement(f"ALTER TABLE {_q(table)} ALTER COLUMN {_q(column)} SET NOT NULL",
                   sqlite=""),

@@ -37,6 +37,9 @@ class RunSettings:
     def __init__(self) -> None:
         self.lock_timeout = 2.0
         self.retries = 4
+        # A backfill batch holds its rows' locks until it commits: a writer updating one
+        # of them waits for the batch. Batches are sized to take about this long.
+        self.batch_seconds = 0.05
         self.stream: TextIO | None = None  # progress goes here; None: sys.stderr
 
     @contextmanager
@@ -107,7 +110,16 @@ class Backfill:
 
     ``where`` selects the rows still to fill; a backfill that stopped resumes with the
     rows it still selects. Progress: a bar on a terminal, log lines elsewhere.
+
+    Outside a transaction (PostgreSQL online) a batch locks its rows until it commits,
+    so a writer updating one of them waits for the whole batch. Batches start small
+    (``FIRST_BATCH`` rows) and are sized from the last one's time to take about
+    ``settings.batch_seconds``, never more than ``batch_size`` rows: on a fast table they
+    grow to ``batch_size``; on a slow one (triggers, many indexes, a loaded server) they
+    shrink, so no writer waits much longer than ``batch_seconds``.
     """
+
+    FIRST_BATCH = 100
 
     blocks_writers = True
 
@@ -117,6 +129,7 @@ class Backfill:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.table, self.assignments, self.where = table, assignments, where
         self.key, self.batch_size, self.on_sqlite = key, batch_size, sqlite
+        self.batches: list[int] = []  # the rows each batch updated, in order
 
     def run(self, database: Any, *, outside: bool) -> None:
         """Update every selected row, a batch per transaction; report progress."""
@@ -129,24 +142,40 @@ class Backfill:
         param = "?" if _is_sqlite(database) else "%s"
         update = (f"UPDATE {table} SET {self.assignments} WHERE {key} IN (SELECT {key} "
                   f"FROM {table} WHERE ({self.where}) AND {key} > {param} ORDER BY {key} "
-                  f"LIMIT {self.batch_size}) RETURNING {key}")
+                  f"LIMIT {param}) RETURNING {key}")
         first = f"SELECT min({key}) FROM {table} WHERE {self.where}"
         low = database.execute_sql(first).fetchone()[0]
         if low is None:
             return bar.finish()
         last, done = _before(low), 0
+        size = min(self.batch_size, self.FIRST_BATCH) if outside else self.batch_size
         while True:
+            started = time.perf_counter()
             with database.atomic():
                 if outside:
                     _set_lock_timeout(database, settings.lock_timeout, local=True)
-                keys = [row[0] for row in database.execute_sql(update, (last,)).fetchall()]
+                keys = [row[0] for row in database.execute_sql(
+                    update, (last, size)).fetchall()]
+            took = time.perf_counter() - started
             if not keys:
                 return bar.finish()
+            self.batches.append(len(keys))
+            logger.debug("backfill %s: %d rows in %.1f ms", self.table, len(keys), took * 1000)
             last, done = max(keys), done + len(keys)
             bar.update(done)
+            if outside:
+                size = _next_size(size, took, settings.batch_seconds, self.batch_size)
 
     def __repr__(self) -> str:
         return f"Backfill({self.table!r}, {self.assignments!r}, where={self.where!r})"
+
+
+def _next_size(size: int, took: float, target: float, largest: int) -> int:
+    """The next batch's size: scaled towards ``target`` seconds, at most doubled."""
+    if took <= 0:
+        return min(size * 2, largest)
+    scaled = int(size * min(target / took, 2.0))
+    return max(1, min(scaled, largest))
 
 
 def _before(value: Any) -> Any:
