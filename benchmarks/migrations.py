@@ -2,6 +2,7 @@
 
     python -m benchmarks.migrations                    # 1,000,000 todos
     python -m benchmarks.migrations --rows 200000 --json out.json
+    python -m benchmarks.migrations --kinds "int -> bigint,text -> varchar(255)"
 
 For each change kind, on a table of ``--rows`` todos, with four writer processes each
 inserting a todo and updating another about 40 times a second, three ways in the same
@@ -66,6 +67,7 @@ class Kind:
     online: list[tuple[str, str]]
     hand: list[str]
     hand_undo: list[str]
+    prepare: tuple[str, ...] = ()  # run before each way, outside the measurement
 
 
 FK = ('pw.ForeignKeyField(migrator.orm["user"], column_name="reviewer_id", null=True, '
@@ -132,6 +134,24 @@ KINDS = [
           "ALTER TABLE todos ALTER COLUMN memo SET NOT NULL",
           "ALTER TABLE todos DROP CONSTRAINT d_nn"],
          ["ALTER TABLE todos ALTER COLUMN memo DROP NOT NULL"]),
+    Kind("NOT NULL filling 100k NULLs",
+         ('import datalayer.migration_ops as ops\n'
+          'ops.add_not_null(migrator, "todos", "note", fill="")',
+          'migrator.drop_not_null("todos", "note")'),
+         [('set_not_null(migrator, "todos", "note", fill="")',
+           'drop_not_null(migrator, "todos", "note")')],
+         [*(f"UPDATE todos SET note = '' WHERE id >= 't-{i:05d}000' AND id < 't-{i + 1:05d}"
+            "000' AND note IS NULL" for i in range(100)),  # batches of 1,000
+          "ALTER TABLE todos ADD CONSTRAINT d_nn CHECK (note IS NOT NULL) NOT VALID",
+          "ALTER TABLE todos VALIDATE CONSTRAINT d_nn",
+          "ALTER TABLE todos ALTER COLUMN note SET NOT NULL",
+          "ALTER TABLE todos DROP CONSTRAINT d_nn"],
+         ["ALTER TABLE todos ALTER COLUMN note DROP NOT NULL"],
+         # The writers never set note: it has a server default, as the generator gives a
+         # NOT NULL column with a default (without one, their inserts would break the check).
+         prepare=("ALTER TABLE todos ALTER COLUMN note SET DEFAULT ''",
+                  "UPDATE todos SET note = NULL WHERE id < 't-00100000'",
+                  "VACUUM ANALYZE todos")),
     Kind("int -> bigint",
          ('migrator.change_fields("todos", score=pw.BigIntegerField(null=True))',
           'migrator.change_fields("todos", score=pw.IntegerField(null=True))'),
@@ -161,20 +181,26 @@ class Result:
     writes: int
     errors: int
     seconds: float
+    failure: str = ""  # the change itself failed (e.g. deadlocked with the writers)
 
 
 def measure(url: str, kind: str, way: str, change: Callable[[], None]) -> Result:
     """Run ``change`` (apply and undo) with the writers running; time the writers."""
+    failure = ""
     with Writers(url, processes=4) as writers:
         started = time.perf_counter()
-        change()
+        try:
+            change()
+        except Exception as exc:  # noqa: BLE001 - a way that fails is a result too
+            failure = str(exc).splitlines()[0][:200]
         took = time.perf_counter() - started
     latencies = sorted(writers.latencies)
     p99 = latencies[int(len(latencies) * 0.99)] if latencies else 0.0
     result = Result(kind, way, writers.worst * 1000, p99 * 1000, len(latencies),
-                    len(writers.errors), took)
+                    len(writers.errors), took, failure)
     print(f"{kind:32} {way:8} worst {result.worst_ms:7.0f} ms  p99 {result.p99_ms:5.0f} ms  "
-          f"{result.writes:5} writes  {result.errors} errors  {took:6.1f} s", flush=True)
+          f"{result.writes:5} writes  {result.errors} errors  {took:6.1f} s"
+          + (f"  FAILED: {failure}" if failure else ""), flush=True)
     return result
 
 
@@ -182,10 +208,12 @@ def through_migrate(project: Project, bodies: list[tuple[str, str]]) -> Callable
     names = [project.add(f"bench_{uuid.uuid4().hex[:6]}", up, down) for up, down in bodies]
 
     def change() -> None:
-        assert migrations.migrate(project.url) == names
-        assert migrations.rollback(project.url, count=len(names)) == names[::-1]
-        for name in names:  # the next way starts from the same migrations
-            (project.folder / f"{name}.py").unlink()
+        try:
+            assert migrations.migrate(project.url) == names
+            assert migrations.rollback(project.url, count=len(names)) == names[::-1]
+        finally:
+            for name in names:  # the next way starts from the same migrations
+                (project.folder / f"{name}.py").unlink()
     return change
 
 
@@ -201,7 +229,7 @@ def by_hand(url: str, statements: list[str], undo: list[str]) -> Callable[[], No
     return change
 
 
-def run(rows: int) -> list[Result]:
+def run(rows: int, kinds: list[Kind] = KINDS, ways: set[str] | None = None) -> list[Result]:
     name = f"bench_online_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(ADMIN_URL)
     admin.autocommit = True
@@ -217,13 +245,18 @@ def run(rows: int) -> list[Result]:
         _setup(url, rows)
         # the writers' own noise on this machine, with no change running
         results = [measure(url, "(no change: baseline)", "-", lambda: time.sleep(3))]
-        for kind in KINDS:
-            if kind.plain:
+        ways = ways or {"plain", "online", "by hand"}
+        for kind in kinds:
+            if kind.plain and "plain" in ways:
+                _sql(url, kind.prepare)
                 results.append(measure(url, kind.name, "plain",
                                        through_migrate(project, [kind.plain])))
-            results.append(measure(url, kind.name, "online",
-                                   through_migrate(project, kind.online)))
-            if kind.hand:
+            if "online" in ways:
+                _sql(url, kind.prepare)
+                results.append(measure(url, kind.name, "online",
+                                       through_migrate(project, kind.online)))
+            if kind.hand and "by hand" in ways:
+                _sql(url, kind.prepare)
                 results.append(measure(url, kind.name, "by hand",
                                        by_hand(url, kind.hand, kind.hand_undo)))
         return results
@@ -231,6 +264,15 @@ def run(rows: int) -> list[Result]:
         shutil.rmtree(folder, ignore_errors=True)
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def _sql(url: str, statements: tuple[str, ...]) -> None:
+    connection = psycopg2.connect(url)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+    connection.close()
 
 
 def _setup(url: str, rows: int) -> None:
@@ -250,8 +292,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--kinds", default="", help="comma-separated change kinds (default: "
+                        "all): " + ", ".join(k.name for k in KINDS))
+    parser.add_argument("--ways", default="plain,online,by hand",
+                        help="comma-separated: plain, online, by hand")
     args = parser.parse_args()
-    results = run(args.rows)
+    wanted = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    unknown = set(wanted) - {k.name for k in KINDS}
+    if unknown:
+        parser.error(f"unknown kind(s): {', '.join(sorted(unknown))}")
+    kinds = [k for k in KINDS if not wanted or k.name in wanted]
+    results = run(args.rows, kinds, {w.strip() for w in args.ways.split(",")})
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
 
