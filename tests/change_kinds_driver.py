@@ -4,7 +4,9 @@ tests/test_change_kinds.py starts this in a copy of the checkout whose models it
 (``PYTHONPATH`` puts the copy first), so each change kind costs one interpreter start,
 not one per command. argv[1] is the database URL, argv[2] a JSON list of steps: a
 command's arguments (``["migrate"]``), or ``["snapshot"]``. It prints a JSON list of
-results: ``{"exit", "output"}`` per command, ``{"counts", "checksums"}`` per snapshot.
+results: ``{"step", "exit", "output"}`` per command, ``{"counts", "checksums"}`` per
+snapshot. A ``migrate`` or ``rollback`` result also has ``"ddl"``: every CREATE, ALTER
+and DROP it sent (but the migration history's), for the squawk lint.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import peewee as pw
 from click.testing import CliRunner
 
 from datalayer.cli.main import main
@@ -38,6 +43,27 @@ def snapshot(url: str) -> dict[str, Any]:
         database.close()
 
 
+@contextmanager
+def recording_ddl() -> Iterator[list[str]]:
+    """Collect the schema changes sent through peewee while the block runs."""
+    statements: list[str] = []
+    original: Any = pw.Database.execute_sql  # peewee's stubs leave it untyped
+
+    def recording(self: Any, sql: str, params: Any = None) -> Any:
+        words = sql.split(None, 1)
+        if words and words[0].upper() in {"CREATE", "ALTER", "DROP"} \
+                and "migratehistory" not in sql:
+            statements.append(self.cursor().mogrify(sql, params).decode()  # as sent
+                              if params and isinstance(self, pw.PostgresqlDatabase) else sql)
+        return original(self, sql, params)
+
+    pw.Database.execute_sql = recording  # type: ignore[method-assign]
+    try:
+        yield statements
+    finally:
+        pw.Database.execute_sql = original  # type: ignore[method-assign]
+
+
 def run(url: str, steps: list[list[str]]) -> list[dict[str, Any]]:
     """Run each step; return its result."""
     runner = CliRunner()
@@ -46,11 +72,16 @@ def run(url: str, steps: list[list[str]]) -> list[dict[str, Any]]:
         if step == ["snapshot"]:
             results.append(snapshot(url))
             continue
-        outcome = runner.invoke(main, [*step, "--database", url] if step[0] != "makemigrations"
-                                else step, catch_exceptions=True)
+        with recording_ddl() as ddl:
+            outcome = runner.invoke(main, [*step, "--database", url]
+                                    if step[0] != "makemigrations" else step,
+                                    catch_exceptions=True)
         output = outcome.output + (f"\n{outcome.exception!r}" if outcome.exception and
                                    not isinstance(outcome.exception, SystemExit) else "")
-        results.append({"step": step, "exit": outcome.exit_code, "output": output})
+        result = {"step": step, "exit": outcome.exit_code, "output": output}
+        if step[0] in {"migrate", "rollback"}:
+            result["ddl"] = ddl
+        results.append(result)
     return results
 
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
+import subprocess
+import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ PGBOUNCER = IS_PG and os.environ.get("DATALAYER_TEST_PGBOUNCER", "") == "1"
 APP_ROLE = os.environ.get("DATALAYER_TEST_APP_ROLE", "") if IS_PG else ""
 
 postgres_only = pytest.mark.skipif(not IS_PG, reason="needs PostgreSQL (DATALAYER_TEST_BACKEND)")
+SQUAWK_CONFIG = Path(__file__).resolve().parents[1] / ".squawk.toml"  # the project's rules
 
 
 # -- URLs and databases ------------------------------------------------------------------
@@ -145,6 +149,32 @@ def build_schema(url: str) -> None:
         grant_app_role(pg_direct_url(db_name(url)), APP_ROLE)
         return
     migrate(url)
+
+
+# -- squawk ------------------------------------------------------------------------------
+
+
+def squawk(path: Path, statements: list[str], *, exempt: Collection[str] = ()) -> str:
+    """Lint ``statements`` (written to ``path``) with squawk under the project's rules
+    (.squawk.toml) and the rules in ``exempt``; return squawk's complaints, "" if none."""
+    # On PATH, or beside this Python (a venv used without activating it).
+    binary = shutil.which("squawk") or str(Path(sys.executable).with_name("squawk"))
+    assert Path(binary).exists(), "squawk (PyPI squawk-cli) is in the test extra"
+    # --exclude would replace the config's excluded_rules: exempt the file from its own.
+    header = f"-- squawk-ignore-file {', '.join(sorted(exempt))}\n" if exempt else ""
+    path.write_text(header + "".join(f"{s.rstrip().rstrip(';')};\n" for s in statements))
+    result = subprocess.run([binary, "--config", str(SQUAWK_CONFIG), "--reporter", "gcc",
+                             str(path)], capture_output=True, text=True)
+    if not result.returncode:
+        return ""
+    lines = path.read_text().splitlines()
+    report = []  # each complaint, then the line of SQL it is about
+    for complaint in (result.stdout + result.stderr).splitlines():
+        report.append(complaint)
+        number = complaint.split(":")[1] if complaint.count(":") > 2 else ""
+        if number.isdigit() and int(number) < len(lines):  # gcc's lines count from 0
+            report.append(f"    {lines[int(number)][:300]}")
+    return "\n".join(report)
 
 
 # -- Races -------------------------------------------------------------------------------

@@ -17,12 +17,12 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import IS_PG, create_pg_database, db_name, drop_pg_database, pg_direct_url
+from helpers import IS_PG, create_pg_database, db_name, drop_pg_database, pg_direct_url, squawk
 
 from datalayer.connection.database import build_database
 
@@ -130,17 +130,35 @@ def ok(result: dict[str, Any]) -> str:
     return str(result["output"])
 
 
+# Rules a rollback is exempt from: it undoes its migration once the code that needed it
+# is gone, so dropping what the migration added (a column, a table, a NOT NULL) breaks no
+# client still running; `datalayer rollback` refuses to drop rows without
+# --allow-data-loss. The project's rules (.squawk.toml) and the locking rules still apply.
+ROLLBACK_SQUAWK_EXEMPT = {"ban-drop-column", "ban-drop-table", "ban-drop-not-null"}
+
+
 def cycle(checkout: Checkout, name: str, touched: set[str], *args: str,
-          restored: bool = True, renamed: dict[str, str] | None = None) -> str:
+          restored: bool = True, renamed: dict[str, str] | None = None,
+          squawk_exempt: Collection[str] = (), rollback_squawk_exempt: Collection[str] = ()
+          ) -> str:
     """Generate ``name``, then migrate, check, generate again, roll back, migrate again;
     return the generated source. Rows are counted at every step; every table not in
     ``touched`` keeps its content; with ``restored`` the touched ones get theirs back
-    on rollback. ``renamed`` (old -> new) maps the tables the migration renames."""
+    on rollback. ``renamed`` (old -> new) maps the tables the migration renames.
+    PostgreSQL: the DDL that migrate sent passes squawk under the project's rules
+    (.squawk.toml) less ``squawk_exempt``; the DDL that rollback sent, less
+    ``rollback_squawk_exempt`` and ROLLBACK_SQUAWK_EXEMPT."""
     results = checkout.steps(["makemigrations", name, *args], *CYCLE)
     made, before, applied, after, checked, again, back, rolled, reapplied, after2, checked2 \
         = results
     assert "Wrote" in ok(made), made
     ok(applied), ok(back), ok(reapplied)
+    if IS_PG:  # (the second migrate sends what the first did)
+        assert applied["ddl"] and back["ddl"], (applied, back)
+        problems = [squawk(checkout.root / f"{name}.sql", applied["ddl"], exempt=squawk_exempt),
+                    squawk(checkout.root / f"{name}_rollback.sql", back["ddl"],
+                           exempt={*rollback_squawk_exempt, *ROLLBACK_SQUAWK_EXEMPT})]
+        assert not any(problems), "\n".join(problems)
     assert "matches the models" in ok(checked) and "matches the models" in ok(checked2)
     assert "No changes" in ok(again), again
     for snap, names in ((after, renamed or {}), (rolled, {}), (after2, renamed or {})):
@@ -181,7 +199,11 @@ def test_int_to_bigint(checkout: Checkout) -> None:
     checkout.edit("datalayer/models/features.py",
                   "    event_count = pw.IntegerField(default=0, constraints=[ZERO])",
                   "    event_count = pw.BigIntegerField(default=0, constraints=[ZERO])")
-    source = cycle(checkout, "event_count_bigint", {"user_activity_daily"})
+    # A rewrite, both ways: the table is below the rewrite threshold (evolve/rewrites.py),
+    # so makemigrations writes the plain ALTER ... TYPE and says it blocks writers.
+    rewrite = {"changing-column-type"}
+    source = cycle(checkout, "event_count_bigint", {"user_activity_daily"},
+                   squawk_exempt=rewrite, rollback_squawk_exempt=rewrite)
     assert "alter_column(migrator, 'user_activity_daily', 'event_count', pw.BigIntegerField(" \
         in source
     if IS_PG:
@@ -194,7 +216,12 @@ def test_varchar_widened_keeps_its_unique_index(checkout: Checkout) -> None:
     checkout.edit("datalayer/models/features.py",
                   "    email = pw.CharField(max_length=255, unique=True)",
                   "    email = pw.CharField(max_length=500, unique=True)")
-    source = cycle(checkout, "waitlist_email_500", {"waitlist"})
+    # The model's column is varchar(n) (the spec's). Widening it is binary-compatible: a
+    # catalog change under a brief lock, no rewrite; the rollback narrows it back, which
+    # checks every row (waitlist is below the rewrite threshold).
+    varchar = {"changing-column-type", "prefer-text-field"}
+    source = cycle(checkout, "waitlist_email_500", {"waitlist"},
+                   squawk_exempt=varchar, rollback_squawk_exempt=varchar)
     assert "max_length=500, unique=True" in source
     assert "drop_index" not in source and "add_index" not in source
     duplicate = checkout.sql("SELECT email FROM waitlist LIMIT 1")[0][0]
@@ -205,7 +232,10 @@ def test_varchar_widened_keeps_its_unique_index(checkout: Checkout) -> None:
 def test_constant_python_default_fills_existing_rows(checkout: Checkout) -> None:
     checkout.edit("datalayer/models/auth.py", "    image = pw.TextField(null=True)\n",
                   "    image = pw.TextField(null=True)\n    karma = pw.IntegerField(default=0)\n")
-    source = cycle(checkout, "add_karma", {"user"})
+    # The default that filled the existing rows is dropped: the model has no server
+    # default, so the database then agrees with it (docs/online-schema-changes.md: give
+    # the column a ServerDefault if code without it still inserts during the deploy).
+    source = cycle(checkout, "add_karma", {"user"}, squawk_exempt={"ban-drop-default"})
     assert "add_column(migrator, 'user', 'karma', pw.IntegerField(default=0), fill=0)" in source
     assert set(checkout.sql('SELECT karma FROM "user"')) == {(0,)}
 
@@ -258,7 +288,12 @@ def test_nullable_fk_column_added_then_dropped(checkout: Checkout) -> None:
                      source)
     assert re.search(r"drop_column(_online)?\(migrator, 'todos', 'assignee'\)", source)
     checkout.edit("datalayer/models/features.py", ASSIGNEE, "")
-    source = cycle(checkout, "drop_assignee", {"todos"})
+    # Dropping the field is the change asked for (code that reads it goes first). Not by
+    # choice: its rollback adds the column back in the transaction, the foreign key
+    # validated and the index built under locks (the forward add is written online).
+    source = cycle(checkout, "drop_assignee", {"todos"}, squawk_exempt={"ban-drop-column"},
+                   rollback_squawk_exempt={"adding-foreign-key-constraint",
+                                           "require-concurrent-index-creation"})
     assert "drop_column(migrator, 'todos', 'assignee')" in source
 
 
@@ -287,7 +322,11 @@ def test_expression_and_partial_indexes_unique_or_not(checkout: Checkout) -> Non
                   "class UserActivityDaily(BaseModel):")
     checkout.edit("datalayer/models/features.py", 'where=pw.SQL("tenant_id IS NULL")',
                   'where=pw.SQL("tenant_id IS NULL AND completed = false")')
-    source = cycle(checkout, "expression_indexes", set())
+    # Not by choice: the replaced index is dropped in the transaction, without
+    # CONCURRENTLY (an ACCESS EXCLUSIVE lock on todos, bounded by lock_timeout), and
+    # todos has no such index until the online file has built its replacement.
+    source = cycle(checkout, "expression_indexes", set(),
+                   squawk_exempt={"require-concurrent-index-deletion"})
     assert "add_index(migrator, 'todos', 'todos_user_title_idx', ['user', 'lower(\"title\")']" \
         in source
     assert ("add_index(migrator, 'waitlist', 'waitlist_email_lower_idx', ['lower(\"email\")'], "
@@ -300,8 +339,12 @@ def test_table_rename_keeps_rows_and_indexes(checkout: Checkout) -> None:
                   '        table_name = "tasks"\n')
     refused, = checkout.steps(["makemigrations", "rename_todos"])
     assert refused["exit"] == 1 and "possible rename(s) todos:tasks" in refused["output"]
+    # Renaming is the change asked for (--rename), with the table's indexes and
+    # constraints named after it, as the models name them.
+    renames = {"renaming-table", "renaming-object"}
     source = cycle(checkout, "rename_todos", set(), "--rename", "todos:tasks",
-                   renamed={"todos": "tasks"})
+                   renamed={"todos": "tasks"}, squawk_exempt=renames,
+                   rollback_squawk_exempt=renames)
     assert "rename_table(migrator, 'todos', 'tasks')" in source
     assert "rename_table(migrator, 'tasks', 'todos')" in source
     assert "remove_model" not in source and "create_model" not in source
@@ -313,7 +356,11 @@ LIFECYCLE = "LIFECYCLE_STAGES: tuple[LifecycleStage, ...] = get_args(LifecycleSt
 def test_check_widened_applies(checkout: Checkout) -> None:
     checkout.edit("datalayer/models/auth.py", LIFECYCLE,
                   'LIFECYCLE_STAGES = (*get_args(LifecycleStage), "dormant")')
-    source = cycle(checkout, "lifecycle_dormant", set())
+    # A replaced CHECK is dropped and added under its name in one transaction: no
+    # client sees the table without it (online_plan.split keeps the pair together).
+    replaced = {"ban-drop-constraint"}
+    source = cycle(checkout, "lifecycle_dormant", set(), squawk_exempt=replaced,
+                   rollback_squawk_exempt=replaced)
     assert re.search(r"add_check(_online)?\(migrator, 'user', 'user_lifecycle_stage_check'",
                      source)
 
@@ -368,7 +415,9 @@ class TodoCommentVote(BaseModel):
 def test_new_table_with_cascading_fks_and_the_rollback_guard(checkout: Checkout) -> None:
     path = checkout.root / "datalayer" / "models" / "features.py"
     path.write_text(path.read_text() + COMMENTS)
-    source = cycle(checkout, "todo_comments", set())
+    # The new tables' indexes are built while they are empty, in the same transaction.
+    source = cycle(checkout, "todo_comments", set(),
+                   squawk_exempt={"require-concurrent-index-creation"})
     # failure mode 16: a self-reference, and a key to a table created in the same migration
     assert source.index("class TodoComment(pw.Model):") < \
         source.index("class TodoCommentVote(pw.Model):")

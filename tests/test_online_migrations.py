@@ -18,7 +18,7 @@ from typing import Any
 
 import peewee as pw
 import pytest
-from helpers import IS_PG, scratch_database
+from helpers import IS_PG, scratch_database, squawk
 from online_helpers import Project, Writers, connected, make_project, populate
 
 from datalayer.evolve import migrate as migrations
@@ -371,10 +371,9 @@ def test_migrate_says_which_tables_a_sqlite_rebuild_will_lock(project: Project) 
     assert project.values("SELECT count(*) FROM todos WHERE label = 'none'") == [(ROWS,)]
 
 
-# Rules the online forms are exempt from, each with its reason. The project's own
-# (tests/test_migrations_stairway.py): migrate sets lock_timeout itself, per statement.
+# Rules the online forms are exempt from, each with its reason; the project's own
+# (.squawk.toml) apply too.
 SQUAWK_EXEMPT = {
-    "require-timeout-settings", "prefer-robust-stmts", "prefer-bigint-over-int",
     # contract swaps the filled copy in by renames, then drops the old column (its data
     # is in the copy); drop_column is the rollback of add_column
     "renaming-column", "ban-drop-column",
@@ -395,13 +394,6 @@ SQUAWK_EXEMPT = {
 def test_the_online_forms_pass_squawk(project: Project, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Every online operation's SQL, as it reaches PostgreSQL, linted with squawk."""
-    import shutil
-    import subprocess
-    import sys
-
-    import peewee as pw
-
-    squawk = shutil.which("squawk") or str(Path(sys.executable).with_name("squawk"))
     statements: list[str] = []
     original = pw.Database.execute_sql
 
@@ -424,11 +416,8 @@ def test_the_online_forms_pass_squawk(project: Project, tmp_path: Path,
     ddl = [s for s in statements if s.lstrip().split(None, 1)[0].upper()
            in {"CREATE", "ALTER", "DROP"} and "migratehistory" not in s]
     assert len(ddl) > 30
-    path = tmp_path / "online.sql"
-    path.write_text(";\n".join(ddl) + ";\n")
-    result = subprocess.run([squawk, *[f"--exclude={r}" for r in sorted(SQUAWK_EXEMPT)],
-                             str(path)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    problems = squawk(tmp_path / "online.sql", ddl, exempt=SQUAWK_EXEMPT)
+    assert not problems, problems
 
 
 def test_split_moves_the_online_forms_and_their_rollbacks() -> None:
