@@ -8,6 +8,7 @@ small one: the benchmark, benchmarks/migrations.py, runs them on a million rows)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -357,6 +358,182 @@ def test_int_to_bigint_and_text_to_varchar_online_with_writers_running(
                           ) == [(0,)]
 
 
+# An indexed column and a unique one, each with the index its field declares
+# (index=True / unique=True: named todos_rank, todos_seq as peewee names them).
+ADD_INDEXED = '''
+add_column(migrator, "todos", "rank", pw.IntegerField(
+    default=0, index=True, constraints=[ServerDefault("0")]))
+add_column(migrator, "todos", "seq", pw.IntegerField(null=True, unique=True))
+add_index(migrator, "todos", "todos_rank", ["rank"], concurrently=True)
+add_index(migrator, "todos", "todos_seq", ["seq"], unique=True, concurrently=True)
+'''
+DROP_INDEXED = '''
+drop_column(migrator, "todos", "seq")
+drop_column(migrator, "todos", "rank")
+'''
+EXPAND_INDEXED = '''
+expand(migrator, "todos", "rank", "bigint")
+expand(migrator, "todos", "seq", "bigint")
+'''
+UNEXPAND_INDEXED = '''
+unexpand(migrator, "todos", "seq")
+unexpand(migrator, "todos", "rank")
+'''
+FILL_INDEXED = '''
+fill_expanded(migrator, "todos", "rank", "bigint", batch_size=40)
+fill_expanded(migrator, "todos", "seq", "bigint", batch_size=40)
+'''
+CONTRACT_INDEXED = '''
+contract(migrator, "todos", "rank", pw.BigIntegerField(
+    default=0, index=True, constraints=[ServerDefault("0")]))
+contract(migrator, "todos", "seq", pw.BigIntegerField(null=True, unique=True))
+'''
+UNCONTRACT_INDEXED = '''
+uncontract(migrator, "todos", "seq", pw.IntegerField(null=True, unique=True), "integer")
+uncontract(migrator, "todos", "rank", pw.IntegerField(
+    default=0, index=True, constraints=[ServerDefault("0")]), "integer")
+'''
+
+
+def _indexed_project(project: Project) -> list[str]:
+    """Add the indexed columns (migrated, values set) and the three type-change
+    migrations (pending); return the latter's names."""
+    project.add("add_indexed", ADD_INDEXED, DROP_INDEXED)
+    migrations.migrate(project.url)
+    project.values("UPDATE todos SET rank = length(title), seq = CAST(substr(id, 3) AS "
+                   "integer) RETURNING id")  # rank repeats, seq is unique
+    return [project.add("expand", EXPAND_INDEXED, UNEXPAND_INDEXED),
+            project.add("fill", FILL_INDEXED),
+            project.add("contract", CONTRACT_INDEXED, UNCONTRACT_INDEXED)]
+
+
+def _indexes(project: Project) -> list[tuple[object, ...]]:
+    """The todos indexes on rank and seq, as the catalog has them: name, definition,
+    valid, unique."""
+    if IS_PG:
+        return project.values(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisvalid, i.indisunique "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'todos'::regclass AND (c.relname LIKE 'todos_rank%%' "
+            "OR c.relname LIKE 'todos_seq%%') ORDER BY 1")
+    return [(name, sql, True, project.values(
+        "SELECT \"unique\" FROM pragma_index_list('todos') WHERE name = ?", (name,))[0][0] == 1)
+        for name, sql in project.values(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'todos' "
+            "AND (name LIKE 'todos_rank%' OR name LIKE 'todos_seq%') ORDER BY 1")]
+
+
+def _drift(project: Project) -> list[str]:
+    """What `datalayer check` would say against the schema the migrations make (the
+    package's models do not have these test columns)."""
+    from peewee_migrate import Migrator, Router
+
+    from datalayer.evolve.drift import schema_differences
+
+    replay = pw.SqliteDatabase(":memory:")
+    migrator = Migrator(replay)
+    for name in migrations.status(project.url)[0]:  # the applied ones, as migrate replays
+        Router(replay, migrate_dir=project.folder).run_one(name, migrator, fake=True)
+    models = [m for m in migrator.orm if m._meta.table_name != "migratehistory"]
+    with connected(project.url) as database:
+        return schema_differences(database, models)
+
+
+def _column_types(project: Project) -> list[tuple[object, ...]]:
+    if IS_PG:
+        return project.values("SELECT column_name, data_type FROM information_schema.columns "
+                              "WHERE table_name = 'todos' AND column_name IN ('rank', 'seq') "
+                              "ORDER BY 1")
+    return project.values("SELECT name, lower(type) FROM pragma_table_info('todos') "
+                          "WHERE name IN ('rank', 'seq') ORDER BY 1")
+
+
+@workflow
+def test_an_indexed_and_a_unique_column_change_type_online_with_writers_running(
+        project: Project) -> None:
+    """int -> bigint on a column with its own index and on one with its own unique index,
+    writers running (PostgreSQL): contract builds each index on the new column
+    CONCURRENTLY and gives it the original name in the swap; uncontract does the same
+    back. The indexes keep their names, validity and uniqueness, the schema matches the
+    migrations' at every stop, and every value is kept. On SQLite the rebuild keeps them."""
+    names = _indexed_project(project)
+    rows = "SELECT id, rank, seq FROM todos WHERE id LIKE 't-%%' ORDER BY id"
+    before, indexes = project.values(rows), _indexes(project)
+    assert [(name, valid, unique) for name, _, valid, unique in indexes] == [
+        ("todos_rank", True, False), ("todos_seq", True, True)]
+    assert _drift(project) == []
+    with Writers(project.url) if IS_PG else contextlib.nullcontext() as writers:
+        assert migrations.migrate(project.url) == names
+        swapped, swapped_indexes = project.values(rows), _indexes(project)
+        swapped_types, swapped_drift = _column_types(project), _drift(project)
+        assert migrations.rollback(project.url, count=3, allow_data_loss=True) == names[::-1]
+    if writers is not None:
+        assert not writers.errors and writers.latencies
+        print(f"\nindexed expand/backfill/contract and back with writers: worst latency "
+              f"{writers.worst * 1000:.0f} ms over {len(writers.latencies)} writes")
+    wide = "bigint" if IS_PG else "integer"  # SQLite's BigIntegerField is an INTEGER
+    assert swapped_types == [("rank", wide), ("seq", wide)]
+    assert swapped_drift == []
+    # the same indexes, by name, definition, validity and uniqueness: nothing else left
+    assert swapped_indexes == indexes and _indexes(project) == indexes
+    assert _column_types(project) == [("rank", "integer"), ("seq", "integer")]
+    assert _drift(project) == []
+    assert len(before) == ROWS and swapped == before and project.values(rows) == before
+    with pytest.raises(pw.IntegrityError):  # still unique
+        project.values("UPDATE todos SET seq = 1 WHERE id = 't-00000002' RETURNING id")
+
+
+@pg_only
+def test_a_unique_index_that_fails_to_build_on_the_new_column_leaves_it_pending(
+        project: Project) -> None:
+    """A cast that collapses values (here a hand-written ``using`` dividing by 1000) makes
+    the new column's unique index fail to build: contract fails, no INVALID index is left,
+    the migration is pending, the old column and its index untouched; the expand and fill
+    roll back cleanly."""
+    collapse = ', using="{old} / 1000"'
+    project.add("add_indexed", ADD_INDEXED, DROP_INDEXED)
+    migrations.migrate(project.url)
+    project.values("UPDATE todos SET seq = CAST(substr(id, 3) AS integer) RETURNING id")
+    rows = project.values("SELECT id, rank, seq FROM todos ORDER BY id")
+    indexes = _indexes(project)
+    seq = [[line for line in code.splitlines() if '"seq"' in line][0]
+           for code in (EXPAND_INDEXED, UNEXPAND_INDEXED, FILL_INDEXED, CONTRACT_INDEXED,
+                        UNCONTRACT_INDEXED)]
+    names = [project.add("expand", seq[0].replace('"bigint")', f'"bigint"{collapse})'), seq[1]),
+             project.add("fill", seq[2].replace("batch_size=40", f"batch_size=40{collapse}")),
+             project.add("contract", seq[3], seq[4])]
+    with pytest.raises(migrations.MigrationError, match="todos_seq__new"):
+        migrations.migrate(project.url)
+    assert project.pending() == [names[2]]
+    assert _indexes(project) == indexes  # no todos_seq__new, valid or not
+    assert project.values("SELECT id, rank, seq FROM todos ORDER BY id") == rows
+    assert migrations.rollback(project.url, count=2) == names[1::-1]
+    assert project.values("SELECT id, rank, seq FROM todos ORDER BY id") == rows
+    assert _drift(project) == []
+
+
+@pg_only
+def test_contract_runs_again_after_a_killed_build_and_after_its_swap(project: Project) -> None:
+    """A run killed while building the new column's index leaves it INVALID: the next run
+    drops it and builds it again. A run that stopped after the swap, before recording
+    the migration, runs again without touching anything."""
+    names = _indexed_project(project)
+    indexes = _indexes(project)
+    assert migrations.migrate(project.url, to=names[1]) == names[:2]
+    # what a run killed mid-build leaves: an INVALID index of the name the build uses
+    with connected(project.url) as database, pytest.raises(Exception, match="duplicate"):
+        database.execute_sql('CREATE UNIQUE INDEX CONCURRENTLY "todos_seq__new" ON todos '
+                             "(user_id)")
+    assert [row[2] for row in _indexes(project) if row[0] == "todos_seq__new"] == [False]
+    assert migrations.migrate(project.url) == [names[2]]
+    assert _indexes(project) == indexes  # todos_seq: unique, valid, on seq; nothing else
+    assert _column_types(project) == [("rank", "bigint"), ("seq", "bigint")]
+    # stopped after the swap, before it was recorded: it runs again and changes nothing
+    project.values("DELETE FROM migratehistory WHERE name = %s RETURNING name", (names[2],))
+    assert migrations.migrate(project.url) == [names[2]]
+    assert _indexes(project) == indexes and _drift(project) == []
+
+
 @pytest.mark.skipif(IS_PG, reason="SQLite: a rebuild write-locks the database")
 def test_migrate_says_which_tables_a_sqlite_rebuild_will_lock(project: Project) -> None:
     project.add("add_columns", ADD_COLUMNS.splitlines()[2], 'drop_column(migrator, '
@@ -377,6 +554,9 @@ SQUAWK_EXEMPT = {
     # contract swaps the filled copy in by renames, then drops the old column (its data
     # is in the copy); drop_column is the rollback of add_column
     "renaming-column", "ban-drop-column",
+    # contract renames the index it built on the copy to the name of the old column's
+    # index, dropped with it in the same transaction: clients see the name they knew
+    "renaming-object",
     # the issue's own example: text -> varchar(255), done online
     "prefer-text-field",
     # set_not_null's helper CHECK and contract's sync trigger function are temporary:
@@ -409,13 +589,18 @@ def test_the_online_forms_pass_squawk(project: Project, tmp_path: Path,
     project.add("expand", EXPAND, UNEXPAND)
     project.add("fill", FILL)
     project.add("contract", CONTRACT, UNCONTRACT)
+    # the same with indexed columns: contract builds their indexes CONCURRENTLY
+    project.add("add_indexed", ADD_INDEXED, DROP_INDEXED)
+    project.add("expand_indexed", EXPAND_INDEXED, UNEXPAND_INDEXED)
+    project.add("fill_indexed", FILL_INDEXED)
+    project.add("contract_indexed", CONTRACT_INDEXED, UNCONTRACT_INDEXED)
     monkeypatch.setattr(pw.Database, "execute_sql", recording)
     migrations.migrate(project.url)
-    migrations.rollback(project.url, count=6, allow_data_loss=True)
+    migrations.rollback(project.url, count=10, allow_data_loss=True)
     monkeypatch.undo()
     ddl = [s for s in statements if s.lstrip().split(None, 1)[0].upper()
            in {"CREATE", "ALTER", "DROP"} and "migratehistory" not in s]
-    assert len(ddl) > 30
+    assert len(ddl) > 30 and sum("CONCURRENTLY" in s and "__new" in s for s in ddl) == 4
     problems = squawk(tmp_path / "online.sql", ddl, exempt=SQUAWK_EXEMPT)
     assert not problems, problems
 
@@ -590,3 +775,149 @@ def test_a_rewrite_is_sized_refused_above_the_threshold_or_written_online(
                 "SELECT data_type, column_default FROM information_schema.columns WHERE "
                 "table_name = 'tenant_activity_daily' AND column_name = 'event_count'") == [
                 ("bigint", "0")]
+
+
+def _field_indexes(checkout: Any) -> list[tuple[object, ...]]:
+    """user.email's and verification.identifier's indexes, as the catalog has them."""
+    if IS_PG:
+        return checkout.values(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisvalid, i.indisunique "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname IN "
+            "('user_email', 'verification_identifier') OR right(c.relname, 5) = '__new' "
+            "ORDER BY 1")
+    return checkout.values(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN "
+        "('user_email', 'verification_identifier') OR substr(name, -5) = '__new' ORDER BY 1")
+
+
+@workflow
+def test_makemigrations_online_takes_a_column_with_its_own_index(tmp_path: Path) -> None:
+    """text -> varchar(255) on user.email (unique=True) and verification.identifier
+    (index=True): --online writes expand / fill / contract, whose contract rebuilds each
+    field's index on the new column; applied, check is clean and makemigrations finds
+    nothing; rolled back, the rows, values and indexes are as before. A column in a
+    two-column index is still refused, saying why."""
+    with scratch_database(tmp_path) as url:
+        checkout: Any = _checkout(tmp_path, url)
+        checkout.run("migrate")
+        checkout.run("seed", "--tenants", "2", "--users-per-tenant", "2",
+                     "--todos-per-user", "1", "--notifications-per-user", "1")
+        checkout.execute("INSERT INTO verification (id, identifier, value, expires_at) "
+                         "VALUES ('v1', 'a@example.com', 'x', '2026-01-01'), "
+                         "('v2', 'a@example.com', 'y', '2026-01-02')")
+        shipped = len(checkout.migrations())
+        checkout.edit("datalayer/models/auth.py", "    provider_id = pw.TextField()",
+                      "    provider_id = pw.CharField(max_length=255)")
+        refused = checkout.run("makemigrations", "wide", "--online", ok=False)
+        assert refused.returncode == 1 and len(checkout.migrations()) == shipped
+        assert "account.provider_id is in index account_provider_id_account_id (with " \
+               "other columns" in refused.stderr, refused.stderr
+        checkout.edit("datalayer/models/auth.py", "    provider_id = pw.CharField(max_length=255)",
+                      "    provider_id = pw.TextField()")
+        checkout.edit("datalayer/models/auth.py", "    email = pw.TextField(unique=True)",
+                      "    email = pw.CharField(max_length=255, unique=True)")
+        checkout.edit("datalayer/models/auth.py", "    identifier = pw.TextField(index=True)",
+                      "    identifier = pw.CharField(max_length=255, index=True)")
+        made = checkout.run("makemigrations", "wide", "--online").stdout
+        assert made.count("Wrote") == 3, made
+        contract = (checkout.root / "migrations" / checkout.migrations()[-1]).read_text()
+        assert "contract(migrator, 'user', 'email', pw.CharField(max_length=255, " \
+               "unique=True))" in contract
+        assert "contract(migrator, 'verification', 'identifier', pw.CharField(" \
+               "max_length=255, index=True))" in contract
+        assert "uncontract(migrator, 'user', 'email', pw.TextField(unique=True), 'TEXT')" \
+            in contract
+        rows = ('SELECT id, email FROM "user" UNION ALL SELECT id, identifier FROM '
+                "verification ORDER BY 1")
+        before, counts, indexes = checkout.values(rows), checkout.counts(), \
+            _field_indexes(checkout)
+        assert [r[0] for r in indexes] == ["user_email", "verification_identifier"]
+        checkout.run("migrate")
+        assert "matches the models" in checkout.run("check").stdout
+        assert "No changes" in checkout.run("makemigrations", "again").stdout
+        assert checkout.values(rows) == before and checkout.counts() == counts
+        if IS_PG:
+            assert [r[1:] for r in _field_indexes(checkout)] == [
+                ('CREATE UNIQUE INDEX user_email ON public."user" USING btree (email)', True,
+                 True),
+                ("CREATE INDEX verification_identifier ON public.verification USING btree "
+                 "(identifier)", True, False)]
+            assert checkout.values(
+                "SELECT table_name, data_type, character_maximum_length FROM "
+                "information_schema.columns WHERE (table_name, column_name) IN "
+                "(('user', 'email'), ('verification', 'identifier')) ORDER BY 1") == [
+                ("user", "character varying", 255), ("verification", "character varying", 255)]
+        checkout.run("rollback", "--count", "3")
+        assert checkout.values(rows) == before and checkout.counts() == counts
+        assert _field_indexes(checkout) == indexes
+        checkout.run("migrate")
+        assert "matches the models" in checkout.run("check").stdout
+
+
+def _rewrite_models(kind: Any) -> dict[str, Any]:
+    """Tables whose int columns become ``kind``: one per case the online path judges."""
+    from datalayer.evolve.state import states_of
+
+    class Parent(pw.Model):
+        code = kind(unique=True)  # referenced by child.parent_id
+        own = kind(index=True)  # its own index: taken
+        solo = kind(unique=True)  # its own unique index: taken
+        pair = kind()
+        other = pw.IntegerField()
+        expr = kind()
+        part = kind()
+        named = kind()
+        checked = kind()
+        flagged = kind(index=kind is pw.IntegerField)
+
+        class Meta:
+            table_name = "parent"
+            indexes = ((("pair", "other"), False),)
+            constraints = [pw.SQL("CONSTRAINT parent_checked CHECK (checked > 0)")]
+
+    Parent.add_index(Parent.index(pw.fn.abs(Parent.expr), name="parent_expr_abs"))
+    Parent.add_index(Parent.index(Parent.other, where=pw.SQL("part > 0"), name="parent_part"))
+    Parent.add_index(Parent.index(Parent.named, name="parent_named_idx"))
+
+    class Child(pw.Model):
+        parent = pw.ForeignKeyField(Parent, field=Parent.code)
+
+        class Meta:
+            table_name = "child"
+
+    class Keyed(pw.Model):
+        key = kind(primary_key=True)
+
+        class Meta:
+            table_name = "keyed"
+
+    return states_of([Parent, Child, Keyed])
+
+
+def test_the_online_path_takes_a_fields_own_index_and_refuses_the_rest() -> None:
+    """int -> bigint: a column with its own index (index=True / unique=True) goes online;
+    a key, a foreign key (either side), a column in another index (two columns, an
+    expression, a WHERE, a name of its own), in a CHECK, or whose index changes too, is
+    refused, each saying why."""
+    from datalayer.evolve import rewrites
+    from datalayer.evolve.diff import Plan
+
+    found = rewrites.find(_rewrite_models(pw.IntegerField), _rewrite_models(pw.BigIntegerField))
+    why = {f"{r.table}.{r.old.name}": r.online_ok for r in found}
+    assert why.pop("parent.own") is None and why.pop("parent.solo") is None
+    expected = {
+        "keyed.key": "keyed.key is (in) the primary key",
+        "child.parent": "child.parent_id is a foreign key",
+        "parent.code": "parent.code is referenced by child.parent_id",
+        "parent.pair": "parent.pair is in index parent_pair_other (with other columns",
+        "parent.expr": "parent.expr is in index parent_expr_abs",
+        "parent.part": "parent.part is in index parent_part",
+        "parent.named": "parent.named is in index parent_named_idx",
+        "parent.checked": "parent.checked is in a CHECK",
+        "parent.flagged": "parent.flagged's index changes with its type",
+    }
+    assert set(why) == set(expected)
+    for column, start in expected.items():
+        assert (why[column] or "").startswith(start), (column, why[column])
+    with pytest.raises(rewrites.RewriteRefusedError, match="nothing was written"):
+        rewrites.RewritePolicy(online=True).apply(found, Plan(), Plan())

@@ -5,7 +5,8 @@ statements runs outside the migration's transaction on PostgreSQL: unit by unit,
 in a transaction of its own, the units that take a lock writers need with a short
 ``lock_timeout``, retried with backoff. A ``CREATE INDEX CONCURRENTLY`` that fails
 leaves an ``INVALID`` index behind: it is dropped, before a build (a run killed half-way)
-and after a failed one, so the migration stays pending with nothing left over.
+and after a failed one, so the migration stays pending with nothing left over. That
+holds for ``add_index(..., concurrently=True)`` and for the index ``contract`` builds.
 
 On SQLite, a table rebuild holds the write lock while it copies every row: ``rebuilds``
 lists the tables a pending migration rebuilds, with their rows, for migrate to say so
@@ -22,7 +23,7 @@ import peewee as pw
 from playhouse.migrate import Operation
 
 from datalayer.migration_ops import CONCURRENTLY
-from datalayer.migration_ops.steps import settings
+from datalayer.migration_ops.steps import Statement, settings
 
 __all__ = ["drop_invalid_indexes", "is_online", "rebuild_notice", "rebuilds", "run_online",
            "settings", "use_settings"]
@@ -55,8 +56,12 @@ def is_online(ops: list[Any], name: str) -> bool:
 
 
 def _index_names(ops: list[Any]) -> list[str]:
-    return [match.group(1) for op in ops if isinstance(op, Operation)
-            and op.fn.__name__ == "sql" for match in [_CREATE_INDEX.search(op.args[0])]
+    """The indexes these ops build CONCURRENTLY: ``add_index`` SQL, and steps' statements
+    (``contract`` builds the column's index on its new copy)."""
+    texts = [op.args[0] for op in ops if isinstance(op, Operation) and op.fn.__name__ == "sql"]
+    texts += [unit.postgres for op in ops for unit in getattr(op, "units", ())
+              if isinstance(unit, Statement)]
+    return [match.group(1) for text in texts for match in [_CREATE_INDEX.search(text)]
             if match]
 
 

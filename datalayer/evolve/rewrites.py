@@ -48,6 +48,9 @@ class Rewrite:
     old: FieldState
     new: FieldState
     checks: tuple[str, ...] = ()  # the table's CHECK expressions (PostgreSQL)
+    indexes: tuple[str, ...] = ()  # indexes naming the column, but its own index=True one
+    referenced_by: tuple[str, ...] = ()  # "table.column" of the foreign keys to it
+    in_composite_key: bool = False
 
     def describe(self, size: Size | None) -> str:
         """Say what the change costs writers, with the table's size when known."""
@@ -59,14 +62,33 @@ class Rewrite:
 
     @property
     def online_ok(self) -> str | None:
-        """Why the online path cannot take this column (None: it can)."""
-        for state in (self.old, self.new):
-            if state.primary_key or state.fk or state.unique or state.index:
-                return (f"{self.table}.{self.old.column} is a key, indexed or referenced: "
-                        "the online path swaps a plain column only")
+        """Why the online path cannot take this column (None: it can).
+
+        The swap drops the old column with everything attached to it; the online path
+        rebuilds on the new column only NOT NULL, the server default and the field's own
+        index (``index=True`` / ``unique=True``).
+        """
+        column = f"{self.table}.{self.old.column}"
+        if self.old.primary_key or self.new.primary_key or self.in_composite_key:
+            return (f"{column} is (in) the primary key: the swap would drop the key, and the "
+                    "foreign keys to it, with the old column")
+        if self.old.fk or self.new.fk:
+            return (f"{column} is a foreign key: its constraint would be dropped with the "
+                    "old column (and its type follows the key it references)")
+        if self.referenced_by:
+            return (f"{column} is referenced by {', '.join(self.referenced_by)}: the "
+                    "foreign key would be dropped with the old column")
+        if (self.old.index, self.old.unique) != (self.new.index, self.new.unique):
+            return (f"{column}'s index changes with its type: change the index in a "
+                    "migration of its own, before or after")
+        if self.indexes:
+            return (f"{column} is in index {', '.join(self.indexes)} (with other columns, "
+                    "an expression or a WHERE, or declared apart from the field), which "
+                    "the swap would drop with the old column: the online path rebuilds "
+                    "only the field's own index (index=True / unique=True)")
         if any(re.search(rf"\b{re.escape(self.old.column)}\b", c) for c in self.checks):
-            return (f"{self.table}.{self.old.column} is in a CHECK, which the swap would "
-                    "drop with the old column: the online path swaps a plain column only")
+            return (f"{column} is in a CHECK, which the swap would drop with the old "
+                    "column: the online path does not rebuild CHECKs")
         return None
 
 
@@ -86,10 +108,37 @@ def find(have: Mapping[str, TableState], want: Mapping[str, TableState]) -> list
         source = have.get(table)
         for name, new in target.fields.items() if source else ():
             old = source.fields.get(name) if source else None
-            if old is not None and not _binary_compatible(old.type_pg, new.type_pg):
-                checks = tuple(pg for pg, _ in source.checks.values()) if source else ()
-                found.append(Rewrite(table, old, new, checks))
+            if source is None or old is None or _binary_compatible(old.type_pg, new.type_pg):
+                continue
+            sides = (source, target)
+            checks = tuple(pg for side in sides for pg, _ in side.checks.values())
+            found.append(Rewrite(table, old, new, checks, _other_indexes(sides, old),
+                                 _references(have, want, table, old.column),
+                                 any(name in (s.composite_key or ()) for s in sides)))
     return found
+
+
+def _other_indexes(sides: tuple[TableState, TableState], field: FieldState) -> tuple[str, ...]:
+    """The indexes that name ``field``, on either side, but its own index=True one."""
+    word = re.compile(rf"\b{re.escape(field.column)}\b")
+    names: list[str] = []
+    for side in sides:
+        for index in side.indexes.values():
+            own = index.implicit and index.fields == (field.name,)
+            named = field.name in index.fields or any(
+                word.search(text) for text in (*index.fields, index.where or ""))
+            if named and not own and index.name not in names:
+                names.append(index.name)
+    return tuple(names)
+
+
+def _references(have: Mapping[str, TableState], want: Mapping[str, TableState], table: str,
+                column: str) -> tuple[str, ...]:
+    """The foreign keys, on either side, to ``table.column``."""
+    return tuple(dict.fromkeys(
+        f"{state.name}.{field.column}" for states in (have, want) for state in states.values()
+        for field in state.fields.values()
+        if field.fk and field.fk[0] == table and field.fk[1] == column))
 
 
 def sizer(database: Any) -> Callable[[str], Size | None]:
@@ -130,10 +179,13 @@ def online_plans(found: list[Rewrite], forward: Plan, backward: Plan,
         stages[0][2].add(f"unexpand(migrator, {table!r}, {column!r})", "unexpand")
         stages[1][1].add(f"fill_expanded(migrator, {table!r}, {column!r}, {new!r})",
                          "fill_expanded")
+        # declare_index: the field's own index is rebuilt on the new column, by name
         stages[2][1].add(f"contract(migrator, {table!r}, {r.new.name!r}, "
-                         f"{field_code(r.new)})", "contract", *helpers_of(r.new))
+                         f"{field_code(r.new, declare_index=True)})", "contract",
+                         *helpers_of(r.new))
         stages[2][2].add(f"uncontract(migrator, {table!r}, {r.old.name!r}, "
-                         f"{field_code(r.old)}, {old!r})", "uncontract", *helpers_of(r.old))
+                         f"{field_code(r.old, declare_index=True)}, {old!r})", "uncontract",
+                         *helpers_of(r.old))
     return plans[0], plans[1], stages
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import peewee as pw
 
 from datalayer import migration_ops
-from datalayer.migration_ops.base import literal
+from datalayer.migration_ops.base import index_name, literal
 from datalayer.migration_ops.columns import UNSET, forget_field
 from datalayer.migration_ops.steps import Backfill, Statement, Step
 
@@ -299,8 +299,10 @@ def contract(migrator: Any, table: str, name: str, field: pw.Field) -> None:
     """Last of three: swap ``<col>__new`` in by renames (one brief lock) and drop the
     old column; ``field`` (the column's new definition) replaces it in the state.
 
-    NOT NULL carries over through a validated check first. The column must not be
-    indexed, constrained or referenced: those stay on the old column and are dropped.
+    NOT NULL carries over through a validated check first; the field's own index
+    (``index=True`` / ``unique=True``) is built on the new column first (``CONCURRENTLY``)
+    and takes its name in the swap. The column must not be a key, referenced, in another
+    index or in a CHECK: those stay on the old column and are dropped with it.
     """
     meta = migrator.orm[table]._meta
     column = meta.fields[name].column_name
@@ -311,7 +313,7 @@ def contract(migrator: Any, table: str, name: str, field: pw.Field) -> None:
         return
     meta.add_field(name, field)
     _queue(migrator, f"contract {table}.{column}",
-           [*_default_of(table, _shadow(column), field), *_swap(table, column, not_null)])
+           _swap_in(migrator, table, column, field, not_null))
 
 
 def uncontract(migrator: Any, table: str, name: str, old_field: pw.Field, old_type: str,
@@ -331,7 +333,7 @@ def uncontract(migrator: Any, table: str, name: str, old_field: pw.Field, old_ty
                   f"{old_type}", sqlite=""),
         *_sync_trigger(table, column, sql),
         _fill_shadow(table, column, sql),
-        *_default_of(table, shadow, old_field), *_swap(table, column, not old_field.null)])
+        *_swap_in(migrator, table, column, old_field, not old_field.null)])
 
 
 def fill_expanded(migrator: Any, table: str, column: str, new_type: str, *,
@@ -358,27 +360,62 @@ def _default_of(table: str, column: str, field: pw.Field) -> list[Statement]:
                       f"{expression}", sqlite="")]
 
 
-def _swap(table: str, column: str, not_null: bool) -> list[Statement]:
-    shadow, old = _shadow(column), f"{column}__old"
-    units: list[Statement] = []
+def _swap_in(migrator: Any, table: str, column: str, field: pw.Field,
+             not_null: bool) -> list[Statement]:
+    """The units that make ``<col>__new`` the column ``field`` declares: its default, NOT
+    NULL, the field's own index, then the swap."""
+    shadow, index = _shadow(column), _index_of(migrator, table, field)
+    ready = [*_default_of(table, shadow, field)]
     if not_null:
         check = f"{table}_{column}_not_null"[:63]
-        units += [*_validated(table, check, f"CHECK ({_q(shadow)} IS NOT NULL)"),
+        ready += [*_validated(table, check, f"CHECK ({_q(shadow)} IS NOT NULL)"),
                   Statement(f"ALTER TABLE {_q(table)} ALTER COLUMN {_q(shadow)} "
                             "SET NOT NULL", sqlite="")]
-    has_shadow = (f"SELECT NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE "
-                  f"table_name = {_lit(table)} AND column_name = {_lit(shadow)})")
-    units.append(Statement(
-        # One statement string: PostgreSQL runs it as one transaction (all or nothing).
-        f"DROP TRIGGER IF EXISTS {_q(f'{table}_{column}__sync'[:63])} ON {_q(table)}; "
-        f"ALTER TABLE {_q(table)} RENAME COLUMN {_q(column)} TO {_q(old)}; "
-        f"ALTER TABLE {_q(table)} RENAME COLUMN {_q(shadow)} TO {_q(column)}; "
-        f"ALTER TABLE {_q(table)} DROP COLUMN {_q(old)}"
-        + (f"; ALTER TABLE {_q(table)} DROP CONSTRAINT IF EXISTS "
-           f"{_q(f'{table}_{column}_not_null'[:63])}" if not_null else ""),
-        unless=has_shadow, sqlite=""))
-    units += _drop_sync(table, column)[1:]
-    return units
+    if index is not None:
+        name, unique = index
+        # migrate drops an INVALID index of this name (a build that failed or was
+        # killed) before the build and after a failed one (evolve.online).
+        ready.append(Statement(
+            f"CREATE {'UNIQUE ' if unique else ''}INDEX CONCURRENTLY IF NOT EXISTS "
+            f"{_q(_building(name))} ON {_q(table)} ({_q(shadow)})",
+            sqlite="", blocks_writers=False))
+    gone = (f"SELECT NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE "
+            f"table_name = {_lit(table)} AND column_name = {_lit(shadow)})")
+    for unit in ready:  # a run that stopped after the swap has nothing left to prepare
+        unit.unless = gone if unit.unless is None else \
+            f"SELECT ({gone}) OR coalesce(({unit.unless}), false)"
+    return [*ready, *_swap(table, column, not_null, None if index is None else index[0],
+                           unless=gone)]
+
+
+def _index_of(migrator: Any, table: str, field: pw.Field) -> tuple[str, bool] | None:
+    """The name and uniqueness of the index ``index=True`` / ``unique=True`` declares."""
+    if not (field.index or field.unique) or field.primary_key:
+        return None
+    declared = pw.ModelIndex(migrator.orm[table], (field,), bool(field.unique))
+    return index_name(declared), bool(field.unique)
+
+
+def _building(index: str) -> str:
+    """The name an index has while it is built on ``<col>__new``."""
+    return f"{index[:58]}__new"
+
+
+def _swap(table: str, column: str, not_null: bool, index: str | None, *,
+          unless: str) -> list[Statement]:
+    old, check = f"{column}__old", f"{table}_{column}_not_null"[:63]
+    swap = [f"DROP TRIGGER IF EXISTS {_q(f'{table}_{column}__sync'[:63])} ON {_q(table)}",
+            f"ALTER TABLE {_q(table)} RENAME COLUMN {_q(column)} TO {_q(old)}",
+            f"ALTER TABLE {_q(table)} RENAME COLUMN {_q(_shadow(column))} TO {_q(column)}",
+            # the old column's index goes with it, freeing the name for the new one
+            f"ALTER TABLE {_q(table)} DROP COLUMN {_q(old)}"]
+    if index is not None:
+        swap.append(f"ALTER INDEX {_q(_building(index))} RENAME TO {_q(index)}")
+    if not_null:
+        swap.append(f"ALTER TABLE {_q(table)} DROP CONSTRAINT IF EXISTS {_q(check)}")
+    # One statement string: PostgreSQL runs it as one transaction (all or nothing).
+    return [Statement("; ".join(swap), unless=unless, sqlite=""),
+            *_drop_sync(table, column)[1:]]
 
 
 # The names makemigrations writes (migration_ops has its own add_column / drop_column).
