@@ -292,13 +292,15 @@ def test_nullable_fk_column_added_then_dropped(checkout: Checkout) -> None:
                      source)
     assert re.search(r"drop_column(_online)?\(migrator, 'todos', 'assignee'\)", source)
     checkout.edit("datalayer/models/features.py", ASSIGNEE, "")
-    # Dropping the field is the change asked for (code that reads it goes first). Not by
-    # choice: its rollback adds the column back in the transaction, the foreign key
-    # validated and the index built under locks (the forward add is written online).
-    source = cycle(checkout, "drop_assignee", {"todos"}, squawk_exempt={"ban-drop-column"},
-                   rollback_squawk_exempt={"adding-foreign-key-constraint",
-                                           "require-concurrent-index-creation"})
-    assert "drop_column(migrator, 'todos', 'assignee')" in source
+    # Dropping the field is the change asked for (code that reads it goes first). Its
+    # rollback adds the column back online: the key NOT VALID, then validated, the index
+    # built CONCURRENTLY.
+    source = cycle(checkout, "drop_assignee", {"todos"}, squawk_exempt={"ban-drop-column"})
+    assert "drop_column_online(migrator, 'todos', 'assignee')" in source
+    assert re.search(r"add_column_online\(migrator, 'todos', 'assignee', pw.ForeignKeyField\(",
+                     source)
+    assert "add_index(migrator, 'todos', 'todos_assignee_id', ['assignee'], concurrently=True)" \
+        in source
 
 
 def test_fk_put_onto_an_existing_column(checkout: Checkout) -> None:
@@ -326,16 +328,16 @@ def test_expression_and_partial_indexes_unique_or_not(checkout: Checkout) -> Non
                   "class UserActivityDaily(BaseModel):")
     checkout.edit("datalayer/models/features.py", 'where=pw.SQL("tenant_id IS NULL")',
                   'where=pw.SQL("tenant_id IS NULL AND completed = false")')
-    # Not by choice: the replaced index is dropped in the transaction, without
-    # CONCURRENTLY (an ACCESS EXCLUSIVE lock on todos, bounded by lock_timeout), and
-    # todos has no such index until the online file has built its replacement.
-    source = cycle(checkout, "expression_indexes", set(),
-                   squawk_exempt={"require-concurrent-index-deletion"})
+    # The replaced index (a new WHERE) is dropped and built again, both CONCURRENTLY.
+    source = cycle(checkout, "expression_indexes", set())
     assert "add_index(migrator, 'todos', 'todos_user_title_idx', ['user', 'lower(\"title\")']" \
         in source
     assert ("add_index(migrator, 'waitlist', 'waitlist_email_lower_idx', ['lower(\"email\")'], "
             "unique=True, where=\"email <> ''\"") in source
-    assert "drop_index(migrator, 'todos', 'todos_user_personal_idx'" in source  # WHERE alone
+    # the WHERE alone changed: dropped and built again, both CONCURRENTLY
+    assert "drop_index(migrator, 'todos', 'todos_user_personal_idx', concurrently=True)" \
+        in source
+    assert "drop_index(migrator, 'todos', 'todos_user_personal_idx')" not in source
 
 
 def test_table_rename_keeps_rows_and_indexes(checkout: Checkout) -> None:

@@ -653,6 +653,30 @@ def test_split_moves_the_online_forms_and_their_rollbacks() -> None:
         "drop_index(migrator, 'todos', 'todos_rank', concurrently=True)"]
 
 
+def test_split_drops_indexes_concurrently_unless_a_column_of_the_table_changes() -> None:
+    """An index dropped from a table whose columns the migration also changes stays in
+    the transaction: its column may go with it, and the rollback re-adds the column (in
+    the transactional file, undone after the online one) before the index."""
+    from datalayer.evolve.diff import Plan
+    from datalayer.evolve.online_plan import split
+
+    forward, backward = Plan(), Plan()
+    forward.add("drop_index(migrator, 'todos', 'todos_title_idx')", "drop_index")
+    forward.add("drop_index(migrator, 'waitlist', 'waitlist_rank')", "drop_index")
+    forward.add("drop_column(migrator, 'waitlist', 'rank')", "drop_column")
+    backward.add("add_column(migrator, 'waitlist', 'rank', pw.IntegerField(null=True))",
+                 "add_column")
+    backward.add("add_index(migrator, 'waitlist', 'waitlist_rank', ['rank'])", "add_index")
+    backward.add("add_index(migrator, 'todos', 'todos_title_idx', ['title'])", "add_index")
+    parts = split(forward, backward, created=set())
+    assert parts.online_forward.steps == [
+        "drop_index(migrator, 'todos', 'todos_title_idx', concurrently=True)"]
+    assert parts.online_backward.steps == [
+        "add_index(migrator, 'todos', 'todos_title_idx', ['title'], concurrently=True)"]
+    assert parts.forward.steps == forward.steps[1:]
+    assert parts.backward.steps == backward.steps[:2]
+
+
 @workflow
 def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Path) -> None:
     """A new column and, on the existing todos, an index, a CHECK and a nullable FK

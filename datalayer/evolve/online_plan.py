@@ -19,6 +19,7 @@ creates keep the plain steps: nobody writes to them yet.
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from datalayer.evolve.diff import Plan
@@ -40,6 +41,8 @@ _ADD_FK = re.compile(r"add_column\(migrator, '(\w+)', '(\w+)', (pw\.ForeignKeyFi
 _DROP_COLUMN = re.compile(r"drop_column\(migrator, '(\w+)', '(\w+)'\)")
 _DROP_INDEX = re.compile(r"drop_index\(migrator, '(\w+)', '(\w+)'\)")
 _DROP_CHECK = re.compile(r"drop_check\(migrator, '(\w+)', '(\w+)'\)")
+_COLUMN_CHANGE = re.compile(r"(?:add|drop|alter|rename)_column\(migrator, '(\w+)'[^\n]*|"
+                            r"rename_table\(migrator, '(\w+)'[^\n]*")
 _DROP_NOT_NULL = re.compile(r"drop_not_null\(migrator, '(\w+)', '(\w+)'\)")
 
 
@@ -62,8 +65,12 @@ def split(forward: Plan, backward: Plan, created: set[str]) -> Split:
     # online add that fails on existing rows, leaving the table with no CHECK at all.
     created = created | {f"{m.group(1)}.{m.group(2)}" for step in forward.steps
                          if (m := _DROP_CHECK.fullmatch(step))}
+    # Column changes stay in the transaction; an index on such a table is dropped there
+    # too (its column may go with it, and a rollback re-adds the column before the index).
+    columns_changed = {m.group(1) or m.group(2) for step in forward.steps
+                       if not _is_fk_drop(step, backward) for m in _COLUMN_CHANGE.finditer(step)}
     for step in forward.steps:
-        online = _online_form(step, created)
+        online = _online_form(step, created, columns_changed, backward)
         if online is None:
             result.forward.steps.append(step)
         else:
@@ -85,7 +92,34 @@ def split(forward: Plan, backward: Plan, created: set[str]) -> Split:
     return result
 
 
-def _online_form(step: str, created: set[str]) -> tuple[tuple[str, str, str], str, str] | None:
+def _is_fk_drop(step: str, backward: Plan) -> bool:
+    """Whether ``step`` drops a nullable foreign key column (its rollback re-adds it)."""
+    match = _DROP_COLUMN.fullmatch(step)
+    return match is not None and _fk_readd(backward, *match.groups()) is not None
+
+
+def _fk_readd(backward: Plan, table: str, name: str) -> re.Match[str] | None:
+    """The rollback step re-adding ``table.name`` as a nullable foreign key column."""
+    for step in backward.steps:
+        match = _ADD_FK.fullmatch(step)
+        if match and match.group(1, 2) == (table, name) and "null=True" in step:
+            return match
+    return None
+
+
+def _online_form(step: str, created: set[str], columns_changed: AbstractSet[str] = frozenset(),
+                 backward: Plan | None = None,
+                 ) -> tuple[tuple[str, str, str], str, str] | None:
+    if (match := _DROP_INDEX.fullmatch(step)) and match.group(1) not in created | \
+            columns_changed:
+        table, name = match.groups()
+        return (("drop_index", table, name),
+                f"drop_index(migrator, {table!r}, {name!r}, concurrently=True)", "drop_index")
+    if (match := _DROP_COLUMN.fullmatch(step)) and backward is not None and \
+            match.group(1) not in created and _fk_readd(backward, *match.groups()):
+        table, name = match.groups()
+        return (("fk_drop", table, name), f"drop_column_online(migrator, {table!r}, {name!r})",
+                "drop_column_online")
     if match := _ADD_INDEX.fullmatch(step):
         table, name, rest = match.groups()
         if table not in created:
@@ -116,6 +150,17 @@ def _online_form(step: str, created: set[str]) -> tuple[tuple[str, str, str], st
 
 
 def _online_undo(step: str, moved: set[tuple[str, str, str]]) -> tuple[str, str] | None:
+    if (match := _ADD_INDEX.fullmatch(step)) and ("drop_index", *match.group(1, 2)) in moved:
+        table, name, rest = match.groups()
+        return (f"add_index(migrator, {table!r}, {name!r}, {rest}, concurrently=True)",
+                "add_index")
+    if (match := _ADD_FK.fullmatch(step)) and ("fk_drop", *match.group(1, 2)) in moved:
+        table, name, code, column = match.groups()
+        index = "" if "index=False" in code else (
+            f"\nadd_index(migrator, {table!r}, {f'{table}_{column}'!r}, [{name!r}], "
+            "concurrently=True)")
+        return f"add_column_online(migrator, {table!r}, {name!r}, {code}){index}", \
+            "add_column_online"
     if (match := _DROP_INDEX.fullmatch(step)) and ("index", *match.groups()) in moved:
         table, name = match.groups()
         return f"drop_index(migrator, {table!r}, {name!r}, concurrently=True)", "drop_index"
