@@ -68,10 +68,12 @@ def run(url: str, steps: list[list[str]]) -> list[dict[str, Any]]:
     """Run each step; return its result."""
     runner = CliRunner()
     results: list[dict[str, Any]] = []
+    made = 1  # the files the last makemigrations wrote: "{made}" in a step stands for it
     for step in steps:
         if step == ["snapshot"]:
             results.append(snapshot(url))
             continue
+        step = [str(made) if arg == "{made}" else arg for arg in step]
         with recording_ddl() as ddl:
             outcome = runner.invoke(main, [*step, "--database", url]
                                     if step[0] != "makemigrations" else step,
@@ -79,6 +81,9 @@ def run(url: str, steps: list[list[str]]) -> list[dict[str, Any]]:
         output = outcome.output + (f"\n{outcome.exception!r}" if outcome.exception and
                                    not isinstance(outcome.exception, SystemExit) else "")
         result = {"step": step, "exit": outcome.exit_code, "output": output}
+        wrote = sum(line.startswith("Wrote ") for line in output.splitlines())
+        if step[0] == "makemigrations" and wrote:  # ("again" writes none)
+            made = wrote
         if step[0] in {"migrate", "rollback"}:
             result["ddl"] = ddl
         results.append(result)
