@@ -26,7 +26,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,7 +36,7 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from online_helpers import Project, Writers, make_project  # noqa: E402
+from online_helpers import Project, Writers, hold_todos, make_project  # noqa: E402
 
 from datalayer.evolve import migrate as migrations  # noqa: E402
 from datalayer.migration_ops import steps  # noqa: E402
@@ -287,24 +286,11 @@ def _behind(url: str, seconds: float, change: Callable[[], None]) -> Callable[[]
         return change
 
     def behind() -> None:
-        connection = psycopg2.connect(url)
-        ready = threading.Event()
-
-        def hold() -> None:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM todos")  # ACCESS SHARE until rollback
-                ready.set()
-                time.sleep(seconds)
-            connection.rollback()
-
-        thread = threading.Thread(target=hold)
-        thread.start()
-        ready.wait()
+        blocker = hold_todos(url, seconds=seconds)
         try:
             change()
         finally:
-            thread.join()
-            connection.close()
+            blocker.join()
     return behind
 
 

@@ -42,6 +42,18 @@ APP_ROLE = os.environ.get("DATALAYER_TEST_APP_ROLE", "") if IS_PG else ""
 postgres_only = pytest.mark.skipif(not IS_PG, reason="needs PostgreSQL (DATALAYER_TEST_BACKEND)")
 SQUAWK_CONFIG = Path(__file__).resolve().parents[1] / ".squawk.toml"  # the project's rules
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_checkout(root: Path) -> Path:
+    """Copy the package, the migrations and setup.cfg to ``root``: a checkout whose models
+    a test edits and runs ``datalayer`` in (``PYTHONPATH`` puts it first)."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.sqlite3*")
+    shutil.copytree(REPO_ROOT / "datalayer", root / "datalayer", ignore=ignore)
+    shutil.copytree(REPO_ROOT / "migrations", root / "migrations", ignore=ignore)
+    shutil.copy(REPO_ROOT / "setup.cfg", root / "setup.cfg")
+    return root
+
 
 # -- URLs and databases ------------------------------------------------------------------
 

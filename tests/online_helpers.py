@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -163,3 +164,19 @@ def _write(url: str, pause: float, stop: Any, results: Any, ready: Any) -> None:
     finally:
         database.close()
         results.put((latencies, errors, written))
+
+
+def hold_todos(url: str, *, seconds: float) -> threading.Thread:
+    """Start a transaction that reads todos (ACCESS SHARE) and ends after ``seconds``."""
+    ready = threading.Event()
+
+    def hold() -> None:
+        with connected(url) as database, database.atomic():
+            database.execute_sql("SELECT count(*) FROM todos").fetchone()
+            ready.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    return thread

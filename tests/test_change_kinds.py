@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import IS_PG, create_pg_database, db_name, drop_pg_database, pg_direct_url, squawk
+from helpers import (
+    IS_PG,
+    copy_checkout,
+    create_pg_database,
+    db_name,
+    drop_pg_database,
+    pg_direct_url,
+    squawk,
+)
 
 from datalayer.connection.database import build_database
 
@@ -109,11 +117,7 @@ class Checkout:
 
 @pytest.fixture
 def checkout(seeded: str, tmp_path: Path) -> Iterator[Checkout]:
-    root = tmp_path / "checkout"
-    ignore = shutil.ignore_patterns("__pycache__", "*.sqlite3*")
-    shutil.copytree(REPO_ROOT / "datalayer", root / "datalayer", ignore=ignore)
-    shutil.copytree(REPO_ROOT / "migrations", root / "migrations", ignore=ignore)
-    shutil.copy(REPO_ROOT / "setup.cfg", root / "setup.cfg")
+    root = copy_checkout(tmp_path / "checkout")
     if IS_PG:
         name = create_pg_database(db_name(seeded))
         try:

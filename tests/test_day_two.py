@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import IS_PG, scratch_database
+from helpers import IS_PG, copy_checkout, scratch_database
 
 from datalayer.connection.database import build_database
 
@@ -87,11 +87,7 @@ class Checkout:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Iterator[Checkout]:
-    root = tmp_path / "checkout"
-    ignore = shutil.ignore_patterns("__pycache__", "*.sqlite3*")
-    shutil.copytree(REPO_ROOT / "datalayer", root / "datalayer", ignore=ignore)
-    shutil.copytree(REPO_ROOT / "migrations", root / "migrations", ignore=ignore)
-    shutil.copy(REPO_ROOT / "setup.cfg", root / "setup.cfg")
+    root = copy_checkout(tmp_path / "checkout")
     with scratch_database(tmp_path) as url:
         project = Checkout(root, url)
         project.run("migrate")

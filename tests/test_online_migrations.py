@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Any
 
 import peewee as pw
 import pytest
-from helpers import IS_PG, scratch_database, squawk
-from online_helpers import Project, Writers, connected, make_project, populate
+from helpers import IS_PG, copy_checkout, scratch_database, squawk
+from online_helpers import Project, Writers, connected, hold_todos, make_project, populate
 
 from datalayer.evolve import migrate as migrations
 
@@ -240,7 +239,7 @@ def test_writers_wait_at_most_the_lock_timeout_behind_a_long_transaction(
     name = project.add("plain_column", 'migrator.add_fields("todos", '
                        'plain=pw.TextField(null=True))', 'migrator.remove_fields("todos", "plain")')
     with Writers(project.url) as writers:
-        blocker = _hold_todos(project.url, seconds=8)
+        blocker = hold_todos(project.url, seconds=8)
         started = time.perf_counter()
         with pytest.raises(migrations.MigrationError, match="gave up after 3 lock timeouts"):
             migrations.migrate(project.url, lock_timeout=0.3, retries=2)
@@ -262,7 +261,7 @@ def test_an_online_step_retries_behind_a_long_transaction_then_succeeds(
     name = project.add("online_column", ADD_COLUMNS.splitlines()[2], 'drop_column('
                        'migrator, "todos", "label")')
     with Writers(project.url) as writers:
-        blocker = _hold_todos(project.url, seconds=1.5)
+        blocker = hold_todos(project.url, seconds=1.5)
         assert migrations.migrate(project.url, lock_timeout=0.3, retries=8) == [name]
     blocker.join()
     assert not writers.errors and writers.latencies
@@ -271,22 +270,6 @@ def test_an_online_step_retries_behind_a_long_transaction_then_succeeds(
           "(lock timeout 300 ms)")
     assert writers.worst < 3.0
     assert project.values("SELECT count(*) FROM todos WHERE label IS NULL AND id LIKE 't-%%'") == [(0,)]
-
-
-def _hold_todos(url: str, *, seconds: float) -> threading.Thread:
-    """Start a transaction that reads todos (ACCESS SHARE) and ends after ``seconds``."""
-    ready = threading.Event()
-
-    def hold() -> None:
-        with connected(url) as database, database.atomic():
-            database.execute_sql("SELECT count(*) FROM todos").fetchone()
-            ready.set()
-            time.sleep(seconds)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    return thread
 
 
 EXPAND = '''
@@ -683,15 +666,9 @@ def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Pa
     column: the plain column in NNN_x.py; the index (CONCURRENTLY), the CHECK (NOT VALID,
     VALIDATE) and the FK column (its constraint NOT VALID then validated, its index
     CONCURRENTLY) in NNN_x_online.py; the cycle goes through on a seeded database."""
-    import shutil
+    from test_day_two import Checkout
 
-    from test_day_two import REPO_ROOT, Checkout
-
-    root = tmp_path / "checkout"
-    ignore = shutil.ignore_patterns("__pycache__", "*.sqlite3*")
-    shutil.copytree(REPO_ROOT / "datalayer", root / "datalayer", ignore=ignore)
-    shutil.copytree(REPO_ROOT / "migrations", root / "migrations", ignore=ignore)
-    shutil.copy(REPO_ROOT / "setup.cfg", root / "setup.cfg")
+    root = copy_checkout(tmp_path / "checkout")
     with scratch_database(tmp_path) as url:
         checkout = Checkout(root, url)
         checkout.run("migrate")
@@ -739,15 +716,9 @@ def test_makemigrations_writes_the_online_forms_for_existing_tables(tmp_path: Pa
 
 
 def _checkout(tmp_path: Path, url: str) -> object:
-    import shutil
+    from test_day_two import Checkout
 
-    from test_day_two import REPO_ROOT, Checkout
-
-    root = tmp_path / "checkout"
-    ignore = shutil.ignore_patterns("__pycache__", "*.sqlite3*")
-    shutil.copytree(REPO_ROOT / "datalayer", root / "datalayer", ignore=ignore)
-    shutil.copytree(REPO_ROOT / "migrations", root / "migrations", ignore=ignore)
-    shutil.copy(REPO_ROOT / "setup.cfg", root / "setup.cfg")
+    root = copy_checkout(tmp_path / "checkout")
     return Checkout(root, url)
 
 
