@@ -19,7 +19,6 @@ creates keep the plain steps: nobody writes to them yet.
 from __future__ import annotations
 
 import re
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from datalayer.evolve.diff import Plan
@@ -67,10 +66,15 @@ def split(forward: Plan, backward: Plan, created: set[str]) -> Split:
                          if (m := _DROP_CHECK.fullmatch(step))}
     # Column changes stay in the transaction; an index on such a table is dropped there
     # too (its column may go with it, and a rollback re-adds the column before the index).
+    # A nullable FK column the migration drops goes online, so its rollback re-adds it
+    # online too (the key NOT VALID then validated, the index CONCURRENTLY).
+    fk_readds = {m.group(1, 2) for step in backward.steps
+                 if (m := _ADD_FK.fullmatch(step)) and "null=True" in step}
     columns_changed = {m.group(1) or m.group(2) for step in forward.steps
-                       if not _is_fk_drop(step, backward) for m in _COLUMN_CHANGE.finditer(step)}
+                       if not ((d := _DROP_COLUMN.fullmatch(step)) and d.groups() in fk_readds)
+                       for m in _COLUMN_CHANGE.finditer(step)}
     for step in forward.steps:
-        online = _online_form(step, created, columns_changed, backward)
+        online = _online_form(step, created, columns_changed, fk_readds)
         if online is None:
             result.forward.steps.append(step)
         else:
@@ -92,31 +96,24 @@ def split(forward: Plan, backward: Plan, created: set[str]) -> Split:
     return result
 
 
-def _is_fk_drop(step: str, backward: Plan) -> bool:
-    """Whether ``step`` drops a nullable foreign key column (its rollback re-adds it)."""
-    match = _DROP_COLUMN.fullmatch(step)
-    return match is not None and _fk_readd(backward, *match.groups()) is not None
+def _fk_column_online(table: str, name: str, code: str, column: str) -> str:
+    """A nullable FK column added online, with its index (unless ``index=False``)."""
+    index = "" if "index=False" in code else (
+        f"\nadd_index(migrator, {table!r}, {f'{table}_{column}'!r}, [{name!r}], "
+        "concurrently=True)")
+    return f"add_column_online(migrator, {table!r}, {name!r}, {code}){index}"
 
 
-def _fk_readd(backward: Plan, table: str, name: str) -> re.Match[str] | None:
-    """The rollback step re-adding ``table.name`` as a nullable foreign key column."""
-    for step in backward.steps:
-        match = _ADD_FK.fullmatch(step)
-        if match and match.group(1, 2) == (table, name) and "null=True" in step:
-            return match
-    return None
-
-
-def _online_form(step: str, created: set[str], columns_changed: AbstractSet[str] = frozenset(),
-                 backward: Plan | None = None,
+def _online_form(step: str, created: set[str], columns_changed: set[str],
+                 fk_readds: set[tuple[str, ...]],
                  ) -> tuple[tuple[str, str, str], str, str] | None:
     if (match := _DROP_INDEX.fullmatch(step)) and match.group(1) not in created | \
             columns_changed:
         table, name = match.groups()
         return (("drop_index", table, name),
                 f"drop_index(migrator, {table!r}, {name!r}, concurrently=True)", "drop_index")
-    if (match := _DROP_COLUMN.fullmatch(step)) and backward is not None and \
-            match.group(1) not in created and _fk_readd(backward, *match.groups()):
+    if (match := _DROP_COLUMN.fullmatch(step)) and match.group(1) not in created and \
+            match.groups() in fk_readds:
         table, name = match.groups()
         return (("fk_drop", table, name), f"drop_column_online(migrator, {table!r}, {name!r})",
                 "drop_column_online")
@@ -135,11 +132,7 @@ def _online_form(step: str, created: set[str], columns_changed: AbstractSet[str]
     elif (match := _ADD_FK.fullmatch(step)) and "null=True" in step:
         table, name, code, column = match.groups()
         if table not in created:
-            index = "" if "index=False" in code else (
-                f"\nadd_index(migrator, {table!r}, {f'{table}_{column}'!r}, [{name!r}], "
-                "concurrently=True)")
-            return (("fk_column", table, name),
-                    f"add_column_online(migrator, {table!r}, {name!r}, {code}){index}",
+            return (("fk_column", table, name), _fk_column_online(table, name, code, column),
                     "add_column_online")
     elif match := _ADD_NOT_NULL.fullmatch(step):
         table, name, fill = match.groups()
@@ -155,12 +148,7 @@ def _online_undo(step: str, moved: set[tuple[str, str, str]]) -> tuple[str, str]
         return (f"add_index(migrator, {table!r}, {name!r}, {rest}, concurrently=True)",
                 "add_index")
     if (match := _ADD_FK.fullmatch(step)) and ("fk_drop", *match.group(1, 2)) in moved:
-        table, name, code, column = match.groups()
-        index = "" if "index=False" in code else (
-            f"\nadd_index(migrator, {table!r}, {f'{table}_{column}'!r}, [{name!r}], "
-            "concurrently=True)")
-        return f"add_column_online(migrator, {table!r}, {name!r}, {code}){index}", \
-            "add_column_online"
+        return _fk_column_online(*match.groups()), "add_column_online"
     if (match := _DROP_INDEX.fullmatch(step)) and ("index", *match.groups()) in moved:
         table, name = match.groups()
         return f"drop_index(migrator, {table!r}, {name!r}, concurrently=True)", "drop_index"

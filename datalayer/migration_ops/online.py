@@ -201,8 +201,7 @@ def set_not_null(migrator: Any, table: str, name: str, *, fill: Any = UNSET) -> 
     fail cleanly (the migration stays pending; run it again).
     """
     if _is_sqlite(migrator):  # a rebuild
-        migration_ops.add_not_null(migrator, table, name, **(
-            {} if fill is UNSET else {"fill": fill}))
+        migration_ops.add_not_null(migrator, table, name, fill=fill)
         return
     field = migrator.orm[table]._meta.fields[name]
     field.null = False

@@ -129,7 +129,6 @@ class Backfill:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.table, self.assignments, self.where = table, assignments, where
         self.key, self.batch_size, self.on_sqlite = key, batch_size, sqlite
-        self.batches: list[int] = []  # the rows each batch updated, in order
 
     def run(self, database: Any, *, outside: bool) -> None:
         """Update every selected row, a batch per transaction; report progress."""
@@ -159,7 +158,6 @@ class Backfill:
             took = time.perf_counter() - started
             if not keys:
                 return bar.finish()
-            self.batches.append(len(keys))
             logger.debug("backfill %s: %d rows in %.1f ms", self.table, len(keys), took * 1000)
             last, done = max(keys), done + len(keys)
             bar.update(done)
