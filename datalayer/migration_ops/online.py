@@ -205,7 +205,7 @@ def set_not_null(migrator: Any, table: str, name: str, *, fill: Any = UNSET) -> 
         return
     field = migrator.orm[table]._meta.fields[name]
     field.null = False
-    column, check = field.column_name, f"{table}_{field.column_name}_not_null"[:63]
+    column, check = field.column_name, _not_null_check(table, field.column_name)
     units: list[Statement | Backfill] = []
     if fill is not UNSET:
         units.append(Backfill(table, f"{_q(column)} = {literal(fill, sqlite=False)}",
@@ -226,7 +226,7 @@ def drop_not_null(migrator: Any, table: str, name: str) -> None:
         return
     field = migrator.orm[table]._meta.fields[name]
     field.null = True
-    check = f"{table}_{field.column_name}_not_null"[:63]
+    check = _not_null_check(table, field.column_name)
     _queue(migrator, f"drop_not_null {table}.{field.column_name}", [
         Statement(f"ALTER TABLE {_q(table)} ALTER COLUMN {_q(field.column_name)} "
                   "DROP NOT NULL", sqlite=""),
@@ -247,12 +247,22 @@ def backfill(migrator: Any, table: str, assignments: str, *, where: str = "TRUE"
            [Backfill(table, assignments, where=where, key=key, batch_size=batch_size)])
 
 
+def _not_null_check(table: str, column: str) -> str:
+    """The temporary CHECK that lets ``SET NOT NULL`` skip its scan."""
+    return f"{table}_{column}_not_null"[:63]
+
+
+def _sync_name(table: str, column: str) -> str:
+    """The trigger (and its function) keeping ``<col>__new`` in step with the column."""
+    return f"{table}_{column}__sync"[:63]
+
+
 def _shadow(column: str) -> str:
     return f"{column}__new"
 
 
 def _sync_trigger(table: str, column: str, using: str) -> list[Statement]:
-    shadow, function = _shadow(column), f"{table}_{column}__sync"[:63]
+    shadow, function = _shadow(column), _sync_name(table, column)
     return [
         Statement(f"CREATE OR REPLACE FUNCTION {_q(function)}() RETURNS trigger "
                   f"LANGUAGE plpgsql AS $$ BEGIN NEW.{_q(shadow)} := "
@@ -264,7 +274,7 @@ def _sync_trigger(table: str, column: str, using: str) -> list[Statement]:
 
 
 def _drop_sync(table: str, column: str) -> list[Statement]:
-    function = f"{table}_{column}__sync"[:63]
+    function = _sync_name(table, column)
     return [Statement(f"DROP TRIGGER IF EXISTS {_q(function)} ON {_q(table)}", sqlite=""),
             Statement(f"DROP FUNCTION IF EXISTS {_q(function)}()", sqlite="",
                       blocks_writers=False)]
@@ -366,7 +376,7 @@ def _swap_in(migrator: Any, table: str, column: str, field: pw.Field,
     shadow, index = _shadow(column), _index_of(migrator, table, field)
     ready = [*_default_of(table, shadow, field)]
     if not_null:
-        check = f"{table}_{column}_not_null"[:63]
+        check = _not_null_check(table, column)
         ready += [*_validated(table, check, f"CHECK ({_q(shadow)} IS NOT NULL)"),
                   Statement(f"ALTER TABLE {_q(table)} ALTER COLUMN {_q(shadow)} "
                             "SET NOT NULL", sqlite="")]
@@ -402,8 +412,8 @@ def _building(index: str) -> str:
 
 def _swap(table: str, column: str, not_null: bool, index: str | None, *,
           unless: str) -> list[Statement]:
-    old, check = f"{column}__old", f"{table}_{column}_not_null"[:63]
-    swap = [f"DROP TRIGGER IF EXISTS {_q(f'{table}_{column}__sync'[:63])} ON {_q(table)}",
+    old, check = f"{column}__old", _not_null_check(table, column)
+    swap = [f"DROP TRIGGER IF EXISTS {_q(_sync_name(table, column))} ON {_q(table)}",
             f"ALTER TABLE {_q(table)} RENAME COLUMN {_q(column)} TO {_q(old)}",
             f"ALTER TABLE {_q(table)} RENAME COLUMN {_q(_shadow(column))} TO {_q(column)}",
             # the old column's index goes with it, freeing the name for the new one
